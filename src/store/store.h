@@ -1,0 +1,145 @@
+// The mail store interface (ARCHITECTURE "Storage"; STYLE 18).
+//
+// One narrow, transactional interface with value types; backends: sqlite/
+// (embedded default), memory/ (reference for tests), postgres/ (later). No
+// backend type or SQL text crosses this header.
+//
+// Every call is one transaction: it either happens whole or not at all.
+// UIDs and MODSEQs are assigned inside the commit. Calls may block (disk,
+// fsync): network threads reach them through one awaitable entry
+// (net/blocking.h), never directly. A write returns only after it is durable.
+// After each commit the backend publishes what changed on the ChangeHub it
+// was given.
+//
+// Thread-safety: a Store may be called from many threads at once.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+#include "store/change_hub.h"
+#include "store/types.h"
+
+namespace correio::store {
+
+// The mailboxes every new account gets (RFC 6154 special-use).
+struct DefaultMailbox {
+  const char* name;
+  SpecialUse use;
+};
+const std::vector<DefaultMailbox>& DefaultMailboxes();
+
+// Which text a full-text search looks in (IMAP SEARCH BODY vs TEXT).
+enum class TextField : uint8_t { kBody, kText };
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // ---- Domains (names are lowercase) ----
+  virtual Status AddDomain(std::string_view name) = 0;  // kExists
+  // kInUse while accounts or aliases of the domain exist.
+  virtual Status RemoveDomain(std::string_view name) = 0;
+  virtual Result<std::vector<Domain>> ListDomains() = 0;
+  virtual Result<bool> HasDomain(std::string_view name) = 0;
+
+  // ---- Accounts ----
+  // Creates the account and its DefaultMailboxes(). The domain must exist
+  // (kNotFound); the address must be free of accounts and aliases (kExists).
+  virtual Result<Account> CreateAccount(const Account& account) = 0;
+  virtual Result<Account> GetAccount(std::string_view address) = 0;
+  virtual Result<Account> GetAccountById(AccountId id) = 0;
+  virtual Result<std::vector<Account>> ListAccounts() = 0;
+  virtual Status SetCredentials(AccountId id, std::string_view password_hash,
+                                const ScramCredentials& scram) = 0;
+  virtual Status SetQuota(AccountId id, uint64_t bytes, uint64_t messages) = 0;
+  virtual Status SetAccountSettings(AccountId id,
+                                    const AccountSettings& settings) = 0;
+  // Removes the account, its mailboxes and messages; frees unreferenced blobs.
+  virtual Status RemoveAccount(AccountId id) = 0;
+  // Exact: kept in the same transaction as every change to the messages.
+  virtual Result<QuotaUsage> GetQuotaUsage(AccountId id) = 0;
+
+  // ---- Aliases ----
+  // source is "user@domain" or a catch-all "@domain" (domain must exist).
+  virtual Status AddAlias(const Alias& alias) = 0;
+  virtual Status RemoveAlias(std::string_view source) = 0;  // kNotFound
+  virtual Result<std::vector<Alias>> ListAliases() = 0;
+  virtual Result<Alias> GetAlias(std::string_view source) = 0;  // kNotFound
+
+  // ---- Mailboxes ----
+  virtual Result<std::vector<Mailbox>> ListMailboxes(AccountId account) = 0;
+  // INBOX matches case-insensitively; other names exactly.
+  virtual Result<Mailbox> GetMailbox(AccountId account,
+                                     std::string_view name) = 0;
+  virtual Result<Mailbox> GetMailboxById(MailboxId id) = 0;
+  // kExists if the name is taken. A fresh UIDVALIDITY that never repeats for
+  // a name within the account.
+  virtual Result<Mailbox> CreateMailbox(AccountId account,
+                                        std::string_view name,
+                                        SpecialUse use) = 0;
+  // Deletes the mailbox and its messages (not its children).
+  virtual Status DeleteMailbox(MailboxId id) = 0;
+  // Renames the mailbox and every "name/..." child; kExists if taken.
+  // (Renaming INBOX, which moves its messages, is a mail/ operation.)
+  virtual Status RenameMailbox(MailboxId id, std::string_view new_name) = 0;
+  // Subscriptions are by name and may name a mailbox that does not exist
+  // (RFC 9051 §6.3.7).
+  virtual Status SetSubscribed(AccountId account, std::string_view name,
+                               bool subscribed) = 0;
+  virtual Result<std::vector<std::string>> ListSubscriptions(
+      AccountId account) = 0;
+  virtual Result<MailboxStatus> GetMailboxStatus(MailboxId id) = 0;
+
+  // ---- Messages ----
+  // Stores the body once (deduplicated by content hash) and adds one message
+  // to each target mailbox, all in one transaction, with fresh UIDs and
+  // MODSEQs. Fails whole with kOverQuota if any target account would exceed
+  // its quota. `origin` is the session id for the published change.
+  virtual Result<std::vector<Delivered>> Deliver(
+      const NewBlob& blob, const std::vector<DeliveryTarget>& targets,
+      uint64_t origin = 0) = 0;
+  // Every message of the mailbox in ascending UID order: what a session view
+  // is built from.
+  virtual Result<std::vector<ViewEntry>> ListView(MailboxId mailbox) = 0;
+  virtual Result<std::vector<MessageRow>> GetMessages(MailboxId mailbox,
+                                                      const UidSet& uids) = 0;
+  virtual Result<BlobInfo> GetBlobInfo(BlobId blob) = 0;
+  // Reads [offset, offset+length) of the body, clipped to its end, so large
+  // messages are streamed in pieces.
+  virtual Result<std::string> ReadBlob(BlobId blob, uint64_t offset,
+                                       uint64_t length) = 0;
+  // Changes flags of the messages in `uids` that exist; MODSEQ is bumped
+  // only for messages whose flags really change.
+  virtual Result<FlagResult> UpdateFlags(MailboxId mailbox, const UidSet& uids,
+                                         const FlagUpdate& update,
+                                         uint64_t origin = 0) = 0;
+  // Removes exactly the listed messages that exist (the caller chooses, e.g.
+  // those with \Deleted) and logs them for QRESYNC.
+  virtual Result<ExpungeResult> Expunge(MailboxId mailbox, const UidSet& uids,
+                                        uint64_t origin = 0) = 0;
+  // COPY/MOVE with UID mapping (UIDPLUS). Quota is enforced for COPY and for
+  // MOVE across accounts (never happens today: mailboxes are per account).
+  virtual Result<CopyResult> Copy(MailboxId source, const UidSet& uids,
+                                  MailboxId dest, uint64_t origin = 0) = 0;
+  virtual Result<CopyResult> Move(MailboxId source, const UidSet& uids,
+                                  MailboxId dest, uint64_t origin = 0) = 0;
+  // UIDs expunged with a MODSEQ greater than `since` (QRESYNC VANISHED).
+  virtual Result<std::vector<Uid>> ExpungedSince(MailboxId mailbox,
+                                                 ModSeq since) = 0;
+  // UIDs of messages whose decoded text contains `needle`, compared
+  // case-insensitively, answered from an index.
+  virtual Result<std::vector<Uid>> SearchText(MailboxId mailbox,
+                                              TextField field,
+                                              std::string_view needle) = 0;
+
+  // ---- Maintenance ----
+  // Checks references (message -> blob, counts, quota sums). Empty: healthy.
+  virtual Result<std::vector<std::string>> CheckIntegrity() = 0;
+};
+
+}  // namespace correio::store

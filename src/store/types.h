@@ -1,0 +1,191 @@
+// Value types of the mail store. Plain structs, no backend types: the same
+// values cross every backend (sqlite, memory, later postgres).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace correio::store {
+
+using AccountId = int64_t;
+using MailboxId = int64_t;
+using MessageId = int64_t;  // store-wide id of one stored message row
+using BlobId = int64_t;     // store-wide id of one body blob
+using Uid = uint32_t;
+using ModSeq = uint64_t;
+
+struct Domain {
+  std::string name;  // lowercase
+};
+
+// SCRAM-SHA-256 credentials (RFC 5802/7677), derived when a password is set
+// so SCRAM works without the plaintext. Empty when only an imported hash is
+// known (SCRAM is then unavailable for that account until the next passwd).
+struct ScramCredentials {
+  std::string salt;        // raw bytes
+  uint32_t iterations = 0;
+  std::string stored_key;  // raw 32 bytes
+  std::string server_key;  // raw 32 bytes
+  bool empty() const { return iterations == 0; }
+};
+
+// Per-account settings that protocols read. Defaults come from the server
+// config; an unset optional means "use the server default".
+struct AccountSettings {
+  std::optional<std::string> pop3_delete_mode;  // delete | keep-seen | archive
+  std::optional<bool> pop3_download_once;
+};
+
+struct Account {
+  AccountId id = 0;
+  std::string address;        // normalized, lowercase
+  std::string password_hash;  // "$argon2id$..." or an imported crypt format
+  ScramCredentials scram;
+  uint64_t quota_bytes = 0;     // 0 = unlimited
+  uint64_t quota_messages = 0;  // 0 = unlimited
+  AccountSettings settings;
+  int64_t created = 0;  // unix seconds
+};
+
+struct QuotaUsage {
+  uint64_t bytes = 0;
+  uint64_t messages = 0;
+};
+
+struct Alias {
+  std::string source;  // "sales@example.org" or catch-all "@example.org"
+  std::vector<std::string> targets;
+};
+
+// RFC 6154 special-use attributes.
+enum class SpecialUse : uint8_t {
+  kNone = 0,
+  kAll,
+  kArchive,
+  kDrafts,
+  kFlagged,
+  kJunk,
+  kSent,
+  kTrash,
+};
+const char* SpecialUseAttribute(SpecialUse use);  // "\\Sent", "" for kNone
+
+struct Mailbox {
+  MailboxId id = 0;
+  AccountId account = 0;
+  std::string name;  // UTF-8, '/' separated, "INBOX" is always INBOX
+  SpecialUse special_use = SpecialUse::kNone;
+  bool subscribed = false;
+  uint32_t uid_validity = 0;
+  Uid uid_next = 1;
+  ModSeq highest_modseq = 1;
+};
+
+struct MailboxStatus {
+  uint32_t messages = 0;
+  uint32_t unseen = 0;
+  uint32_t deleted = 0;
+  uint32_t recent = 0;  // always 0: \Recent is not kept (RFC 9051 dropped it)
+  uint64_t size = 0;
+};
+
+// System flags as a bitmask; keywords are kept as strings beside them.
+enum Flag : uint32_t {
+  kFlagSeen = 1u << 0,
+  kFlagAnswered = 1u << 1,
+  kFlagFlagged = 1u << 2,
+  kFlagDeleted = 1u << 3,
+  kFlagDraft = 1u << 4,
+};
+
+struct Flags {
+  uint32_t system = 0;
+  std::vector<std::string> keywords;  // sorted, unique, as given in case
+  bool operator==(const Flags&) const = default;
+};
+
+// One message in one mailbox.
+struct MessageRow {
+  MessageId id = 0;  // stable across MOVE within the store (OBJECTID EMAILID)
+  MailboxId mailbox = 0;
+  Uid uid = 0;
+  ModSeq modseq = 0;
+  Flags flags;
+  int64_t internal_date = 0;  // unix seconds
+  int64_t save_date = 0;      // unix seconds (RFC 8514)
+  uint64_t size = 0;          // octets as stored (CRLF line ends)
+  BlobId blob = 0;
+};
+
+// The compact per-message data a session view needs (SELECT of 10^6
+// messages must stay small): no strings unless the message has keywords.
+struct ViewEntry {
+  Uid uid = 0;
+  ModSeq modseq = 0;
+  Flags flags;
+};
+
+// What a message body is stored with: the raw bytes plus what was parsed
+// from them once (mime/ summary, serialized; decoded search text).
+struct NewBlob {
+  std::string data;          // exact octets, CRLF line ends
+  std::string summary;       // opaque to the store: serialized mime summary
+  std::string search_text;   // decoded text for the full-text index
+};
+
+struct BlobInfo {
+  BlobId id = 0;
+  uint64_t size = 0;
+  std::string summary;
+};
+
+// One destination of a delivery or append.
+struct DeliveryTarget {
+  MailboxId mailbox = 0;
+  Flags flags;
+  int64_t internal_date = 0;  // unix seconds
+};
+
+struct Delivered {
+  MailboxId mailbox = 0;
+  Uid uid = 0;
+  ModSeq modseq = 0;
+  MessageId id = 0;
+};
+
+enum class FlagOp : uint8_t { kAdd, kRemove, kReplace };
+
+struct FlagUpdate {
+  FlagOp op = FlagOp::kAdd;
+  Flags flags;
+  // CONDSTORE (RFC 7162 §3.1.3): only messages whose modseq is <= this are
+  // changed; the others are reported as not modified.
+  std::optional<ModSeq> unchanged_since;
+};
+
+struct FlagResult {
+  std::vector<ViewEntry> changed;   // new flags and modseq of each changed
+  std::vector<Uid> not_modified;    // failed UNCHANGEDSINCE
+};
+
+struct CopyResult {
+  uint32_t dest_uid_validity = 0;
+  std::vector<Uid> source_uids;  // in the order copied
+  std::vector<Uid> dest_uids;    // same length: COPYUID / APPENDUID data
+};
+
+struct ExpungeResult {
+  std::vector<Uid> uids;
+  ModSeq modseq = 0;
+};
+
+// A UID set as ascending, non-overlapping closed ranges.
+struct UidRange {
+  Uid first = 0;
+  Uid last = 0;
+};
+using UidSet = std::vector<UidRange>;
+
+}  // namespace correio::store
