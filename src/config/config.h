@@ -32,14 +32,15 @@ struct Listener {
 
 // The unprivileged default set `make run` uses:
 // 2525 MX, 5870 submission, 4650 submissions, 1100 POP3, 9950 POP3S,
-// 1430 IMAP, 9930 IMAPS.
+// 1430 IMAP, 9930 IMAPS, all on 127.0.0.1; the plain ones offer STARTTLS.
+// A config file with any [[listener]] replaces this whole set.
 std::vector<Listener> DefaultListeners();
 
 struct Limits {
   uint32_t max_connections = 10000;
   uint32_t max_connections_per_ip = 50;
   uint64_t max_message_size = 50ull << 20;  // 50 MiB
-  uint32_t max_line_length = 8192;          // octets incl. CRLF (SMTP >= 512)
+  uint32_t max_line_length = 8192;          // octets incl. CRLF; >= 1000
   uint64_t max_literal_size = 64ull << 20;  // IMAP literal after login
   uint32_t max_literal_before_auth = 8192;  // IMAP literal before login
   uint32_t max_recipients = 1000;
@@ -118,12 +119,13 @@ struct Config {
 
 struct Problem {
   uint32_t line = 0;  // 0 when not tied to a line
-  std::string key;    // "limits.max_line_length"
+  std::string key;    // "limits.max_line_length", "listener[2].port"
   std::string message;
   std::string ToString() const;  // "line 12: limits.max_line_length: ..."
 };
 
-// Parses TOML text. `origin` names the file in messages.
+// Parses TOML text. `origin` names the file in messages. *problems (may be
+// null) is cleared, then filled in line order. Thread-safe (no shared state).
 Result<Config> ParseConfig(std::string_view text, std::vector<Problem>* problems,
                            std::string_view origin = "config");
 // Reads and parses a file. On failure, *problems lists every problem.

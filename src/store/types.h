@@ -132,7 +132,10 @@ struct ViewEntry {
 struct NewBlob {
   std::string data;          // exact octets, CRLF line ends
   std::string summary;       // opaque to the store: serialized mime summary
-  std::string search_text;   // decoded text for the full-text index
+  std::string search_text;   // decoded body text for the full-text index
+  // Decoded header text (RFC 2047 words decoded) for the full-text index:
+  // SEARCH TEXT looks in headers and body, SEARCH BODY only in search_text.
+  std::string search_headers;
 };
 
 struct BlobInfo {

@@ -1,0 +1,83 @@
+#include "app/data_dir.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "net/tls.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace correio::app {
+
+namespace fs = std::filesystem;
+
+Status PrepareDataDir(const std::string& dir) {
+  std::error_code ec;
+  if (fs::exists(dir, ec)) {
+    if (!fs::is_directory(dir, ec)) {
+      return Fail(ErrorCode::kInvalid,
+                  "data directory " + dir + " exists and is not a directory");
+    }
+  } else {
+    fs::create_directories(dir, ec);
+    if (ec) {
+      return Fail(ErrorCode::kPerm, "cannot create data directory " + dir +
+                                        ": " + ec.message());
+    }
+    ::chmod(dir.c_str(), 0700);
+  }
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    return Fail(ErrorCode::kPerm, "data directory " + dir +
+                                      " is not writable: " + strerror(errno));
+  }
+  return {};
+}
+
+Result<std::unique_ptr<store::Store>> OpenStore(const config::Config& config,
+                                                store::ChangeHub* hub) {
+  if (config.store != "sqlite") {
+    return Fail(ErrorCode::kInvalid, "store backend '" + config.store +
+                                         "' is not available in this build");
+  }
+  auto st = PrepareDataDir(config.data_dir);
+  if (!st) return Fail(st.error());
+  store::SqliteOptions options;
+  options.path = (fs::path(config.data_dir) / "correio.db").string();
+  return store::OpenSqliteStore(options, hub);
+}
+
+Result<TlsFiles> EnsureTlsFiles(const config::Config& config,
+                                const std::string& hostname) {
+  TlsFiles files;
+  if (!config.tls.cert_file.empty()) {
+    files.cert = config.tls.cert_file;
+    files.key = config.tls.key_file;
+    return files;
+  }
+  fs::path dir = fs::path(config.data_dir) / "tls";
+  files.cert = (dir / "cert.pem").string();
+  files.key = (dir / "key.pem").string();
+  std::error_code ec;
+  if (fs::exists(files.cert, ec) && fs::exists(files.key, ec)) return files;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    return Fail(ErrorCode::kPerm,
+                "cannot create " + dir.string() + ": " + ec.message());
+  }
+  auto st = net::GenerateSelfSigned(files.cert, files.key, hostname);
+  if (!st) return Fail(st.error());
+  files.generated = true;
+  return files;
+}
+
+std::string ResolveHostname(const config::Config& config) {
+  if (!config.hostname.empty()) return config.hostname;
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) == 0 && buf[0]) return buf;
+  return "localhost";
+}
+
+}  // namespace correio::app

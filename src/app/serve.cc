@@ -1,0 +1,313 @@
+#include "app/serve.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <thread>
+
+#include "app/data_dir.h"
+#include "auth/password.h"
+#include "base/log.h"
+#include "base/strings.h"
+#include "imap/server/session.h"
+#include "net/server.h"
+#include "pop3/server/session.h"
+#include "smtp/server/session.h"
+#include "store/change_hub.h"
+
+namespace correio::app {
+
+namespace {
+
+namespace fs = std::filesystem;
+using config::Protocol;
+using config::TlsMode;
+
+constexpr const char* kDemoDomain = "correio.test";
+constexpr const char* kDemoUser = "demo@correio.test";
+
+std::string RandomPassword() {
+  static const char* kChars =
+      "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+  std::random_device rd;
+  std::string out;
+  for (int i = 0; i < 16; ++i) out.push_back(kChars[rd() % 57]);
+  return out;
+}
+
+// Creates the demo domain and account in an empty store and records the
+// credentials in the data directory (0600) so every start can show them.
+Result<std::string> EnsureDemoAccount(store::Store& store,
+                                      const std::string& data_dir) {
+  fs::path cred_file = fs::path(data_dir) / "demo-credentials.txt";
+  auto accounts = store.ListAccounts();
+  if (!accounts) return Fail(accounts.error());
+  if (accounts->empty()) {
+    auto has = store.HasDomain(kDemoDomain);
+    if (!has) return Fail(has.error());
+    if (!*has) {
+      auto st = store.AddDomain(kDemoDomain);
+      if (!st) return Fail(st.error());
+    }
+    std::string password = RandomPassword();
+    auto hash = auth::HashPassword(password);
+    if (!hash) return Fail(hash.error());
+    store::Account account;
+    account.address = kDemoUser;
+    account.password_hash = *hash;
+    auto scram = auth::DeriveScram(password);
+    if (!scram) return Fail(scram.error());
+    account.scram = *scram;
+    auto created = store.CreateAccount(account);
+    if (!created) return Fail(created.error());
+    mode_t old = umask(077);
+    std::ofstream out(cred_file);
+    umask(old);
+    out << "address  " << kDemoUser << "\npassword " << password << "\n";
+  }
+  std::ifstream in(cred_file);
+  if (!in) return std::string();
+  std::string text((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
+  return text;
+}
+
+std::string ListenerName(const config::Listener& l) {
+  switch (l.protocol) {
+    case Protocol::kSmtp: return "smtp";
+    case Protocol::kSubmission:
+      return l.tls == TlsMode::kImplicit ? "submissions" : "submission";
+    case Protocol::kPop3: return l.tls == TlsMode::kImplicit ? "pop3s" : "pop3";
+    case Protocol::kImap: return l.tls == TlsMode::kImplicit ? "imaps" : "imap";
+  }
+  return "?";
+}
+
+std::string Refusal(Protocol p) {
+  switch (p) {
+    case Protocol::kSmtp:
+    case Protocol::kSubmission:
+      return "421 4.7.0 Too many connections, try again later\r\n";
+    case Protocol::kPop3: return "-ERR [SYS/TEMP] Too many connections\r\n";
+    case Protocol::kImap: return "* BYE Too many connections\r\n";
+  }
+  return "";
+}
+
+Status DropPrivileges(const std::string& user, const std::string& data_dir) {
+  if (geteuid() != 0) return {};
+  if (user.empty()) {
+    spdlog::warn(
+        "running as root: set `user` in the config to drop privileges");
+    return {};
+  }
+  struct passwd* pw = getpwnam(user.c_str());
+  if (!pw) return Fail(ErrorCode::kInvalid, "no such user: " + user);
+  // The data directory and what is in it must stay writable after the drop.
+  std::error_code ec;
+  if (::chown(data_dir.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
+    return Fail(ErrorCode::kPerm, "cannot chown " + data_dir);
+  }
+  for (auto& entry : fs::recursive_directory_iterator(data_dir, ec)) {
+    if (::lchown(entry.path().c_str(), pw->pw_uid, pw->pw_gid) != 0) {
+      return Fail(ErrorCode::kPerm, "cannot chown " + entry.path().string());
+    }
+  }
+  if (setgroups(0, nullptr) != 0 || setgid(pw->pw_gid) != 0 ||
+      setuid(pw->pw_uid) != 0) {
+    return Fail(ErrorCode::kPerm, "cannot switch to user " + user);
+  }
+  if (setuid(0) == 0) {
+    return Fail(ErrorCode::kInternal, "privileges could be regained");
+  }
+  prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  spdlog::info("running as {} (uid {})", user, pw->pw_uid);
+  return {};
+}
+
+}  // namespace
+
+int Serve(ServeOptions options) {
+  config::Config& cfg = options.config;
+  LogOptions log_options{cfg.log.level, cfg.log.format, cfg.log.file};
+  if (auto st = InitLogging(log_options); !st) {
+    std::cerr << "correio: " << st.error().message() << "\n";
+    return 1;
+  }
+  std::string hostname = ResolveHostname(cfg);
+  store::LocalChangeHub hub;
+  auto store = OpenStore(cfg, &hub);
+  if (!store) {
+    std::cerr << "correio: " << store.error().message() << "\n";
+    return 1;
+  }
+  for (const auto& domain : cfg.domains) {
+    auto has = (*store)->HasDomain(AsciiLowercase(domain));
+    if (has && !*has) {
+      if (auto st = (*store)->AddDomain(AsciiLowercase(domain)); !st) {
+        std::cerr << "correio: " << st.error().message() << "\n";
+        return 1;
+      }
+    }
+  }
+  std::string demo_text;
+  if (options.demo) {
+    auto demo = EnsureDemoAccount(**store, cfg.data_dir);
+    if (!demo) {
+      std::cerr << "correio: demo account: " << demo.error().message() << "\n";
+      return 1;
+    }
+    demo_text = *demo;
+  }
+  auto tls_files = EnsureTlsFiles(cfg, hostname);
+  if (!tls_files) {
+    std::cerr << "correio: " << tls_files.error().message() << "\n";
+    return 1;
+  }
+  auto tls = net::TlsContext::Load(tls_files->cert, tls_files->key);
+  if (!tls) {
+    std::cerr << "correio: " << tls.error().message() << "\n";
+    return 1;
+  }
+
+  size_t workers = cfg.workers ? cfg.workers
+                               : std::max(1u, std::thread::hardware_concurrency());
+  net::ServerLimits limits;
+  limits.max_connections = cfg.limits.max_connections;
+  limits.max_connections_per_ip = cfg.limits.max_connections_per_ip;
+  net::Server server(workers, limits, *tls);
+
+  std::vector<std::string> listening;
+  for (const auto& l : cfg.listeners) {
+    net::ListenOptions lo;
+    lo.name = ListenerName(l);
+    lo.address = l.address;
+    lo.port = l.port;
+    lo.implicit_tls = l.tls == TlsMode::kImplicit;
+    lo.refusal = Refusal(l.protocol);
+    bool starttls = l.tls == TlsMode::kStartTls;
+    switch (l.protocol) {
+      case Protocol::kSmtp:
+      case Protocol::kSubmission: {
+        smtp::SessionOptions so;
+        so.hostname = hostname;
+        so.submission = l.protocol == Protocol::kSubmission;
+        so.offer_starttls = starttls;
+        so.tls = *tls;
+        so.max_line_length = cfg.limits.max_line_length;
+        so.max_bad_commands = cfg.limits.max_bad_commands;
+        so.command_timeout_seconds = cfg.limits.command_timeout_seconds;
+        lo.handler = [so](std::shared_ptr<net::Connection> c) {
+          return smtp::RunSession(std::move(c), so);
+        };
+        break;
+      }
+      case Protocol::kPop3: {
+        pop3::SessionOptions po;
+        po.hostname = hostname;
+        po.offer_stls = starttls;
+        po.tls = *tls;
+        po.max_bad_commands = cfg.limits.max_bad_commands;
+        lo.handler = [po](std::shared_ptr<net::Connection> c) {
+          return pop3::RunSession(std::move(c), po);
+        };
+        break;
+      }
+      case Protocol::kImap: {
+        imap::SessionOptions io;
+        io.hostname = hostname;
+        io.offer_starttls = starttls;
+        io.tls = *tls;
+        io.max_line_length = cfg.limits.max_line_length;
+        io.max_bad_commands = cfg.limits.max_bad_commands;
+        io.idle_timeout_seconds = cfg.limits.idle_timeout_seconds;
+        lo.handler = [io](std::shared_ptr<net::Connection> c) {
+          return imap::RunSession(std::move(c), io);
+        };
+        break;
+      }
+    }
+    std::string name = lo.name;
+    auto port = server.Listen(std::move(lo));
+    if (!port) {
+      std::cerr << "correio: " << port.error().message() << "\n";
+      return 1;
+    }
+    listening.push_back(fmt::format("listening {} {}:{} tls={}", name,
+                                    l.address, *port,
+                                    config::TlsModeName(l.tls)));
+  }
+  if (auto st = DropPrivileges(cfg.user, cfg.data_dir); !st) {
+    std::cerr << "correio: " << st.error().message() << "\n";
+    return 1;
+  }
+
+  // Signals are handled on their own small io_context so a busy worker
+  // cannot delay shutdown.
+  boost::asio::io_context signal_ctx;
+  boost::asio::signal_set signals(signal_ctx, SIGINT, SIGTERM, SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int signo) {
+        if (ec) return;
+        if (signo == SIGHUP) {
+          spdlog::info("SIGHUP: reloading certificates and log settings");
+          if (auto st = (*tls)->Reload(); !st) {
+            spdlog::error("certificate reload failed: {}",
+                          st.error().message());
+          } else {
+            spdlog::info("certificate reloaded from {}", (*tls)->cert_file());
+          }
+          if (!options.config_path.empty()) {
+            std::vector<config::Problem> problems;
+            auto fresh = config::LoadConfig(options.config_path, &problems);
+            if (!fresh) {
+              for (auto& p : problems) spdlog::error("config: {}", p.ToString());
+            } else {
+              LogOptions lo{fresh->log.level, fresh->log.format,
+                            fresh->log.file};
+              if (auto st = InitLogging(lo); !st) {
+                spdlog::error("{}", st.error().message());
+              }
+            }
+          }
+          signals.async_wait(on_signal);
+          return;
+        }
+        spdlog::info("signal {}: shutting down", signo);
+        server.Shutdown(
+            std::chrono::seconds(cfg.limits.shutdown_grace_seconds));
+        signal_ctx.stop();
+      };
+  signals.async_wait(on_signal);
+
+  server.Start();
+  auto fingerprint = net::CertificateFingerprint(tls_files->cert);
+  std::cout << "correio " << CORREIO_VERSION << " serving " << cfg.data_dir
+            << " (" << cfg.store << "), host " << hostname << "\n";
+  for (auto& l : listening) std::cout << l << "\n";
+  std::cout << "tls certificate " << tls_files->cert
+            << (tls_files->generated ? " (self-signed, just made)" : "")
+            << "\n";
+  if (fingerprint) std::cout << "tls sha256 " << *fingerprint << "\n";
+  if (!demo_text.empty()) {
+    std::cout << "\nDemo account (from " << cfg.data_dir
+              << "/demo-credentials.txt):\n"
+              << demo_text;
+  }
+  std::cout << "ready" << std::endl;
+  signal_ctx.run();
+  server.Wait();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace correio::app

@@ -1,0 +1,131 @@
+#include "auth/authenticator.h"
+
+#include <string>
+#include <utility>
+
+#include "auth/password.h"
+#include "base/strings.h"
+
+namespace correio::auth {
+namespace {
+
+constexpr std::string_view kAuthFailed = "authentication failed";
+constexpr std::string_view kBlocked = "too many failed logins, try later";
+
+// Wraps a mechanism: checks the throttle when the user becomes known (in
+// the lookup), and records the outcome and the delay on the final step.
+class ThrottledSasl final : public SaslServer {
+ public:
+  struct Shared {
+    std::string ip;
+    std::string account;   // normalised authcid, once the mechanism has one
+    bool blocked = false;
+    ThrottleDecision decision;
+  };
+
+  ThrottledSasl(std::unique_ptr<SaslServer> inner,
+                std::shared_ptr<Shared> shared, LoginThrottle& throttle)
+      : inner_(std::move(inner)), shared_(std::move(shared)),
+        throttle_(throttle) {}
+
+  std::string_view Mechanism() const override { return inner_->Mechanism(); }
+
+  SaslStep Step(std::optional<std::string_view> response) override {
+    SaslStep step = inner_->Step(response);
+    if (step.state == SaslStep::kChallenge || finished_) return step;
+    finished_ = true;
+    if (step.state == SaslStep::kSuccess) {
+      throttle_.RecordSuccess(shared_->ip, shared_->account);
+      step.delay = shared_->decision.delay;
+      return step;
+    }
+    if (shared_->blocked) {
+      step.error = ErrorCode::kTemp;
+      step.reason = "throttled: " + step.reason;
+      return step;
+    }
+    // Wrong password, unknown user, malformed exchange: all count against
+    // the IP. Store trouble (kTemp/kInternal) does not.
+    if (step.error == ErrorCode::kPerm || step.error == ErrorCode::kInvalid) {
+      ThrottleDecision d = throttle_.RecordFailure(shared_->ip, shared_->account);
+      step.delay = d.delay;
+    }
+    return step;
+  }
+
+ private:
+  std::unique_ptr<SaslServer> inner_;
+  std::shared_ptr<Shared> shared_;
+  LoginThrottle& throttle_;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+Authenticator::Authenticator(store::Store& store, LoginThrottle& throttle)
+    : store_(store), throttle_(throttle) {}
+
+CredentialLookup Authenticator::StoreLookup() {
+  return [&store = store_](std::string_view authcid) {
+    return store.GetAccount(NormalizeAddress(authcid));
+  };
+}
+
+LoginResult Authenticator::Login(std::string_view ip, std::string_view address,
+                                 std::string_view password) {
+  std::string user = NormalizeAddress(address);
+  ThrottleDecision check = throttle_.Check(ip, user);
+  if (!check.allowed) {
+    return LoginResult{Fail(ErrorCode::kTemp, std::string(kBlocked)),
+                       std::chrono::seconds(0), check.blocked_until};
+  }
+  auto failed = [&] {
+    ThrottleDecision d = throttle_.RecordFailure(ip, user);
+    return LoginResult{Fail(ErrorCode::kPerm, std::string(kAuthFailed)),
+                       d.delay, 0};
+  };
+  if (user.empty() || user.size() > kMaxSaslIdentity || password.empty() ||
+      password.size() > kMaxPasswordLength) {
+    return failed();
+  }
+  Result<store::Account> account = store_.GetAccount(user);
+  if (!account) {
+    if (account.error().code() != ErrorCode::kNotFound) {
+      return LoginResult{Fail(account.error()), std::chrono::seconds(0), 0};
+    }
+    // Cost what a wrong password costs (sasl.h DummyPasswordHash).
+    (void)VerifyPassword(password, DummyPasswordHash());
+    return failed();
+  }
+  const std::string& hash = account->password_hash;
+  if (!VerifyPassword(password, hash.empty() ? DummyPasswordHash() : hash) ||
+      hash.empty()) {
+    return failed();
+  }
+  throttle_.RecordSuccess(ip, user);
+  return LoginResult{std::move(*account), check.delay, 0};
+}
+
+Result<std::unique_ptr<SaslServer>> Authenticator::NewSasl(
+    std::string_view ip, std::string_view mechanism) {
+  auto shared = std::make_shared<ThrottledSasl::Shared>();
+  shared->ip = std::string(ip);
+  CredentialLookup lookup = [shared, &store = store_, &throttle = throttle_](
+                                std::string_view authcid)
+      -> Result<store::Account> {
+    shared->account = NormalizeAddress(authcid);
+    shared->decision = throttle.Check(shared->ip, shared->account);
+    if (!shared->decision.allowed) {
+      shared->blocked = true;
+      return Fail(ErrorCode::kTemp, std::string(kBlocked));
+    }
+    return store.GetAccount(shared->account);
+  };
+  Result<std::unique_ptr<SaslServer>> inner =
+      NewSaslServer(mechanism, std::move(lookup));
+  if (!inner) return Fail(inner.error());
+  return std::make_unique<ThrottledSasl>(std::move(*inner), std::move(shared),
+                                         throttle_);
+}
+
+}  // namespace correio::auth

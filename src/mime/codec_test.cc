@@ -1,0 +1,148 @@
+// The public decoding helpers and the address parser (through Parse).
+#include <gtest/gtest.h>
+
+#include "mime/message.h"
+
+namespace correio::mime {
+namespace {
+
+TEST(MimeCodec, DecodeTransferIdentityEncodings) {
+  for (std::string_view enc : {"", "7bit", "8BIT", "binary", " 7bit "}) {
+    auto r = DecodeTransfer("a\r\nb", enc);
+    ASSERT_TRUE(r.has_value()) << enc;
+    EXPECT_EQ(*r, "a\r\nb");
+  }
+  auto bad = DecodeTransfer("x", "x-uuencode");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code(), ErrorCode::kInvalid);
+}
+
+TEST(MimeCodec, Base64) {
+  EXPECT_EQ(*DecodeTransfer("SGVsbG8s\r\nIHdvcmxk\r\nIQ==\r\n", "base64"),
+            "Hello, world!");
+  EXPECT_EQ(*DecodeTransfer("", "base64"), "");
+  EXPECT_EQ(*DecodeTransfer("AA==", "base64"), std::string(1, '\0'));
+  EXPECT_FALSE(DecodeTransfer("SGVs*bG8=", "base64").has_value());
+  EXPECT_FALSE(DecodeTransfer("SGk=SGk=", "base64").has_value());
+}
+
+TEST(MimeCodec, QuotedPrintable) {
+  // RFC 2045 §6.7: soft breaks, trailing whitespace, bad escapes kept.
+  EXPECT_EQ(*DecodeTransfer("a=3Db=\r\nc  \r\nd=\nx=ZZ=4", "Quoted-Printable"),
+            "a=bc\r\nd" "x=ZZ=4");
+  EXPECT_EQ(*DecodeTransfer("caf=c3=a9", "quoted-printable"), "café");
+  EXPECT_EQ(*DecodeTransfer("end=", "quoted-printable"), "end");
+}
+
+TEST(MimeCodec, DecodeHeaderValue) {
+  EXPECT_EQ(DecodeHeaderValue("plain"), "plain");
+  EXPECT_EQ(DecodeHeaderValue("=?utf-8?q?a_b?= =?utf-8?q?c?="), "a bc");
+  EXPECT_EQ(DecodeHeaderValue("=?UTF-8?B?w6k=?=\r\n =?UTF-8?B?w6k=?="), "éé");
+  EXPECT_EQ(DecodeHeaderValue("=?iso-8859-15?q?=A4?="), "€");
+  // Raw 8-bit that is not UTF-8 still comes out as valid UTF-8.
+  EXPECT_EQ(DecodeHeaderValue("caf\xe9"), "café");
+  std::string bogus = DecodeHeaderValue("=?bogus-charset?q?x=FF?= \xff");
+  EXPECT_EQ(ConvertToUtf8(bogus, "utf-8"), bogus);  // already valid
+}
+
+TEST(MimeCodec, ConvertToUtf8) {
+  EXPECT_EQ(ConvertToUtf8("caf\xe9", "ISO-8859-1"), "café");
+  EXPECT_EQ(ConvertToUtf8("\x93hi\x94", "windows-1252"), "\u201chi\u201d");
+  EXPECT_EQ(ConvertToUtf8("\x1b$B$H$$$k\x1b(B", "iso-2022-jp"), "といる");
+  // Invalid input never yields invalid output.
+  EXPECT_EQ(ConvertToUtf8("a\xff" "b", "utf-8"), "a\uFFFD" "b");
+  EXPECT_EQ(ConvertToUtf8("a\xff" "b", "no-such-charset"), "a\uFFFD" "b");
+  EXPECT_EQ(ConvertToUtf8("\x82\xa0", "shift_jis"), "あ");
+  std::string half = ConvertToUtf8("ok\x82", "shift_jis");
+  EXPECT_EQ(half, "ok\uFFFD");
+}
+
+TEST(MimeCodec, ParseDate) {
+  EXPECT_EQ(ParseDate("Thu, 01 Jan 1970 00:00:00 +0000"), 0);
+  EXPECT_EQ(ParseDate("Mon, 7 Feb 1994 21:52:25 -0800 (PST)"), 760686745);
+  EXPECT_EQ(ParseDate("7 Feb 1994 21:52:25 -0800"), 760686745);
+  EXPECT_EQ(ParseDate("Tue, 01 Aug 2023 18:00:00 -0400"), 1690927200);
+  EXPECT_FALSE(ParseDate("not a date").has_value());
+  EXPECT_FALSE(ParseDate("").has_value());
+}
+
+TEST(MimeCodec, FindHeadersHandlesFolding) {
+  std::string_view block =
+      "Received: from a\r\n\tby b\r\n"
+      "Subject: one\r\n"
+      "received: from c\r\n"
+      "X-Empty:\r\n"
+      "\r\n"
+      "Received: in the body, not a header\r\n";
+  auto r = FindHeaders(block, "RECEIVED");
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0], "from a\r\n\tby b");
+  EXPECT_EQ(UnfoldHeaderValue(r[0]), "from a\tby b");
+  EXPECT_EQ(r[1], "from c");
+  auto e = FindHeaders(block, "x-empty");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0], "");
+  EXPECT_TRUE(FindHeaders(block, "Subj").empty());
+  // Bare LF and a header block without the blank line.
+  auto lf = FindHeaders("A: 1\nB: 2\n c\nA: 3", "a");
+  ASSERT_EQ(lf.size(), 2u);
+  EXPECT_EQ(lf[1], "3");
+  EXPECT_EQ(FindHeaders("A: 1\nB: 2\n c\nA: 3", "b")[0], "2\n c");
+}
+
+Envelope EnvelopeOf(std::string_view header) {
+  auto s = Parse(std::string(header) + "\r\n\r\n");
+  EXPECT_TRUE(s.has_value());
+  return s ? s->envelope : Envelope{};
+}
+
+TEST(MimeAddress, Forms) {
+  auto to = EnvelopeOf(
+                "To: \"Doe, John\" <john@x.org>, plain@y.org, <angle@z.org>,"
+                " =?utf-8?q?J=C3=B6rg?= Q. Public <jq@w.org>,"
+                " \"quoted local\"@q.org, nodomain, @route,@r2:routed@h.org,"
+                " <ip@[192.0.2.1]>, (comment only) c@d.org")
+                .to;
+  ASSERT_EQ(to.size(), 9u);
+  EXPECT_EQ(to[0], (Address{"Doe, John", "john", "x.org"}));
+  EXPECT_EQ(to[1], (Address{std::nullopt, "plain", "y.org"}));
+  EXPECT_EQ(to[2], (Address{std::nullopt, "angle", "z.org"}));
+  EXPECT_EQ(to[3], (Address{"=?utf-8?q?J=C3=B6rg?= Q. Public", "jq", "w.org"}));
+  EXPECT_EQ(to[4], (Address{std::nullopt, "quoted local", "q.org"}));
+  EXPECT_EQ(to[5], (Address{std::nullopt, "nodomain", ""}));
+  // "@route,@r2:routed@h.org" without angle brackets is junk; we get
+  // something sane (no crash, bounded), and the list resynchronises.
+  EXPECT_EQ(to[7], (Address{std::nullopt, "ip", "[192.0.2.1]"}));
+  EXPECT_EQ(to[8], (Address{"comment only", "c", "d.org"}));
+}
+
+TEST(MimeAddress, RouteInAngleAddrAndGroups) {
+  auto e = EnvelopeOf(
+      "From: Routed <@a.net,@b.net:user@host.net>\r\n"
+      "Sender: \r\n"
+      "Reply-To: r@x.org\r\n"
+      "Bcc: Empty Group:;, Team: a@t.org, b@t.org");
+  ASSERT_EQ(e.from.size(), 1u);
+  EXPECT_EQ(e.from[0], (Address{"Routed", "user", "host.net"}));
+  EXPECT_EQ(e.sender, e.from);  // empty Sender -> From
+  ASSERT_EQ(e.reply_to.size(), 1u);
+  EXPECT_EQ(e.reply_to[0].mailbox, "r");
+  ASSERT_EQ(e.bcc.size(), 6u);
+  EXPECT_EQ(e.bcc[0], (Address{std::nullopt, "Empty Group", std::nullopt}));
+  EXPECT_EQ(e.bcc[1], Address{});
+  EXPECT_EQ(e.bcc[2], (Address{std::nullopt, "Team", std::nullopt}));
+  EXPECT_EQ(e.bcc[4].mailbox, "b");
+  EXPECT_EQ(e.bcc[5], Address{});  // unterminated group is closed
+}
+
+TEST(MimeAddress, Unbalanced) {
+  for (std::string_view v :
+       {"<", ">", "\"", "(", "a@", "@", ":", ";", ",,,", "<a@b", "\"x\\",
+        "a (b (c) d", "G: <x@y", "[", "\\"}) {
+    auto e = EnvelopeOf("To: " + std::string(v));
+    EXPECT_LE(e.to.size(), 4u) << v;
+  }
+}
+
+}  // namespace
+}  // namespace correio::mime

@@ -1,0 +1,65 @@
+// The one awaitable entry for blocking work (STYLE 13): store calls, fsync,
+// password hashing. A coroutine on a network thread does
+//
+//   auto account = co_await RunBlocking(pool, [&] { return store.Get(...); });
+//
+// The function runs on the bounded BlockingPool; the coroutine resumes on its
+// own executor afterwards, so session state stays single-threaded. The
+// function must return a value (Result<T>, Status, ...), not void.
+//
+// Thread-safety: a BlockingPool may be used from any thread.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <type_traits>
+#include <utility>
+
+namespace correio::net {
+
+class BlockingPool {
+ public:
+  explicit BlockingPool(size_t threads) : pool_(threads) {}
+  ~BlockingPool() { pool_.join(); }
+  boost::asio::thread_pool& pool() { return pool_; }
+  void Stop() {
+    pool_.stop();
+    pool_.join();
+  }
+
+ private:
+  boost::asio::thread_pool pool_;
+};
+
+template <class F>
+boost::asio::awaitable<std::invoke_result_t<F>> RunBlocking(BlockingPool& pool,
+                                                            F f) {
+  using R = std::invoke_result_t<F>;
+  static_assert(!std::is_void_v<R>, "RunBlocking needs a value-returning F");
+  auto initiation = [&pool](auto handler, F fn) {
+    auto ex = boost::asio::get_associated_executor(handler);
+    // Keeps the caller's io_context running while the work is away.
+    auto work = boost::asio::make_work_guard(ex);
+    boost::asio::post(
+        pool.pool(), [handler = std::move(handler), fn = std::move(fn),
+                      work = std::move(work)]() mutable {
+          R result = fn();
+          auto ex2 = work.get_executor();
+          boost::asio::post(ex2, [handler = std::move(handler),
+                                  result = std::move(result),
+                                  work = std::move(work)]() mutable {
+            std::move(handler)(std::move(result));
+          });
+        });
+  };
+  co_return co_await boost::asio::async_initiate<
+      decltype(boost::asio::use_awaitable), void(R)>(
+      initiation, boost::asio::use_awaitable, std::move(f));
+}
+
+}  // namespace correio::net

@@ -1,0 +1,233 @@
+#include "net/connection.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <cstring>
+
+namespace correio::net {
+
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+constexpr size_t kReadChunk = 4096;
+}
+
+Connection::Connection(tcp::socket socket, uint64_t id,
+                       std::string listener_name)
+    : socket_(std::move(socket)),
+      id_(id),
+      listener_name_(std::move(listener_name)),
+      timer_(socket_.get_executor()) {
+  boost::system::error_code ec;
+  auto remote = socket_.remote_endpoint(ec);
+  if (!ec) {
+    auto addr = remote.address();
+    if (addr.is_v6() && addr.to_v6().is_v4_mapped()) {
+      addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+    }
+    remote_ip_ = addr.to_string();
+    remote_port_ = remote.port();
+  }
+  auto local = socket_.local_endpoint(ec);
+  if (!ec) {
+    local_ip_ = local.address().to_string();
+    local_port_ = local.port();
+  }
+  socket_.set_option(tcp::no_delay(true), ec);
+}
+
+Connection::~Connection() { Close(); }
+
+std::string Connection::tls_description() const {
+  if (!tls_) return "";
+  SSL* s = const_cast<ssl::stream<tcp::socket&>&>(*tls_).native_handle();
+  return std::string(SSL_get_version(s)) + " " + SSL_get_cipher_name(s);
+}
+
+void Connection::SetTimeout(std::chrono::milliseconds timeout) {
+  timeout_ = timeout;
+}
+
+void Connection::ArmWatchdog() {
+  deadline_ = std::chrono::steady_clock::now() + timeout_;
+  busy_ = true;
+  if (!watchdog_running_ && !closed_) {
+    watchdog_running_ = true;
+    asio::co_spawn(
+        socket_.get_executor(),
+        [self = shared_from_this()]() { return self->Watchdog(); },
+        asio::detached);
+  }
+}
+
+awaitable<void> Connection::Watchdog() {
+  // One timer per connection, re-armed lazily: I/O only moves deadline_,
+  // the timer notices when it wakes. Idle sessions cost no wake-ups beyond
+  // one per timeout period.
+  auto self = shared_from_this();
+  while (!closed_) {
+    timer_.expires_at(deadline_);
+    co_await timer_.async_wait(kTuple);
+    if (closed_) break;
+    auto now = std::chrono::steady_clock::now();
+    if (busy_ && now >= deadline_) {
+      timed_out_ = true;
+      Close();
+      break;
+    }
+    if (!busy_ && now >= deadline_) deadline_ = now + timeout_;
+  }
+  watchdog_running_ = false;
+}
+
+void Connection::Compact() {
+  if (begin_ == end_) {
+    begin_ = end_ = 0;
+    // Give memory back after a large literal or line so idle sessions
+    // stay small.
+    if (buf_.capacity() > 4 * kReadChunk) std::string().swap(buf_);
+  } else if (begin_ > 0 && begin_ >= buf_.size() / 2) {
+    std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+  }
+}
+
+awaitable<Result<size_t>> Connection::FillBuffer() {
+  if (closed_) co_return Fail(ErrorCode::kTemp, "connection closed");
+  if (stopping_) co_return Fail(ErrorCode::kTemp, "server stopping");
+  Compact();
+  if (buf_.size() < end_ + kReadChunk) buf_.resize(end_ + kReadChunk);
+  ArmWatchdog();
+  auto into = asio::buffer(buf_.data() + end_, buf_.size() - end_);
+  boost::system::error_code ec;
+  size_t n = 0;
+  if (tls_) {
+    std::tie(ec, n) = co_await tls_->async_read_some(into, kTuple);
+  } else {
+    std::tie(ec, n) = co_await socket_.async_read_some(into, kTuple);
+  }
+  busy_ = false;
+  if (ec) {
+    if (timed_out_) co_return Fail(ErrorCode::kTemp, "timeout");
+    if (stopping_) co_return Fail(ErrorCode::kTemp, "server stopping");
+    if (ec == asio::error::eof || ec == ssl::error::stream_truncated) {
+      co_return Fail(ErrorCode::kNotFound, "end of stream");
+    }
+    co_return Fail(ErrorCode::kTemp, ec.message());
+  }
+  end_ += n;
+  co_return n;
+}
+
+awaitable<Result<Line>> Connection::ReadLine(size_t max_length) {
+  size_t scanned = 0;  // octets of [begin_, end_) known to hold no LF
+  for (;;) {
+    const char* start = buf_.data() + begin_;
+    size_t avail = end_ - begin_;
+    const void* lf = std::memchr(start + scanned, '\n', avail - scanned);
+    if (lf) {
+      size_t len = static_cast<const char*>(lf) - start + 1;  // incl. LF
+      begin_ += len;
+      if (len > max_length) co_return Fail(ErrorCode::kTooBig, "line too long");
+      Line line;
+      line.bare_lf = !(len >= 2 && start[len - 2] == '\r');
+      line.text = std::string_view(start, len - (line.bare_lf ? 1 : 2));
+      co_return line;
+    }
+    scanned = avail;
+    if (avail > max_length) {
+      // Too long already: drop what we have, keep reading until the LF so
+      // the session can answer once and carry on (bounded memory).
+      begin_ = end_ = 0;
+      for (;;) {
+        auto n = co_await FillBuffer();
+        if (!n) co_return Fail(n.error());
+        const void* lf2 = std::memchr(buf_.data(), '\n', end_);
+        if (lf2) {
+          begin_ = static_cast<const char*>(lf2) - buf_.data() + 1;
+          co_return Fail(ErrorCode::kTooBig, "line too long");
+        }
+        begin_ = end_ = 0;
+      }
+    }
+    // FillBuffer may move the unread octets to the front; `scanned` is
+    // relative to begin_ and stays valid.
+    auto n = co_await FillBuffer();
+    if (!n) co_return Fail(n.error());
+  }
+}
+
+awaitable<Result<std::string_view>> Connection::ReadSome(size_t max) {
+  if (begin_ == end_) {
+    auto n = co_await FillBuffer();
+    if (!n) co_return Fail(n.error());
+  }
+  size_t take = std::min(max, end_ - begin_);
+  std::string_view out(buf_.data() + begin_, take);
+  begin_ += take;
+  co_return out;
+}
+
+void Connection::DiscardBuffered() {
+  begin_ = end_ = 0;
+  std::string().swap(buf_);
+}
+
+awaitable<Status> Connection::Write(std::string_view data) {
+  if (closed_) co_return Fail(ErrorCode::kTemp, "connection closed");
+  ArmWatchdog();
+  boost::system::error_code ec;
+  if (tls_) {
+    std::tie(ec, std::ignore) =
+        co_await asio::async_write(*tls_, asio::buffer(data), kTuple);
+  } else {
+    std::tie(ec, std::ignore) =
+        co_await asio::async_write(socket_, asio::buffer(data), kTuple);
+  }
+  busy_ = false;
+  if (ec) {
+    co_return Fail(ErrorCode::kTemp, timed_out_ ? "timeout" : ec.message());
+  }
+  co_return Status{};
+}
+
+awaitable<Status> Connection::StartTls(std::shared_ptr<ssl::context> ctx) {
+  if (tls_) co_return Fail(ErrorCode::kPerm, "TLS already active");
+  // STYLE 17: nothing received in plaintext may be read after the upgrade.
+  DiscardBuffered();
+  tls_ctx_ = std::move(ctx);
+  tls_ = std::make_unique<ssl::stream<tcp::socket&>>(socket_, *tls_ctx_);
+  ArmWatchdog();
+  auto [ec] = co_await tls_->async_handshake(ssl::stream_base::server, kTuple);
+  busy_ = false;
+  if (ec) {
+    co_return Fail(ErrorCode::kPerm, "TLS handshake failed: " + ec.message());
+  }
+  co_return Status{};
+}
+
+void Connection::RequestStop() {
+  stopping_ = true;
+  if (busy_) {
+    boost::system::error_code ec;
+    socket_.cancel(ec);
+  }
+}
+
+void Connection::Close() {
+  if (closed_) return;
+  closed_ = true;
+  timer_.cancel();
+  boost::system::error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+}
+
+}  // namespace correio::net

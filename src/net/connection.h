@@ -1,0 +1,113 @@
+// Connection: one client socket, plain or TLS, with a bounded line reader
+// and a deadline on every read and write.
+//
+// Owned by its session coroutine (through a shared_ptr the server also
+// watches for shutdown). Lives on one io_context for life: no locks, and
+// every method must be called on that io_context's thread, except
+// RequestStop(), which the server posts there.
+//
+// Reads are buffered here so that the protocols parse from one place and so
+// STARTTLS can discard whatever plaintext a client pipelined behind the
+// command (STYLE 17; the CVE-2011-0411 class of bugs).
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "base/error.h"
+
+namespace correio::net {
+
+using boost::asio::awaitable;
+using tcp = boost::asio::ip::tcp;
+
+struct Line {
+  std::string_view text;  // without the line end; valid until the next read
+  bool bare_lf = false;   // ended by LF alone, not CRLF
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(tcp::socket socket, uint64_t id, std::string listener_name);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  uint64_t id() const { return id_; }
+  const std::string& remote_ip() const { return remote_ip_; }
+  uint16_t remote_port() const { return remote_port_; }
+  const std::string& local_ip() const { return local_ip_; }
+  uint16_t local_port() const { return local_port_; }
+  const std::string& listener_name() const { return listener_name_; }
+  bool tls_active() const { return tls_ != nullptr; }
+  std::string tls_description() const;  // "TLSv1.3 TLS_AES_256_GCM_SHA384"
+
+  // The deadline applied to every following read and write, until changed.
+  // A connection whose deadline passes is closed; the pending operation
+  // fails with kTemp "timeout" and timed_out() becomes true.
+  void SetTimeout(std::chrono::milliseconds timeout);
+  bool timed_out() const { return timed_out_; }
+
+  // Reads one line of at most max_length octets including its line end.
+  // Errors: kTooBig when the line is longer (the rest of it, up to and
+  //   including the next LF, is consumed and thrown away so the session can
+  //   answer and go on; a line with no LF at all is consumed until the
+  //   deadline or the client's next LF); kNotFound at end of stream;
+  //   kTemp on timeout, reset or stop.
+  awaitable<Result<Line>> ReadLine(size_t max_length);
+  // Returns between 1 and max buffered-or-newly-read octets.
+  awaitable<Result<std::string_view>> ReadSome(size_t max);
+  // Octets already received and not yet consumed (pipelined input).
+  size_t buffered() const { return end_ - begin_; }
+  void DiscardBuffered();
+
+  awaitable<Status> Write(std::string_view data);
+
+  // Server-side TLS handshake on the live socket. Throws away any plaintext
+  // received before it. kPerm when the handshake fails.
+  awaitable<Status> StartTls(std::shared_ptr<boost::asio::ssl::context> ctx);
+
+  // Asks the session to finish: pending reads fail with kTemp and
+  // stopping() is true, so the session can say goodbye and return.
+  void RequestStop();
+  bool stopping() const { return stopping_; }
+
+  // Closes the socket (TLS close_notify is not awaited).
+  void Close();
+
+ private:
+  awaitable<Result<size_t>> FillBuffer();
+  void ArmWatchdog();
+  awaitable<void> Watchdog();
+  void Compact();
+
+  tcp::socket socket_;
+  std::shared_ptr<boost::asio::ssl::context> tls_ctx_;  // keeps tls_ valid
+  std::unique_ptr<boost::asio::ssl::stream<tcp::socket&>> tls_;
+  uint64_t id_;
+  std::string listener_name_;
+  std::string remote_ip_, local_ip_;
+  uint16_t remote_port_ = 0, local_port_ = 0;
+
+  std::string buf_;  // received octets live in [begin_, end_)
+  size_t begin_ = 0, end_ = 0;
+
+  std::chrono::milliseconds timeout_{std::chrono::minutes(5)};
+  std::chrono::steady_clock::time_point deadline_;
+  boost::asio::steady_timer timer_;
+  bool watchdog_running_ = false;
+  bool busy_ = false;  // an I/O operation is under way (deadline applies)
+  bool timed_out_ = false;
+  bool stopping_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace correio::net

@@ -1,0 +1,245 @@
+#include "net/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <condition_variable>
+#include <set>
+
+namespace correio::net {
+
+namespace asio = boost::asio;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+struct Server::Worker {
+  asio::io_context ctx{1};
+  asio::executor_work_guard<asio::io_context::executor_type> guard{
+      ctx.get_executor()};
+  // Live connections on this worker; touched only on its thread.
+  std::set<std::shared_ptr<Connection>> live;
+};
+
+struct Server::Acceptor {
+  ListenOptions options;
+  tcp::acceptor acceptor;
+  explicit Acceptor(asio::io_context& ctx) : acceptor(ctx) {}
+};
+
+Server::Server(size_t workers, ServerLimits limits,
+               std::shared_ptr<TlsContext> tls)
+    : limits_(limits), tls_(std::move(tls)) {
+  if (workers == 0) workers = 1;
+  for (size_t i = 0; i < workers; ++i) {
+    workers_.push_back(std::make_unique<Worker>());
+  }
+}
+
+Server::~Server() {
+  Shutdown(std::chrono::milliseconds(0));
+  Wait();
+}
+
+Result<uint16_t> Server::Listen(ListenOptions options) {
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(options.address, ec);
+  if (ec) {
+    return Fail(ErrorCode::kInvalid, "bad listen address " + options.address);
+  }
+  auto acc = std::make_unique<Acceptor>(accept_ctx_);
+  tcp::endpoint ep(addr, options.port);
+  acc->acceptor.open(ep.protocol(), ec);
+  if (!ec) acc->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acc->acceptor.bind(ep, ec);
+  if (!ec) acc->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Fail(ErrorCode::kPerm, "cannot listen on " + options.address + ":" +
+                                      std::to_string(options.port) + " (" +
+                                      options.name + "): " + ec.message());
+  }
+  if (options.implicit_tls && !tls_) {
+    return Fail(ErrorCode::kInvalid, "implicit TLS listener without TLS");
+  }
+  uint16_t port = acc->acceptor.local_endpoint().port();
+  acc->options = std::move(options);
+  acceptors_.push_back(std::move(acc));
+  return port;
+}
+
+void Server::Start() {
+  std::lock_guard lock(stop_mu_);
+  if (started_) return;
+  started_ = true;
+  for (auto& a : acceptors_) {
+    asio::co_spawn(accept_ctx_, AcceptLoop(a.get()), asio::detached);
+  }
+  threads_.emplace_back([this] { accept_ctx_.run(); });
+  for (auto& w : workers_) {
+    threads_.emplace_back([w = w.get()] {
+      for (;;) {
+        try {
+          w->ctx.run();
+          break;
+        } catch (const std::exception& e) {
+          // A session bug must not take the server down; log and go on.
+          spdlog::error("worker: uncaught exception: {}", e.what());
+        }
+      }
+    });
+  }
+}
+
+bool Server::Admit(const std::string& ip) {
+  std::lock_guard lock(ip_mu_);
+  if (total_.load() >= limits_.max_connections) return false;
+  uint32_t& n = per_ip_[ip];
+  if (n >= limits_.max_connections_per_ip) {
+    if (n == 0) per_ip_.erase(ip);
+    return false;
+  }
+  ++n;
+  ++total_;
+  return true;
+}
+
+void Server::Release(const std::string& ip) {
+  std::lock_guard lock(ip_mu_);
+  auto it = per_ip_.find(ip);
+  if (it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
+  --total_;
+}
+
+awaitable<void> Server::AcceptLoop(Acceptor* a) {
+  for (;;) {
+    Worker& w = *workers_[next_worker_++ % workers_.size()];
+    auto [ec, socket] = co_await a->acceptor.async_accept(w.ctx, kTuple);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !a->acceptor.is_open()) {
+        co_return;
+      }
+      // EMFILE and friends: back off a little instead of spinning.
+      spdlog::warn("{}: accept failed: {}", a->options.name, ec.message());
+      asio::steady_timer t(accept_ctx_, std::chrono::milliseconds(100));
+      co_await t.async_wait(kTuple);
+      continue;
+    }
+    boost::system::error_code ep_ec;
+    auto remote = socket.remote_endpoint(ep_ec);
+    if (ep_ec) continue;
+    auto addr = remote.address();
+    if (addr.is_v6() && addr.to_v6().is_v4_mapped()) {
+      addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+    }
+    std::string ip = addr.to_string();
+    uint64_t id = next_id_++;
+    if (!Admit(ip)) {
+      spdlog::warn("{}#{} {} refused: connection limit", a->options.name, id,
+                   ip);
+      // Best effort, non-blocking: the refusal fits in the socket buffer.
+      socket.non_blocking(true, ep_ec);
+      if (!a->options.refusal.empty() && !a->options.implicit_tls) {
+        socket.write_some(asio::buffer(a->options.refusal), ep_ec);
+      }
+      socket.close(ep_ec);
+      continue;
+    }
+    auto conn = std::make_shared<Connection>(std::move(socket), id,
+                                             a->options.name);
+    asio::post(w.ctx, [this, &w, conn, a, ip]() {
+      w.live.insert(conn);
+      asio::co_spawn(w.ctx, RunSession(conn, a, ip),
+                     [this, &w, conn, ip](std::exception_ptr e) {
+                       if (e) {
+                         try {
+                           std::rethrow_exception(e);
+                         } catch (const std::exception& ex) {
+                           spdlog::error("{}#{} session failed: {}",
+                                         conn->listener_name(), conn->id(),
+                                         ex.what());
+                         }
+                       }
+                       conn->Close();
+                       w.live.erase(conn);
+                       Release(ip);
+                     });
+    });
+  }
+}
+
+awaitable<void> Server::RunSession(std::shared_ptr<Connection> conn,
+                                   Acceptor* a, std::string ip) {
+  spdlog::info("{}#{} connect from {}:{}", a->options.name, conn->id(), ip,
+               conn->remote_port());
+  if (a->options.implicit_tls) {
+    conn->SetTimeout(limits_.handshake_timeout);
+    auto st = co_await conn->StartTls(tls_->Current());
+    if (!st) {
+      spdlog::info("{}#{} {}", a->options.name, conn->id(),
+                   st.error().message());
+      co_return;
+    }
+  }
+  co_await a->options.handler(conn);
+  spdlog::info("{}#{} disconnect", a->options.name, conn->id());
+}
+
+void Server::Shutdown(std::chrono::milliseconds grace) {
+  {
+    std::lock_guard lock(stop_mu_);
+    if (stopped_) return;
+    stopped_ = true;
+  }
+  // 1. Stop accepting.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool closed = false;
+  asio::post(accept_ctx_, [&] {
+    for (auto& a : acceptors_) {
+      boost::system::error_code ec;
+      a->acceptor.close(ec);
+    }
+    std::lock_guard l(mu);
+    closed = true;
+    cv.notify_all();
+  });
+  if (started_) {
+    std::unique_lock l(mu);
+    cv.wait_for(l, std::chrono::seconds(5), [&] { return closed; });
+  }
+  // 2. Tell every session to finish.
+  for (auto& w : workers_) {
+    asio::post(w->ctx, [w = w.get()] {
+      for (auto& c : w->live) c->RequestStop();
+    });
+  }
+  // 3. Wait for them, up to the grace period.
+  auto until = std::chrono::steady_clock::now() + grace;
+  while (total_.load() > 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  // 4. Close what is left and stop.
+  for (auto& w : workers_) {
+    asio::post(w->ctx, [w = w.get()] {
+      for (auto& c : w->live) c->Close();
+      w->guard.reset();
+    });
+  }
+  accept_ctx_.stop();
+  if (!started_) {
+    for (auto& w : workers_) w->ctx.stop();
+  }
+}
+
+void Server::Wait() {
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+}  // namespace correio::net

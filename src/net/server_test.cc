@@ -1,0 +1,234 @@
+// Runs the real Server on loopback with an echo session and drives it with
+// blocking client sockets: line limits, STARTTLS buffer discarding,
+// deadlines, per-IP limits and ordered shutdown.
+#include "net/server.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <filesystem>
+#include <thread>
+
+namespace correio::net {
+namespace {
+
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+
+class EchoServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("correio-net-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir_);
+    std::string cert = (dir_ / "cert.pem").string();
+    std::string key = (dir_ / "key.pem").string();
+    ASSERT_TRUE(GenerateSelfSigned(cert, key, "test.local"));
+    auto tls = TlsContext::Load(cert, key);
+    ASSERT_TRUE(tls) << tls.error().message();
+    tls_ = *tls;
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown(std::chrono::milliseconds(500));
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // Echo protocol: "STARTTLS" upgrades, "SLOW" sets a 200 ms deadline,
+  // anything else comes back as "ECHO <line>" or "TOOLONG".
+  static awaitable<void> Echo(std::shared_ptr<Connection> conn,
+                              std::shared_ptr<TlsContext> tls) {
+    if (!co_await conn->Write("HELLO\r\n")) co_return;
+    for (;;) {
+      auto line = co_await conn->ReadLine(64);
+      if (!line) {
+        if (line.error().code() == ErrorCode::kTooBig) {
+          if (!co_await conn->Write("TOOLONG\r\n")) co_return;
+          continue;
+        }
+        if (conn->stopping()) co_await conn->Write("BYE\r\n");
+        co_return;
+      }
+      std::string text(line->text);
+      if (text == "STARTTLS") {
+        if (!co_await conn->Write("GO\r\n")) co_return;
+        if (!co_await conn->StartTls(tls->Current())) co_return;
+        continue;
+      }
+      if (text == "SLOW") {
+        conn->SetTimeout(std::chrono::milliseconds(200));
+        if (!co_await conn->Write("OK\r\n")) co_return;
+        continue;
+      }
+      std::string reply = "ECHO " + text + (line->bare_lf ? " LF" : "") +
+                          (conn->tls_active() ? " TLS" : "") + "\r\n";
+      if (!co_await conn->Write(reply)) co_return;
+    }
+  }
+
+  uint16_t Start(ServerLimits limits = {}, bool implicit = false) {
+    server_ = std::make_unique<Server>(2, limits, tls_);
+    ListenOptions lo;
+    lo.name = "echo";
+    lo.address = "127.0.0.1";
+    lo.implicit_tls = implicit;
+    lo.refusal = "FULL\r\n";
+    auto tls = tls_;
+    lo.handler = [tls](std::shared_ptr<Connection> c) {
+      return Echo(std::move(c), tls);
+    };
+    auto port = server_->Listen(std::move(lo));
+    EXPECT_TRUE(port);
+    server_->Start();
+    return *port;
+  }
+
+  std::filesystem::path dir_;
+  std::shared_ptr<TlsContext> tls_;
+  std::unique_ptr<Server> server_;
+};
+
+struct Client {
+  asio::io_context ctx;
+  asio::ip::tcp::socket sock{ctx};
+  asio::streambuf buf;
+  explicit Client(uint16_t port) {
+    sock.connect({asio::ip::make_address("127.0.0.1"), port});
+  }
+  std::string ReadLine() {
+    boost::system::error_code ec;
+    asio::read_until(sock, buf, "\r\n", ec);
+    if (ec) return "<" + ec.message() + ">";
+    std::istream is(&buf);
+    std::string line;
+    std::getline(is, line);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    return line;
+  }
+  void Send(std::string_view s) { asio::write(sock, asio::buffer(s)); }
+};
+
+TEST_F(EchoServerTest, LinesAcrossWritesAndBareLf) {
+  Client c(Start());
+  EXPECT_EQ(c.ReadLine(), "HELLO");
+  c.Send("he");
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  c.Send("llo\r\nbare\nx\r\n");
+  EXPECT_EQ(c.ReadLine(), "ECHO hello");
+  EXPECT_EQ(c.ReadLine(), "ECHO bare LF");
+  EXPECT_EQ(c.ReadLine(), "ECHO x");
+}
+
+TEST_F(EchoServerTest, OverlongLineIsRefusedAndSessionGoesOn) {
+  Client c(Start());
+  EXPECT_EQ(c.ReadLine(), "HELLO");
+  // Longer than the limit and longer than one read: sent in pieces.
+  std::string big(10000, 'a');
+  c.Send(big);
+  c.Send(big + "\r\nafter\r\n");
+  EXPECT_EQ(c.ReadLine(), "TOOLONG");
+  EXPECT_EQ(c.ReadLine(), "ECHO after");
+  // Exactly at the limit (62 + CRLF = 64) passes; one more does not.
+  c.Send(std::string(62, 'b') + "\r\n" + std::string(63, 'c') + "\r\n");
+  EXPECT_EQ(c.ReadLine(), "ECHO " + std::string(62, 'b'));
+  EXPECT_EQ(c.ReadLine(), "TOOLONG");
+}
+
+TEST_F(EchoServerTest, StartTlsDiscardsPipelinedPlaintext) {
+  Client c(Start());
+  EXPECT_EQ(c.ReadLine(), "HELLO");
+  // The injected command rides in the same packet as STARTTLS.
+  c.Send("STARTTLS\r\nINJECTED\r\n");
+  EXPECT_EQ(c.ReadLine(), "GO");
+  ssl::context ctx(ssl::context::tls_client);
+  ctx.set_verify_mode(ssl::verify_none);
+  ssl::stream<asio::ip::tcp::socket&> tls(c.sock, ctx);
+  tls.handshake(ssl::stream_base::client);
+  asio::write(tls, asio::buffer(std::string("inside\r\n")));
+  asio::streambuf b;
+  asio::read_until(tls, b, "\r\n");
+  std::string line((std::istreambuf_iterator<char>(&b)), {});
+  EXPECT_EQ(line, "ECHO inside TLS\r\n");  // not "ECHO INJECTED"
+}
+
+TEST_F(EchoServerTest, ImplicitTlsRejectsOldProtocols) {
+  uint16_t port = Start({}, /*implicit=*/true);
+  {
+    asio::io_context io;
+    asio::ip::tcp::socket s(io);
+    s.connect({asio::ip::make_address("127.0.0.1"), port});
+    ssl::context ctx(ssl::context::tls_client);
+    ctx.set_verify_mode(ssl::verify_none);
+    SSL_CTX_set_max_proto_version(ctx.native_handle(), TLS1_1_VERSION);
+    SSL_CTX_set_security_level(ctx.native_handle(), 0);
+    ssl::stream<asio::ip::tcp::socket&> tls(s, ctx);
+    boost::system::error_code ec;
+    tls.handshake(ssl::stream_base::client, ec);
+    EXPECT_TRUE(ec) << "TLS 1.1 handshake must fail";
+  }
+  asio::io_context io;
+  asio::ip::tcp::socket s(io);
+  s.connect({asio::ip::make_address("127.0.0.1"), port});
+  ssl::context ctx(ssl::context::tls_client);
+  ctx.set_verify_mode(ssl::verify_none);
+  ssl::stream<asio::ip::tcp::socket&> tls(s, ctx);
+  tls.handshake(ssl::stream_base::client);
+  asio::streambuf b;
+  asio::read_until(tls, b, "\r\n");
+  std::string line((std::istreambuf_iterator<char>(&b)), {});
+  EXPECT_EQ(line, "HELLO\r\n");
+  std::string version = SSL_get_version(tls.native_handle());
+  EXPECT_TRUE(version == "TLSv1.3" || version == "TLSv1.2") << version;
+}
+
+TEST_F(EchoServerTest, DeadlineClosesSilentClient) {
+  Client c(Start());
+  EXPECT_EQ(c.ReadLine(), "HELLO");
+  c.Send("SLOW\r\n");
+  EXPECT_EQ(c.ReadLine(), "OK");
+  // Say nothing: the server closes after its 200 ms deadline.
+  EXPECT_EQ(c.ReadLine().substr(0, 1), "<");
+}
+
+TEST_F(EchoServerTest, PerIpLimitRefusesExtraConnections) {
+  ServerLimits limits;
+  limits.max_connections_per_ip = 2;
+  uint16_t port = Start(limits);
+  Client a(port), b(port);
+  EXPECT_EQ(a.ReadLine(), "HELLO");
+  EXPECT_EQ(b.ReadLine(), "HELLO");
+  Client c(port);
+  EXPECT_EQ(c.ReadLine(), "FULL");
+  EXPECT_EQ(c.ReadLine().substr(0, 1), "<");  // then closed
+  // Freed slots are reusable.
+  a.sock.close();
+  for (int i = 0; i < 100 && server_->connection_count() > 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  Client d(port);
+  EXPECT_EQ(d.ReadLine(), "HELLO");
+}
+
+TEST_F(EchoServerTest, ShutdownTellsSessionsThenStops) {
+  uint16_t port = Start();
+  Client a(port);
+  EXPECT_EQ(a.ReadLine(), "HELLO");
+  server_->Shutdown(std::chrono::seconds(5));
+  EXPECT_EQ(a.ReadLine(), "BYE");
+  EXPECT_EQ(a.ReadLine().substr(0, 1), "<");
+  server_->Wait();
+  EXPECT_EQ(server_->connection_count(), 0u);
+  // No longer accepting.
+  asio::io_context io;
+  asio::ip::tcp::socket s(io);
+  boost::system::error_code ec;
+  s.connect({asio::ip::make_address("127.0.0.1"), port}, ec);
+  EXPECT_TRUE(ec);
+}
+
+}  // namespace
+}  // namespace correio::net

@@ -1,0 +1,78 @@
+#include "store/sqlite/sqlite_db.h"
+
+#include <string>
+
+namespace correio::store::sqlite {
+
+Error SqlError(sqlite3* db, int rc, std::string_view what) {
+  std::string msg = std::string(what) + ": " + sqlite3_errstr(rc);
+  if (db) msg += std::string(" (") + sqlite3_errmsg(db) + ")";
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_NOMEM:
+    case SQLITE_INTERRUPT:
+      return Error(ErrorCode::kTemp, std::move(msg));
+    default:
+      return Error(ErrorCode::kInternal, std::move(msg));
+  }
+}
+
+Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool fsync,
+                                     int busy_timeout_ms) {
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(
+      path.c_str(), &raw,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+      nullptr);
+  if (rc != SQLITE_OK) {
+    Error e = SqlError(raw, rc, "open " + path);
+    sqlite3_close(raw);
+    return std::unexpected(std::move(e));
+  }
+  std::unique_ptr<Db> db(new Db(raw));
+  sqlite3_extended_result_codes(raw, 1);
+  // Other processes (the admin CLI) share the file: wait for their locks.
+  sqlite3_busy_timeout(raw, busy_timeout_ms);
+  // WAL: readers never block the writer and one fsync of the log commits a
+  // transaction. synchronous=FULL fsyncs the WAL at every commit, so an
+  // acknowledged write survives power loss, not just a process crash.
+  if (auto s = db->Exec("PRAGMA journal_mode=WAL"); !s) {
+    return std::unexpected(s.error());
+  }
+  if (auto s = db->Exec(fsync ? "PRAGMA synchronous=FULL"
+                              : "PRAGMA synchronous=OFF");
+      !s) {
+    return std::unexpected(s.error());
+  }
+  if (auto s = db->Exec("PRAGMA foreign_keys=ON"); !s) {
+    return std::unexpected(s.error());
+  }
+  return db;
+}
+
+Db::~Db() {
+  for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+  sqlite3_close_v2(db_);
+}
+
+Result<Stmt> Db::Prepare(const char* sql) {
+  auto it = cache_.find(sql);
+  if (it != cache_.end()) return Stmt(db_, it->second);
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt,
+                              nullptr);
+  if (rc != SQLITE_OK) return std::unexpected(SqlError(db_, rc, sql));
+  cache_.emplace(sql, stmt);
+  return Stmt(db_, stmt);
+}
+
+Status Db::Exec(const char* sql) {
+  int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return std::unexpected(SqlError(db_, rc, sql));
+  return {};
+}
+
+}  // namespace correio::store::sqlite

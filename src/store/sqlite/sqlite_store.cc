@@ -1,0 +1,1577 @@
+#include "store/sqlite/sqlite_store.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "base/clock.h"
+#include "base/strings.h"
+#include "store/sqlite/sqlite_db.h"
+#include "store/uid_set.h"
+
+namespace correio::store {
+namespace {
+
+using sqlite::BlobValue;
+using sqlite::Db;
+using sqlite::StaticBlob;
+using sqlite::Stmt;
+
+#define TRY(expr)                                          \
+  do {                                                     \
+    if (auto _st = (expr); !_st) return Fail(_st.error()); \
+  } while (0)
+
+// Schema migrations, applied in order inside one transaction; index i moves
+// user_version i to i+1. Never edit a shipped entry: append a new one.
+// docs/schema.md explains every table.
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE domains (
+  name TEXT PRIMARY KEY
+) WITHOUT ROWID;
+
+CREATE TABLE accounts (
+  id INTEGER PRIMARY KEY,
+  address TEXT NOT NULL UNIQUE,
+  domain TEXT NOT NULL REFERENCES domains(name),
+  password_hash TEXT NOT NULL DEFAULT '',
+  scram_salt BLOB,
+  scram_iterations INTEGER NOT NULL DEFAULT 0,
+  scram_stored_key BLOB,
+  scram_server_key BLOB,
+  quota_bytes INTEGER NOT NULL DEFAULT 0,
+  quota_messages INTEGER NOT NULL DEFAULT 0,
+  pop3_delete_mode TEXT,
+  pop3_download_once INTEGER,
+  created INTEGER NOT NULL,
+  used_bytes INTEGER NOT NULL DEFAULT 0,
+  used_messages INTEGER NOT NULL DEFAULT 0,
+  last_uid_validity INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX accounts_domain ON accounts(domain);
+
+CREATE TABLE aliases (
+  source TEXT PRIMARY KEY,
+  domain TEXT NOT NULL REFERENCES domains(name),
+  targets TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX aliases_domain ON aliases(domain);
+
+CREATE TABLE mailboxes (
+  id INTEGER PRIMARY KEY,
+  account INTEGER NOT NULL REFERENCES accounts(id),
+  name TEXT NOT NULL,
+  special_use INTEGER NOT NULL DEFAULT 0,
+  uid_validity INTEGER NOT NULL,
+  uid_next INTEGER NOT NULL DEFAULT 1,
+  highest_modseq INTEGER NOT NULL DEFAULT 1,
+  UNIQUE (account, name)
+);
+
+CREATE TABLE subscriptions (
+  account INTEGER NOT NULL REFERENCES accounts(id),
+  name TEXT NOT NULL,
+  PRIMARY KEY (account, name)
+) WITHOUT ROWID;
+
+CREATE TABLE blobs (
+  id INTEGER PRIMARY KEY,
+  hash BLOB NOT NULL UNIQUE,
+  size INTEGER NOT NULL,
+  refcount INTEGER NOT NULL,
+  summary BLOB NOT NULL,
+  data BLOB NOT NULL
+);
+
+CREATE VIRTUAL TABLE blob_text USING fts5(headers, body, tokenize='trigram');
+
+CREATE TABLE messages (
+  id INTEGER PRIMARY KEY,
+  mailbox INTEGER NOT NULL REFERENCES mailboxes(id),
+  uid INTEGER NOT NULL,
+  modseq INTEGER NOT NULL,
+  flags INTEGER NOT NULL DEFAULT 0,
+  keywords TEXT NOT NULL DEFAULT '',
+  internal_date INTEGER NOT NULL,
+  save_date INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  blob INTEGER NOT NULL REFERENCES blobs(id),
+  UNIQUE (mailbox, uid)
+);
+CREATE INDEX messages_blob ON messages(blob);
+
+CREATE TABLE expunged (
+  mailbox INTEGER NOT NULL,
+  uid INTEGER NOT NULL,
+  modseq INTEGER NOT NULL,
+  PRIMARY KEY (mailbox, uid)
+) WITHOUT ROWID;
+CREATE INDEX expunged_modseq ON expunged(mailbox, modseq);
+)sql",
+};
+static_assert(std::size(kMigrations) == kSqliteSchemaVersion);
+
+std::string MailboxKey(std::string_view name) {
+  // INBOX is case-insensitive (RFC 9051 §5.1); every other name is exact.
+  if (EqualsIgnoreCase(name, "INBOX")) return "INBOX";
+  return std::string(name);
+}
+
+std::string JoinKeywords(const std::vector<std::string>& k) {
+  std::string out;
+  for (const auto& s : k) {
+    if (!out.empty()) out += ' ';
+    out += s;
+  }
+  return out;
+}
+
+std::vector<std::string> SplitKeywords(const std::string& s) {
+  std::vector<std::string> out;
+  for (auto part : SplitString(s, ' ')) {
+    if (!part.empty()) out.emplace_back(part);
+  }
+  return out;
+}
+
+std::string Sha256(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<char*>(md), len);
+}
+
+size_t Utf8Length(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+// FTS5 query syntax: a string in double quotes is one phrase; a double quote
+// inside is written twice. With the trigram tokenizer a phrase matches as a
+// case-insensitive substring.
+std::string FtsPhrase(std::string_view needle) {
+  std::string out = "\"";
+  for (char c : needle) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+// LIKE pattern for a literal substring, '\' as the escape character.
+std::string LikePattern(std::string_view needle) {
+  std::string out = "%";
+  for (char c : needle) {
+    if (c == '%' || c == '_' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '%';
+  return out;
+}
+
+#define MAILBOX_COLS                                                      \
+  "m.id, m.account, m.name, m.special_use, m.uid_validity, m.uid_next, " \
+  "m.highest_modseq, EXISTS(SELECT 1 FROM subscriptions s "              \
+  "WHERE s.account = m.account AND s.name = m.name)"
+
+Mailbox ReadMailbox(const Stmt& s) {
+  Mailbox m;
+  m.id = s.Int(0);
+  m.account = s.Int(1);
+  m.name = s.Text(2);
+  m.special_use = static_cast<SpecialUse>(s.Int(3));
+  m.uid_validity = static_cast<uint32_t>(s.Int(4));
+  m.uid_next = static_cast<Uid>(s.Int(5));
+  m.highest_modseq = static_cast<ModSeq>(s.Int(6));
+  m.subscribed = s.Int(7) != 0;
+  return m;
+}
+
+#define ACCOUNT_COLS                                                        \
+  "id, address, password_hash, scram_salt, scram_iterations, "             \
+  "scram_stored_key, scram_server_key, quota_bytes, quota_messages, "      \
+  "pop3_delete_mode, pop3_download_once, created"
+
+Account ReadAccount(const Stmt& s) {
+  Account a;
+  a.id = s.Int(0);
+  a.address = s.Text(1);
+  a.password_hash = s.Text(2);
+  a.scram.salt = s.Text(3);
+  a.scram.iterations = static_cast<uint32_t>(s.Int(4));
+  a.scram.stored_key = s.Text(5);
+  a.scram.server_key = s.Text(6);
+  a.quota_bytes = static_cast<uint64_t>(s.Int(7));
+  a.quota_messages = static_cast<uint64_t>(s.Int(8));
+  if (!s.IsNull(9)) a.settings.pop3_delete_mode = s.Text(9);
+  if (!s.IsNull(10)) a.settings.pop3_download_once = s.Int(10) != 0;
+  a.created = s.Int(11);
+  return a;
+}
+
+#define MESSAGE_COLS                                                  \
+  "id, mailbox, uid, modseq, flags, keywords, internal_date, save_date, " \
+  "size, blob"
+
+MessageRow ReadMessage(const Stmt& s) {
+  MessageRow m;
+  m.id = s.Int(0);
+  m.mailbox = s.Int(1);
+  m.uid = static_cast<Uid>(s.Int(2));
+  m.modseq = static_cast<ModSeq>(s.Int(3));
+  m.flags.system = static_cast<uint32_t>(s.Int(4));
+  m.flags.keywords = SplitKeywords(s.Text(5));
+  m.internal_date = s.Int(6);
+  m.save_date = s.Int(7);
+  m.size = static_cast<uint64_t>(s.Int(8));
+  m.blob = s.Int(9);
+  return m;
+}
+
+// A unit of work for the writer thread (see the header: group commit).
+struct Job {
+  std::function<Status(Db&, std::vector<Change>&)> fn;
+  Status status;
+  std::vector<Change> changes;
+  bool done = false;
+};
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(SqliteOptions options, ChangeHub* hub,
+              std::unique_ptr<Db> writer)
+      : options_(std::move(options)), hub_(hub), writer_(std::move(writer)) {
+    thread_ = std::thread([this] { WriterLoop(); });
+  }
+
+  ~SqliteStore() override {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    work_cv_.notify_all();
+    thread_.join();
+  }
+
+  // ---- Domains ----
+  Status AddDomain(std::string_view name) override {
+    std::string n = AsciiLowercase(name);
+    if (n.empty()) return Fail(ErrorCode::kInvalid, "empty domain");
+    return Write([&](Db& db, std::vector<Change>&) -> Status {
+      auto s = db.Prepare("SELECT 1 FROM domains WHERE name = ?");
+      if (!s) return Fail(s.error());
+      auto row = s->Bind(n).Step();
+      if (!row) return Fail(row.error());
+      if (*row) return Fail(ErrorCode::kExists, "domain exists: " + n);
+      return db.Run("INSERT INTO domains(name) VALUES (?)", n);
+    });
+  }
+
+  Status RemoveDomain(std::string_view name) override {
+    std::string n = AsciiLowercase(name);
+    return Write([&](Db& db, std::vector<Change>&) -> Status {
+      auto s = db.Prepare(
+          "SELECT EXISTS(SELECT 1 FROM domains WHERE name = ?1), "
+          "EXISTS(SELECT 1 FROM accounts WHERE domain = ?1), "
+          "EXISTS(SELECT 1 FROM aliases WHERE domain = ?1)");
+      if (!s) return Fail(s.error());
+      auto row = s->Bind(n).Step();
+      if (!row) return Fail(row.error());
+      if (!s->Int(0)) return Fail(ErrorCode::kNotFound, "no domain " + n);
+      if (s->Int(1) || s->Int(2)) {
+        return Fail(ErrorCode::kInUse, "domain in use: " + n);
+      }
+      return db.Run("DELETE FROM domains WHERE name = ?", n);
+    });
+  }
+
+  Result<std::vector<Domain>> ListDomains() override {
+    return Read([&](Db& db) -> Result<std::vector<Domain>> {
+      auto s = db.Prepare("SELECT name FROM domains ORDER BY name");
+      if (!s) return Fail(s.error());
+      std::vector<Domain> out;
+      for (;;) {
+        auto row = s->Step();
+        if (!row) return Fail(row.error());
+        if (!*row) break;
+        out.push_back(Domain{s->Text(0)});
+      }
+      return out;
+    });
+  }
+
+  Result<bool> HasDomain(std::string_view name) override {
+    std::string n = AsciiLowercase(name);
+    return Read([&](Db& db) -> Result<bool> {
+      auto s = db.Prepare("SELECT 1 FROM domains WHERE name = ?");
+      if (!s) return Fail(s.error());
+      return s->Bind(n).Step();
+    });
+  }
+
+  // ---- Accounts ----
+  Result<Account> CreateAccount(const Account& account) override {
+    Account a = account;
+    a.address = NormalizeAddress(account.address);
+    auto parts = SplitAddress(a.address);
+    if (!parts) return Fail(ErrorCode::kInvalid, "bad address " + a.address);
+    a.created = SystemClock().NowSeconds();
+    return Write<Account>([&](Db& db, std::vector<Change>&) -> Result<Account> {
+      auto s = db.Prepare(
+          "SELECT EXISTS(SELECT 1 FROM domains WHERE name = ?1), "
+          "EXISTS(SELECT 1 FROM accounts WHERE address = ?2), "
+          "EXISTS(SELECT 1 FROM aliases WHERE source = ?2)");
+      if (!s) return Fail(s.error());
+      auto row = s->Bind(parts->domain, a.address).Step();
+      if (!row) return Fail(row.error());
+      if (!s->Int(0)) {
+        return Fail(ErrorCode::kNotFound, "no domain " + parts->domain);
+      }
+      if (s->Int(1) || s->Int(2)) {
+        return Fail(ErrorCode::kExists, "address taken: " + a.address);
+      }
+      TRY(db.Run(
+          "INSERT INTO accounts(address, domain, password_hash, scram_salt, "
+          "scram_iterations, scram_stored_key, scram_server_key, quota_bytes, "
+          "quota_messages, pop3_delete_mode, pop3_download_once, created) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+          a.address, parts->domain, a.password_hash, BlobValue{a.scram.salt},
+          a.scram.iterations, BlobValue{a.scram.stored_key},
+          BlobValue{a.scram.server_key}, a.quota_bytes, a.quota_messages,
+          a.settings.pop3_delete_mode, a.settings.pop3_download_once,
+          a.created));
+      a.id = db.LastInsertId();
+      for (const auto& d : DefaultMailboxes()) {
+        auto m = InsertMailbox(db, a.id, d.name, d.use);
+        if (!m) return Fail(m.error());
+        TRY(db.Run("INSERT INTO subscriptions(account, name) VALUES (?, ?)",
+                   a.id, d.name));
+      }
+      return a;
+    });
+  }
+
+  Result<Account> GetAccount(std::string_view address) override {
+    std::string addr = NormalizeAddress(address);
+    return Read([&](Db& db) -> Result<Account> {
+      auto s =
+          db.Prepare("SELECT " ACCOUNT_COLS " FROM accounts WHERE address = ?");
+      if (!s) return Fail(s.error());
+      auto row = s->Bind(addr).Step();
+      if (!row) return Fail(row.error());
+      if (!*row) return Fail(ErrorCode::kNotFound, "no account " + addr);
+      return ReadAccount(*s);
+    });
+  }
+
+  Result<Account> GetAccountById(AccountId id) override {
+    return Read([&](Db& db) -> Result<Account> {
+      auto s = db.Prepare("SELECT " ACCOUNT_COLS " FROM accounts WHERE id = ?");
+      if (!s) return Fail(s.error());
+      auto row = s->Bind(id).Step();
+      if (!row) return Fail(row.error());
+      if (!*row) return Fail(ErrorCode::kNotFound, "no account");
+      return ReadAccount(*s);
+    });
+  }
+
+  Result<std::vector<Account>> ListAccounts() override {
+    return Read([&](Db& db) -> Result<std::vector<Account>> {
+      auto s = db.Prepare("SELECT " ACCOUNT_COLS
+                          " FROM accounts ORDER BY address");
+      if (!s) return Fail(s.error());
+      std::vector<Account> out;
+      for (;;) {
+        auto row = s->Step();
+        if (!row) return Fail(row.error());
+        if (!*row) break;
+        out.push_back(ReadAccount(*s));
+      }
+      return out;
+    });
+  }
+
+  Status SetCredentials(AccountId id, std::string_view password_hash,
+                        const ScramCredentials& scram) override {
+    std::string hash(password_hash);
+    return UpdateAccount([&](Db& db) {
+      return db.Run(
+          "UPDATE accounts SET password_hash = ?, scram_salt = ?, "
+          "scram_iterations = ?, scram_stored_key = ?, scram_server_key = ? "
+          "WHERE id = ?",
+          hash, BlobValue{scram.salt}, scram.iterations,
+          BlobValue{scram.stored_key}, BlobValue{scram.server_key}, id);
+    });
+  }
+
+  Status SetQuota(AccountId id, uint64_t bytes, uint64_t messages) override {
+    return UpdateAccount([&](Db& db) {
+      return db.Run(
+          "UPDATE accounts SET quota_bytes = ?, quota_messages = ? "
+          "WHERE id = ?",
+          bytes, messages, id);
+    });
+  }
+
+  Status SetAccountSettings(AccountId id,
+                            const AccountSettings& settings) override {
+    return UpdateAccount([&](Db& db) {
+      return db.Run(
+          "UPDATE accounts SET pop3_delete_mode = ?, pop3_download_once = ? "
+          "WHERE id = ?",
+          settings.pop3_delete_mode, settings.pop3_download_once, id);
+    });
+  }
+
+  Status RemoveAccount(AccountId id) override {
+    return Write([&](Db& db, std::vector<Change>& changes) -> Status {
+      auto s = db.Prepare("SELECT id FROM mailboxes WHERE account = ?");
+      if (!s) return Fail(s.error());
+      s->Bind(id);
+      std::vector<MailboxId> boxes;
+      for (;;) {
+        auto row = s->Step();
+        if (!row) return Fail(row.error());
+        if (!*row) break;
+        boxes.push_back(s->Int(0));
+      }
+      for (MailboxId m : boxes) TRY(DeleteMailboxIn(db, m, changes));
+      TRY(db.Run("DELETE FROM subscriptions WHERE account = ?", id));
+      TRY(db.Run("DELETE FROM accounts WHERE id = ?", id));
+      if (db.Changes() == 0) return Fail(ErrorCode::kNotFound, "no account");
+      return {};
+    });
+  }
+
+  Result<QuotaUsage> GetQuotaUsage(AccountId id) override {
+    return Read([&](Db& db) -> Result<QuotaUsage> {
+      auto s = db.Prepare(
+          "SELECT used_bytes, used_messages FROM accounts WHERE id = ?");
+      if (!s) return Fail(s.error());
+      auto row = s->Bind(id).Step();
+      if (!row) return Fail(row.error());
+      if (!*row) return Fail(ErrorCode::kNotFound, "no account");
+      return QuotaUsage{static_cast<uint64_t>(s->Int(0)),
+                        static_cast<uint64_t>(s->Int(1))};
+    });
+  }
+
+  // ---- Aliases ----
+  Status AddAlias(const Alias& alias) override {
+    std::string source = AsciiLowercase(alias.source);
+    auto at = source.rfind('@');
+    if (at == std::string::npos || at + 1 == source.size() ||
+        alias.targets.empty()) {
+      return Fail(ErrorCode::kInvalid, "bad alias " + source);
+    }
+    std::string domain = source.substr(at + 1);
+    std::string targets;
+    for (const auto& t : alias.targets) {
+      if (t.find('\n') != std::string::npos) {
+        return Fail(ErrorCode::kInvalid, "bad alias target");
+      }
+      if (!targets.empty()) targets += '\n';
+      targets += t;
+    }
+    return Write([&](Db& db, std::vector<Change>&) -> Status {
+      auto s = db.Prepare(
+          "SELECT EXISTS(SELECT 1 FROM domains WHERE name = ?1), "
+          "EXISTS(SELECT 1 FROM accounts WHERE address = ?2), "
+          "EXISTS(SELECT 1 FROM aliases WHERE source = ?2)");
+      if (!s) return Fail(s.error());
+      auto row = s->Bind(domain, source).Step();
+      if (!row) return Fail(row.error());
+      if (!s->Int(0)) return Fail(ErrorCode::kNotFound, "no domain " + domain);
+      if (s->Int(1) || s->Int(2)) {
+        return Fail(ErrorCode::kExists, "address taken: " + source);
+      }
+      return db.Run(
+          "INSERT INTO aliases(source, domain, targets) VALUES (?, ?, ?)",
+          source, domain, targets);
+    });
+  }
+
+  Status RemoveAlias(std::string_view source) override {
+    std::string src = AsciiLowercase(source);
+    return Write([&](Db& db, std::vector<Change>&) -> Status {
+      TRY(db.Run("DELETE FROM aliases WHERE source = ?", src));
+      if (db.Changes() == 0) return Fail(ErrorCode::kNotFound, "no alias");
+      return {};
+    });
+  }
+
+  Result<std::vector<Alias>> ListAliases() override {
+    return Read([&](Db& db) -> Result<std::vector<Alias>> {
+      auto s =
+          db.Prepare("SELECT source, targets FROM aliases ORDER BY source");
+      if (!s) return Fail(s.error());
+      std::vector<Alias> out;
+      for (;;) {
+        auto row = s->Step();
+        if (!row) return Fail(row.error());
+        if (!*row) break;
+        out.push_back(MakeAlias(s->Text(0), s->Text(1)));
+      }
+      return out;
+    });
+  }
+
+  Result<Alias> GetAlias(std::string_view source) override {
+    std::string src = AsciiLowercase(source);
+    return Read([&](Db& db) -> Result<Alias> {
+      auto s =
+          db.Prepare("SELECT source, targets FROM aliases WHERE source = ?");
+      if (!s) return Fail(s.error());
+      auto row = s->Bind(src).Step();
+      if (!row) return Fail(row.error());
+      if (!*row) return Fail(ErrorCode::kNotFound, "no alias " + src);
+      return MakeAlias(s->Text(0), s->Text(1));
+    });
+  }
+
+  // ---- Mailboxes ----
+  Result<std::vector<Mailbox>> ListMailboxes(AccountId account) override {
+    return Read([&](Db& db) -> Result<std::vector<Mailbox>> {
+      TRY(CheckAccount(db, account));
+      auto s = db.Prepare("SELECT " MAILBOX_COLS
+                          " FROM mailboxes m WHERE m.account = ? "
+                          "ORDER BY m.name");
+      if (!s) return Fail(s.error());
+      s->Bind(account);
+      std::vector<Mailbox> out;
+      for (;;) {
+        auto row = s->Step();
+        if (!row) return Fail(row.error());
+        if (!*row) break;
+        out.push_back(ReadMailbox(*s));
+      }
+      return out;
+    });
+  }
+
+  Result<Mailbox> GetMailbox(AccountId account,
+                             std::string_view name) override {
+    std::string key = MailboxKey(name);
+    return Read([&](Db& db) { return MailboxByName(db, account, key); });
+  }
+
+  Result<Mailbox> GetMailboxById(MailboxId id) override {
+    return Read([&](Db& db) { return MailboxById(db, id); });
+  }
+
+  Result<Mailbox> CreateMailbox(AccountId account, std::string_view name,
+                                SpecialUse use) override {
+    if (name.empty()) return Fail(ErrorCode::kInvalid, "empty name");
+    std::string key = MailboxKey(name);
+    return Write<Mailbox>(
+        [&](Db& db, std::vector<Change>& changes) -> Result<Mailbox> {
+          TRY(CheckAccount(db, account));
+          auto existing = MailboxByName(db, account, key);
+          if (existing) return Fail(ErrorCode::kExists, "mailbox exists");
+          if (existing.error().code() != ErrorCode::kNotFound) {
+            return Fail(existing.error());
+          }
+          auto id = InsertMailbox(db, account, key, use);
+          if (!id) return Fail(id.error());
+          auto m = MailboxById(db, *id);
+          if (!m) return Fail(m.error());
+          Change c;
+          c.kind = Change::Kind::kMailboxCreated;
+          c.account = account;
+          c.mailbox = m->id;
+          c.mailbox_name = m->name;
+          c.modseq = m->highest_modseq;
+          changes.push_back(std::move(c));
+          return m;
+        });
+  }
+
+  Status DeleteMailbox(MailboxId id) override {
+    return Write([&](Db& db, std::vector<Change>& changes) -> Status {
+      return DeleteMailboxIn(db, id, changes);
+    });
+  }
+
+  Status RenameMailbox(MailboxId id, std::string_view new_name) override {
+    if (new_name.empty()) return Fail(ErrorCode::kInvalid, "empty name");
+    std::string to = MailboxKey(new_name);
+    return Write([&](Db& db, std::vector<Change>& changes) -> Status {
+      auto box = MailboxById(db, id);
+      if (!box) return Fail(box.error());
+      const std::string& from = box->name;
+      if (to == from) return Fail(ErrorCode::kExists, "same name");
+      // The mailbox and every "from/..." child move together.
+      std::string prefix = from + "/";
+      auto s = db.Prepare(
+          "SELECT id, name, highest_modseq FROM mailboxes WHERE account = ?1 "
+          "AND (name = ?2 OR substr(name, 1, length(?3)) = ?3)");
+      if (!s) return Fail(s.error());
+      s->Bind(box->account, from, prefix);
+      struct MoveOp {
+        MailboxId id;
+        std::string old_name, new_name;
+        ModSeq modseq;
+      };
+      std::vector<MoveOp> moves;
+      std::set<std::string> moving;
+      for (;;) {
+        auto row = s->Step();
+        if (!row) return Fail(row.error());
+        if (!*row) break;
+        std::string n = s->Text(1);
+        moves.push_back({s->Int(0), n, to + n.substr(from.size()),
+                         static_cast<ModSeq>(s->Int(2))});
+        moving.insert(n);
+      }
+      for (const auto& m : moves) {
+        auto other = MailboxByName(db, box->account, m.new_name);
+        if (other && !moving.count(other->name)) {
+          return Fail(ErrorCode::kExists, "mailbox exists: " + m.new_name);
+        }
+      }
+      // Two steps so a rename onto a name that itself moves away ("a" to
+      // "a/a") never trips UNIQUE(account, name) half way.
+      for (const auto& m : moves) {
+        TRY(db.Run("UPDATE mailboxes SET name = ? WHERE id = ?",
+                   "\x01rename\x01" + std::to_string(m.id), m.id));
+      }
+      for (const auto& m : moves) {
+        TRY(db.Run("UPDATE mailboxes SET name = ? WHERE id = ?", m.new_name,
+                   m.id));
+        // Subscriptions follow the rename, as Dovecot does.
+        TRY(db.Run("DELETE FROM subscriptions WHERE account = ? AND name = ?",
+                   box->account, m.old_name));
+        if (db.Changes() > 0) {
+          TRY(db.Run(
+              "INSERT OR IGNORE INTO subscriptions(account, name) "
+              "VALUES (?, ?)",
+              box->account, m.new_name));
+        }
+        Change c;
+        c.kind = Change::Kind::kMailboxRenamed;
+        c.account = box->account;
+        c.mailbox = m.id;
+        c.mailbox_name = m.new_name;
+        c.old_name = m.old_name;
+        c.modseq = m.modseq;
+        changes.push_back(std::move(c));
+      }
+      return {};
+    });
+  }
+
+  Status SetSubscribed(AccountId account, std::string_view name,
+                       bool subscribed) override {
+    std::string key = MailboxKey(name);
+    return Write([&](Db& db, std::vector<Change>& changes) -> Status {
+      TRY(CheckAccount(db, account));
+      if (subscribed) {
+        TRY(db.Run(
+            "INSERT OR IGNORE INTO subscriptions(account, name) VALUES (?, ?)",
+            account, key));
+      } else {
+        TRY(db.Run("DELETE FROM subscriptions WHERE account = ? AND name = ?",
+                   account, key));
+      }
+      Change c;
+      c.kind = Change::Kind::kSubscription;
+      c.account = account;
+      c.mailbox_name = key;
+      if (auto m = MailboxByName(db, account, key)) {
+        c.mailbox = m->id;
+        c.modseq = m->highest_modseq;
+      }
+      changes.push_back(std::move(c));
+      return {};
+    });
+  }
+
+  Result<std::vector<std::string>> ListSubscriptions(
+      AccountId account) override {
+    return Read([&](Db& db) -> Result<std::vector<std::string>> {
+      TRY(CheckAccount(db, account));
+      auto s = db.Prepare(
+          "SELECT name FROM subscriptions WHERE account = ? ORDER BY name");
+      if (!s) return Fail(s.error());
+      s->Bind(account);
+      std::vector<std::string> out;
+      for (;;) {
+        auto row = s->Step();
+        if (!row) return Fail(row.error());
+        if (!*row) break;
+        out.push_back(s->Text(0));
+      }
+      return out;
+    });
+  }
+
+  Result<MailboxStatus> GetMailboxStatus(MailboxId id) override {
+    return Read([&](Db& db) -> Result<MailboxStatus> {
+      auto box = MailboxById(db, id);
+      if (!box) return Fail(box.error());
+      auto s = db.Prepare(
+          "SELECT count(*), coalesce(sum((flags & ?2) = 0), 0), "
+          "coalesce(sum((flags & ?3) != 0), 0), coalesce(sum(size), 0) "
+          "FROM messages WHERE mailbox = ?1");
+      if (!s) return Fail(s.error());
+      auto row = s->Bind(id, kFlagSeen, kFlagDeleted).Step();
+      if (!row) return Fail(row.error());
+      MailboxStatus st;
+      st.messages = static_cast<uint32_t>(s->Int(0));
+      st.unseen = static_cast<uint32_t>(s->Int(1));
+      st.deleted = static_cast<uint32_t>(s->Int(2));
+      st.size = static_cast<uint64_t>(s->Int(3));
+      return st;
+    });
+  }
+
+  // ---- Messages ----
+  Result<std::vector<Delivered>> Deliver(
+      const NewBlob& blob, const std::vector<DeliveryTarget>& targets,
+      uint64_t origin) override {
+    if (targets.empty()) return Fail(ErrorCode::kInvalid, "no targets");
+    // Hashed on the caller's thread so the writer thread only does SQL.
+    std::string hash = Sha256(blob.data);
+    int64_t now = SystemClock().NowSeconds();
+    return Write<std::vector<Delivered>>(
+        [&](Db& db, std::vector<Change>& changes)
+            -> Result<std::vector<Delivered>> {
+          // Check every target and quota before changing anything.
+          std::map<AccountId, uint64_t> adds;
+          for (const auto& t : targets) {
+            auto acc = MailboxAccount(db, t.mailbox);
+            if (!acc) return Fail(acc.error());
+            adds[*acc]++;
+          }
+          for (const auto& [acc, n] : adds) {
+            TRY(CheckQuota(db, acc, n * blob.data.size(), n));
+          }
+          auto blob_id = AddBlobRef(db, blob, hash, targets.size());
+          if (!blob_id) return Fail(blob_id.error());
+          std::vector<Delivered> out;
+          for (const auto& t : targets) {
+            auto next = NextUidAndModSeq(db, t.mailbox, 1);
+            if (!next) return Fail(next.error());
+            Flags flags = t.flags;
+            flags.keywords = NormalizeKeywords(flags.keywords);
+            TRY(db.Run(
+                "INSERT INTO messages(mailbox, uid, modseq, flags, keywords, "
+                "internal_date, save_date, size, blob) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                t.mailbox, next->uid, next->modseq, flags.system,
+                JoinKeywords(flags.keywords), t.internal_date, now,
+                blob.data.size(), *blob_id));
+            MessageId id = db.LastInsertId();
+            TRY(AddUsage(db, next->account, blob.data.size(), 1));
+            out.push_back(Delivered{t.mailbox, next->uid, next->modseq, id});
+            Change c;
+            c.kind = Change::Kind::kAppended;
+            c.account = next->account;
+            c.mailbox = t.mailbox;
+            c.mailbox_name = next->name;
+            c.messages.push_back(ViewEntry{next->uid, next->modseq, flags});
+            c.modseq = next->modseq;
+            c.origin = origin;
+            changes.push_back(std::move(c));
+          }
+          return out;
+        });
+  }
+
+  Result<std::vector<ViewEntry>> ListView(MailboxId mailbox) override {
+    return Read([&](Db& db) -> Result<std::vector<ViewEntry>> {
+      TRY(MailboxAccount(db, mailbox));
+      auto s = db.Prepare(
+          "SELECT uid, modseq, flags, keywords FROM messages "
+          "WHERE mailbox = ? ORDER BY uid");
+      if (!s) return Fail(s.error());
+      s->Bind(mailbox);
+      std::vector<ViewEntry> out;
+      for (;;) {
+        auto row = s->Step();
+        if (!row) return Fail(row.error());
+        if (!*row) break;
+        ViewEntry e;
+        e.uid = static_cast<Uid>(s->Int(0));
+        e.modseq = static_cast<ModSeq>(s->Int(1));
+        e.flags.system = static_cast<uint32_t>(s->Int(2));
+        if (!s->IsNull(3)) e.flags.keywords = SplitKeywords(s->Text(3));
+        out.push_back(std::move(e));
+      }
+      return out;
+    });
+  }
+
+  Result<std::vector<MessageRow>> GetMessages(MailboxId mailbox,
+                                              const UidSet& uids) override {
+    return Read([&](Db& db) -> Result<std::vector<MessageRow>> {
+      TRY(MailboxAccount(db, mailbox));
+      return SelectMessages(db, mailbox, uids);
+    });
+  }
+
+  Result<BlobInfo> GetBlobInfo(BlobId blob) override {
+    return Read([&](Db& db) -> Result<BlobInfo> {
+      auto s = db.Prepare("SELECT size, summary FROM blobs WHERE id = ?");
+      if (!s) return Fail(s.error());
+      auto row = s->Bind(blob).Step();
+      if (!row) return Fail(row.error());
+      if (!*row) return Fail(ErrorCode::kNotFound, "no blob");
+      return BlobInfo{blob, static_cast<uint64_t>(s->Int(0)), s->Text(1)};
+    });
+  }
+
+  Result<std::string> ReadBlob(BlobId blob, uint64_t offset,
+                               uint64_t length) override {
+    auto db = AcquireReader();
+    if (!db) return Fail(db.error());
+    // Incremental blob I/O reads only the pages of the requested range, so a
+    // 20 MB body is streamed without loading it whole.
+    sqlite3_blob* handle = nullptr;
+    int rc = sqlite3_blob_open((*db)->raw(), "main", "blobs", "data", blob,
+                               0, &handle);
+    Result<std::string> out;
+    if (rc != SQLITE_OK) {
+      bool missing = rc == SQLITE_ERROR;  // "no such rowid"
+      out = missing ? Fail(ErrorCode::kNotFound, "no blob")
+                    : Fail(sqlite::SqlError((*db)->raw(), rc, "blob open"));
+    } else {
+      uint64_t size = static_cast<uint64_t>(sqlite3_blob_bytes(handle));
+      std::string data;
+      if (offset < size) {
+        uint64_t n = std::min(length, size - offset);
+        data.resize(n);
+        rc = sqlite3_blob_read(handle, data.data(), static_cast<int>(n),
+                               static_cast<int>(offset));
+      }
+      if (rc != SQLITE_OK) {
+        out = Fail(sqlite::SqlError((*db)->raw(), rc, "blob read"));
+      } else {
+        out = std::move(data);
+      }
+      sqlite3_blob_close(handle);
+    }
+    ReleaseReader(std::move(*db));
+    return out;
+  }
+
+  Result<FlagResult> UpdateFlags(MailboxId mailbox, const UidSet& uids,
+                                 const FlagUpdate& update,
+                                 uint64_t origin) override {
+    Flags given = update.flags;
+    given.keywords = NormalizeKeywords(given.keywords);
+    return Write<FlagResult>(
+        [&](Db& db, std::vector<Change>& changes) -> Result<FlagResult> {
+          auto box = MailboxById(db, mailbox);
+          if (!box) return Fail(box.error());
+          auto rows = SelectMessages(db, mailbox, uids);
+          if (!rows) return Fail(rows.error());
+          // One new MODSEQ for every message this command changes
+          // (RFC 7162 §3.1.1 only asks that it exceed all earlier ones).
+          ModSeq modseq = box->highest_modseq + 1;
+          FlagResult out;
+          for (const auto& m : *rows) {
+            if (update.unchanged_since && m.modseq > *update.unchanged_since) {
+              out.not_modified.push_back(m.uid);
+              continue;
+            }
+            Flags next = ApplyFlagOp(m.flags, update.op, given);
+            if (next == m.flags) continue;
+            TRY(db.Run(
+                "UPDATE messages SET flags = ?, keywords = ?, modseq = ? "
+                "WHERE id = ?",
+                next.system, JoinKeywords(next.keywords), modseq, m.id));
+            out.changed.push_back(ViewEntry{m.uid, modseq, std::move(next)});
+          }
+          if (!out.changed.empty()) {
+            TRY(db.Run("UPDATE mailboxes SET highest_modseq = ? WHERE id = ?",
+                       modseq, mailbox));
+            Change c;
+            c.kind = Change::Kind::kFlags;
+            c.account = box->account;
+            c.mailbox = mailbox;
+            c.mailbox_name = box->name;
+            c.messages = out.changed;
+            c.modseq = modseq;
+            c.origin = origin;
+            changes.push_back(std::move(c));
+          }
+          return out;
+        });
+  }
+
+  Result<ExpungeResult> Expunge(MailboxId mailbox, const UidSet& uids,
+                                uint64_t origin) override {
+    return Write<ExpungeResult>(
+        [&](Db& db, std::vector<Change>& changes) -> Result<ExpungeResult> {
+          auto box = MailboxById(db, mailbox);
+          if (!box) return Fail(box.error());
+          auto rows = SelectMessages(db, mailbox, uids);
+          if (!rows) return Fail(rows.error());
+          ExpungeResult out;
+          out.modseq = box->highest_modseq;
+          if (rows->empty()) return out;
+          out.modseq = box->highest_modseq + 1;
+          TRY(db.Run("UPDATE mailboxes SET highest_modseq = ? WHERE id = ?",
+                     out.modseq, mailbox));
+          for (const auto& m : *rows) {
+            TRY(RemoveMessage(db, box->account, m, out.modseq));
+            out.uids.push_back(m.uid);
+          }
+          Change c;
+          c.kind = Change::Kind::kExpunged;
+          c.account = box->account;
+          c.mailbox = mailbox;
+          c.mailbox_name = box->name;
+          c.uids = out.uids;
+          c.modseq = out.modseq;
+          c.origin = origin;
+          changes.push_back(std::move(c));
+          return out;
+        });
+  }
+
+  Result<CopyResult> Copy(MailboxId source, const UidSet& uids, MailboxId dest,
+                          uint64_t origin) override {
+    return CopyOrMove(source, uids, dest, origin, /*move=*/false);
+  }
+
+  Result<CopyResult> Move(MailboxId source, const UidSet& uids, MailboxId dest,
+                          uint64_t origin) override {
+    return CopyOrMove(source, uids, dest, origin, /*move=*/true);
+  }
+
+  Result<std::vector<Uid>> ExpungedSince(MailboxId mailbox,
+                                         ModSeq since) override {
+    return Read([&](Db& db) -> Result<std::vector<Uid>> {
+      TRY(MailboxAccount(db, mailbox));
+      auto s = db.Prepare(
+          "SELECT uid FROM expunged WHERE mailbox = ? AND modseq > ? "
+          "ORDER BY uid");
+      if (!s) return Fail(s.error());
+      s->Bind(mailbox, since);
+      return Column<Uid>(*s);
+    });
+  }
+
+  Result<std::vector<Uid>> SearchText(MailboxId mailbox, TextField field,
+                                      std::string_view needle) override {
+    return Read([&](Db& db) -> Result<std::vector<Uid>> {
+      TRY(MailboxAccount(db, mailbox));
+      // The trigram tokenizer needs at least 3 characters to use its index;
+      // shorter needles are answered by LIKE over the same stored text
+      // (ASCII case-insensitive, like the index).
+      if (Utf8Length(needle) < 3) {
+        std::string pattern = LikePattern(needle);
+        auto s = db.Prepare(
+            field == TextField::kBody
+                ? "SELECT m.uid FROM messages m JOIN blob_text t "
+                  "ON t.rowid = m.blob WHERE m.mailbox = ?1 "
+                  "AND t.body LIKE ?2 ESCAPE '\\' ORDER BY m.uid"
+                : "SELECT m.uid FROM messages m JOIN blob_text t "
+                  "ON t.rowid = m.blob WHERE m.mailbox = ?1 "
+                  "AND (t.body LIKE ?2 ESCAPE '\\' OR "
+                  "t.headers LIKE ?2 ESCAPE '\\') ORDER BY m.uid");
+        if (!s) return Fail(s.error());
+        s->Bind(mailbox, pattern);
+        return Column<Uid>(*s);
+      }
+      std::string query = FtsPhrase(needle);
+      if (field == TextField::kBody) query = "body : " + query;
+      auto s = db.Prepare(
+          "SELECT uid FROM messages WHERE mailbox = ?1 AND blob IN "
+          "(SELECT rowid FROM blob_text WHERE blob_text MATCH ?2) "
+          "ORDER BY uid");
+      if (!s) return Fail(s.error());
+      s->Bind(mailbox, query);
+      return Column<Uid>(*s);
+    });
+  }
+
+  Result<std::vector<std::string>> CheckIntegrity() override {
+    return Read([&](Db& db) -> Result<std::vector<std::string>> {
+      std::vector<std::string> problems;
+      auto collect = [&](const char* sql,
+                         const std::string& label) -> Status {
+        auto s = db.Prepare(sql);
+        if (!s) return Fail(s.error());
+        for (;;) {
+          auto row = s->Step();
+          if (!row) return Fail(row.error());
+          if (!*row) return {};
+          std::string v = s->Text(0);
+          if (v == "ok" && label == "integrity_check") continue;
+          problems.push_back(label + ": " + v);
+        }
+      };
+      TRY(collect("PRAGMA integrity_check", "integrity_check"));
+      TRY(collect("SELECT \"table\" || ' row ' || rowid || ' -> ' || parent "
+                  "FROM pragma_foreign_key_check",
+                  "foreign key"));
+      TRY(collect("SELECT 'message ' || m.id || ' names missing blob ' || "
+                  "m.blob FROM messages m LEFT JOIN blobs b ON b.id = m.blob "
+                  "WHERE b.id IS NULL",
+                  "blob"));
+      TRY(collect("SELECT 'blob ' || b.id || ' refcount ' || b.refcount || "
+                  "' but ' || (SELECT count(*) FROM messages m "
+                  "WHERE m.blob = b.id) || ' messages' FROM blobs b WHERE "
+                  "b.refcount != (SELECT count(*) FROM messages m "
+                  "WHERE m.blob = b.id)",
+                  "refcount"));
+      TRY(collect("SELECT 'blob ' || id || ' size ' || size || ' != ' || "
+                  "length(data) FROM blobs WHERE size != length(data)",
+                  "size"));
+      TRY(collect("SELECT 'blob ' || b.id || ' not indexed' FROM blobs b "
+                  "WHERE NOT EXISTS (SELECT 1 FROM blob_text t "
+                  "WHERE t.rowid = b.id)",
+                  "fts"));
+      TRY(collect("SELECT 'index row ' || t.rowid || ' without blob' FROM "
+                  "blob_text t WHERE NOT EXISTS (SELECT 1 FROM blobs b "
+                  "WHERE b.id = t.rowid)",
+                  "fts"));
+      TRY(collect("SELECT a.address || ' usage ' || a.used_bytes || '/' || "
+                  "a.used_messages || ' but messages sum to ' || "
+                  "coalesce(u.bytes, 0) || '/' || coalesce(u.n, 0) "
+                  "FROM accounts a LEFT JOIN (SELECT mb.account AS account, "
+                  "sum(m.size) AS bytes, count(*) AS n FROM messages m "
+                  "JOIN mailboxes mb ON mb.id = m.mailbox "
+                  "GROUP BY mb.account) u ON u.account = a.id "
+                  "WHERE a.used_bytes != coalesce(u.bytes, 0) "
+                  "OR a.used_messages != coalesce(u.n, 0)",
+                  "quota"));
+      TRY(collect("SELECT 'mailbox ' || mb.id || ' uid ' || m.uid || "
+                  "' >= uid_next ' || mb.uid_next FROM messages m "
+                  "JOIN mailboxes mb ON mb.id = m.mailbox "
+                  "WHERE m.uid >= mb.uid_next OR m.modseq > mb.highest_modseq",
+                  "uid"));
+      return problems;
+    });
+  }
+
+ private:
+  struct NextIds {
+    Uid uid;
+    ModSeq modseq;
+    AccountId account;
+    std::string name;
+  };
+
+  // ---- Write path: group commit ----
+  template <class T, class F>
+  Result<T> Write(F&& fn) {
+    std::optional<T> value;
+    Status st = Write([&](Db& db, std::vector<Change>& changes) -> Status {
+      Result<T> r = fn(db, changes);
+      if (!r) return Fail(r.error());
+      value = std::move(*r);
+      return {};
+    });
+    if (!st) return Fail(st.error());
+    return std::move(*value);
+  }
+
+  Status Write(std::function<Status(Db&, std::vector<Change>&)> fn) {
+    Job job;
+    job.fn = std::move(fn);
+    std::unique_lock lock(mu_);
+    if (stop_) return Fail(ErrorCode::kTemp, "store is closing");
+    queue_.push_back(&job);
+    work_cv_.notify_one();
+    done_cv_.wait(lock, [&] { return job.done; });
+    return job.status;
+  }
+
+  void WriterLoop() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      work_cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      std::vector<Job*> batch(queue_.begin(), queue_.end());
+      queue_.clear();
+      lock.unlock();
+      RunBatch(batch);
+      lock.lock();
+      for (Job* j : batch) j->done = true;
+      done_cv_.notify_all();
+    }
+  }
+
+  static void FailAll(const std::vector<Job*>& batch, const Error& e) {
+    for (Job* j : batch) {
+      j->status = Fail(e);
+      j->changes.clear();
+    }
+  }
+
+  // One transaction, one savepoint per job, one commit (one fsync), then
+  // the changes in commit order. Runs on the writer thread only.
+  void RunBatch(const std::vector<Job*>& batch) {
+    Db& db = *writer_;
+    if (auto s = db.Exec("BEGIN IMMEDIATE"); !s) return FailAll(batch, s.error());
+    for (Job* j : batch) {
+      if (auto s = db.Exec("SAVEPOINT job"); !s) {
+        (void)db.Exec("ROLLBACK");
+        return FailAll(batch, s.error());
+      }
+      Status st;
+      try {
+        st = j->fn(db, j->changes);
+      } catch (const std::exception& e) {
+        st = Fail(ErrorCode::kInternal, std::string("write job: ") + e.what());
+      }
+      if (!db.InTransaction()) {
+        // SQLite rolled the whole transaction back (I/O error, disk full):
+        // every job of the batch is lost, not just this one.
+        return FailAll(batch, st ? Error(ErrorCode::kTemp, "rolled back")
+                                 : st.error());
+      }
+      if (st) {
+        st = db.Exec("RELEASE job");
+      } else {
+        j->changes.clear();
+        Status rb = db.Exec("ROLLBACK TO job");
+        if (rb) rb = db.Exec("RELEASE job");
+        if (!rb) {
+          (void)db.Exec("ROLLBACK");
+          return FailAll(batch, rb.error());
+        }
+      }
+      j->status = std::move(st);
+    }
+    if (auto s = db.Exec("COMMIT"); !s) {
+      if (db.InTransaction()) (void)db.Exec("ROLLBACK");
+      return FailAll(batch, s.error());
+    }
+    // Committed and durable: publish before waking the callers, so a caller
+    // that returns has had its change published.
+    if (!hub_) return;
+    for (Job* j : batch) {
+      for (auto& c : j->changes) hub_->Publish(std::move(c));
+      j->changes.clear();
+    }
+  }
+
+  // ---- Read path ----
+  Result<std::unique_ptr<Db>> AcquireReader() {
+    {
+      std::lock_guard lock(pool_mu_);
+      if (!readers_.empty()) {
+        auto db = std::move(readers_.back());
+        readers_.pop_back();
+        return db;
+      }
+    }
+    return Db::Open(options_.path, options_.fsync, options_.busy_timeout_ms);
+  }
+
+  void ReleaseReader(std::unique_ptr<Db> db) {
+    constexpr size_t kMaxIdleReaders = 8;
+    std::lock_guard lock(pool_mu_);
+    if (readers_.size() < kMaxIdleReaders) readers_.push_back(std::move(db));
+  }
+
+  // Runs `fn` in one read transaction (one WAL snapshot).
+  template <class F>
+  auto Read(F&& fn) -> decltype(fn(std::declval<Db&>())) {
+    auto db = AcquireReader();
+    if (!db) return Fail(db.error());
+    if (auto s = (*db)->Exec("BEGIN"); !s) return Fail(s.error());
+    auto result = fn(**db);
+    if (!(*db)->Exec("COMMIT")) (void)(*db)->Exec("ROLLBACK");
+    if (!(*db)->InTransaction()) ReleaseReader(std::move(*db));
+    return result;
+  }
+
+  // ---- Helpers used inside transactions ----
+  Status UpdateAccount(const std::function<Status(Db&)>& fn) {
+    return Write([&](Db& db, std::vector<Change>&) -> Status {
+      TRY(fn(db));
+      if (db.Changes() == 0) return Fail(ErrorCode::kNotFound, "no account");
+      return {};
+    });
+  }
+
+  static Alias MakeAlias(std::string source, const std::string& targets) {
+    Alias a;
+    a.source = std::move(source);
+    for (auto t : SplitString(targets, '\n')) a.targets.emplace_back(t);
+    return a;
+  }
+
+  template <class T>
+  static Result<std::vector<T>> Column(Stmt& s) {
+    std::vector<T> out;
+    for (;;) {
+      auto row = s.Step();
+      if (!row) return Fail(row.error());
+      if (!*row) return out;
+      out.push_back(static_cast<T>(s.Int(0)));
+    }
+  }
+
+  static Status CheckAccount(Db& db, AccountId account) {
+    auto s = db.Prepare("SELECT 1 FROM accounts WHERE id = ?");
+    if (!s) return Fail(s.error());
+    auto row = s->Bind(account).Step();
+    if (!row) return Fail(row.error());
+    if (!*row) return Fail(ErrorCode::kNotFound, "no account");
+    return {};
+  }
+
+  static Result<AccountId> MailboxAccount(Db& db, MailboxId mailbox) {
+    auto s = db.Prepare("SELECT account FROM mailboxes WHERE id = ?");
+    if (!s) return Fail(s.error());
+    auto row = s->Bind(mailbox).Step();
+    if (!row) return Fail(row.error());
+    if (!*row) return Fail(ErrorCode::kNotFound, "no mailbox");
+    return s->Int(0);
+  }
+
+  static Result<Mailbox> MailboxById(Db& db, MailboxId id) {
+    auto s = db.Prepare("SELECT " MAILBOX_COLS
+                        " FROM mailboxes m WHERE m.id = ?");
+    if (!s) return Fail(s.error());
+    auto row = s->Bind(id).Step();
+    if (!row) return Fail(row.error());
+    if (!*row) return Fail(ErrorCode::kNotFound, "no mailbox");
+    return ReadMailbox(*s);
+  }
+
+  static Result<Mailbox> MailboxByName(Db& db, AccountId account,
+                                       const std::string& name) {
+    auto s = db.Prepare("SELECT " MAILBOX_COLS
+                        " FROM mailboxes m WHERE m.account = ? AND m.name = ?");
+    if (!s) return Fail(s.error());
+    auto row = s->Bind(account, name).Step();
+    if (!row) return Fail(row.error());
+    if (!*row) return Fail(ErrorCode::kNotFound, "no mailbox " + name);
+    return ReadMailbox(*s);
+  }
+
+  static Result<MailboxId> InsertMailbox(Db& db, AccountId account,
+                                         const std::string& name,
+                                         SpecialUse use) {
+    // A fresh UIDVALIDITY per created mailbox, strictly increasing in the
+    // account and kept with the account, so a re-created name never reuses
+    // a UIDVALIDITY and old UIDs cannot be mistaken (RFC 9051 §2.3.1.1).
+    int64_t now = SystemClock().NowSeconds();
+    auto s = db.Prepare(
+        "UPDATE accounts SET last_uid_validity = "
+        "max(?, last_uid_validity + 1) WHERE id = ? "
+        "RETURNING last_uid_validity");
+    if (!s) return Fail(s.error());
+    auto row = s->Bind(now, account).Step();
+    if (!row) return Fail(row.error());
+    if (!*row) return Fail(ErrorCode::kNotFound, "no account");
+    int64_t uid_validity = s->Int(0);
+    TRY(s->Run());
+    if (uid_validity > 0xFFFFFFFFll) {
+      return Fail(ErrorCode::kInternal, "UIDVALIDITY exhausted");
+    }
+    TRY(db.Run(
+        "INSERT INTO mailboxes(account, name, special_use, uid_validity) "
+        "VALUES (?, ?, ?, ?)",
+        account, name, static_cast<int>(use), uid_validity));
+    return db.LastInsertId();
+  }
+
+  static Result<NextIds> NextUidAndModSeq(Db& db, MailboxId mailbox,
+                                          uint32_t count) {
+    auto s = db.Prepare(
+        "UPDATE mailboxes SET uid_next = uid_next + ?2, "
+        "highest_modseq = highest_modseq + 1 WHERE id = ?1 "
+        "RETURNING uid_next - ?2, highest_modseq, account, name");
+    if (!s) return Fail(s.error());
+    auto row = s->Bind(mailbox, count).Step();
+    if (!row) return Fail(row.error());
+    if (!*row) return Fail(ErrorCode::kNotFound, "no mailbox");
+    NextIds n{static_cast<Uid>(s->Int(0)), static_cast<ModSeq>(s->Int(1)),
+              s->Int(2), s->Text(3)};
+    TRY(s->Run());
+    if (static_cast<uint64_t>(n.uid) + count > 0xFFFFFFFFull) {
+      return Fail(ErrorCode::kTooBig, "UID space of mailbox exhausted");
+    }
+    return n;
+  }
+
+  static Status CheckQuota(Db& db, AccountId account, uint64_t bytes,
+                           uint64_t messages) {
+    auto s = db.Prepare(
+        "SELECT quota_bytes, quota_messages, used_bytes, used_messages "
+        "FROM accounts WHERE id = ?");
+    if (!s) return Fail(s.error());
+    auto row = s->Bind(account).Step();
+    if (!row) return Fail(row.error());
+    if (!*row) return Fail(ErrorCode::kNotFound, "no account");
+    uint64_t qb = s->Int(0), qm = s->Int(1), ub = s->Int(2), um = s->Int(3);
+    if ((qb && ub + bytes > qb) || (qm && um + messages > qm)) {
+      return Fail(ErrorCode::kOverQuota, "quota exceeded");
+    }
+    return {};
+  }
+
+  static Status AddUsage(Db& db, AccountId account, int64_t bytes,
+                         int64_t messages) {
+    return db.Run(
+        "UPDATE accounts SET used_bytes = used_bytes + ?, "
+        "used_messages = used_messages + ? WHERE id = ?",
+        bytes, messages, account);
+  }
+
+  // Stores the body once per content hash and takes `refs` references.
+  static Result<BlobId> AddBlobRef(Db& db, const NewBlob& blob,
+                                   const std::string& hash, uint64_t refs) {
+    auto s = db.Prepare(
+        "UPDATE blobs SET refcount = refcount + ? WHERE hash = ? RETURNING id");
+    if (!s) return Fail(s.error());
+    auto row = s->Bind(refs, BlobValue{hash}).Step();
+    if (!row) return Fail(row.error());
+    if (*row) {
+      BlobId id = s->Int(0);
+      TRY(s->Run());
+      return id;
+    }
+    TRY(s->Run());
+    TRY(db.Run(
+        "INSERT INTO blobs(hash, size, refcount, summary, data) "
+        "VALUES (?, ?, ?, ?, ?)",
+        BlobValue{hash}, blob.data.size(), refs, BlobValue{blob.summary},
+        StaticBlob{blob.data}));
+    BlobId id = db.LastInsertId();
+    TRY(db.Run("INSERT INTO blob_text(rowid, headers, body) VALUES (?, ?, ?)",
+               id, blob.search_headers, blob.search_text));
+    return id;
+  }
+
+  static Status ReleaseBlob(Db& db, BlobId id) {
+    auto s = db.Prepare(
+        "UPDATE blobs SET refcount = refcount - 1 WHERE id = ? "
+        "RETURNING refcount");
+    if (!s) return Fail(s.error());
+    auto row = s->Bind(id).Step();
+    if (!row) return Fail(row.error());
+    if (!*row) return Fail(ErrorCode::kInternal, "message names no blob");
+    int64_t left = s->Int(0);
+    TRY(s->Run());
+    if (left > 0) return {};
+    TRY(db.Run("DELETE FROM blob_text WHERE rowid = ?", id));
+    return db.Run("DELETE FROM blobs WHERE id = ?", id);
+  }
+
+  // Deletes one message row, its usage and blob reference; logs it for
+  // QRESYNC unless `modseq` is 0 (the mailbox itself goes away).
+  static Status RemoveMessage(Db& db, AccountId account, const MessageRow& m,
+                              ModSeq modseq) {
+    TRY(db.Run("DELETE FROM messages WHERE id = ?", m.id));
+    TRY(AddUsage(db, account, -static_cast<int64_t>(m.size), -1));
+    TRY(ReleaseBlob(db, m.blob));
+    if (modseq) {
+      TRY(db.Run(
+          "INSERT OR REPLACE INTO expunged(mailbox, uid, modseq) "
+          "VALUES (?, ?, ?)",
+          m.mailbox, m.uid, modseq));
+    }
+    return {};
+  }
+
+  static Result<std::vector<MessageRow>> SelectMessages(Db& db,
+                                                        MailboxId mailbox,
+                                                        const UidSet& uids) {
+    std::map<Uid, MessageRow> rows;  // dedups overlapping ranges
+    for (const auto& r : uids) {
+      auto s = db.Prepare("SELECT " MESSAGE_COLS
+                          " FROM messages WHERE mailbox = ? AND uid >= ? "
+                          "AND uid <= ? ORDER BY uid");
+      if (!s) return Fail(s.error());
+      s->Bind(mailbox, r.first, r.last);
+      for (;;) {
+        auto row = s->Step();
+        if (!row) return Fail(row.error());
+        if (!*row) break;
+        MessageRow m = ReadMessage(*s);
+        rows.emplace(m.uid, std::move(m));
+      }
+    }
+    std::vector<MessageRow> out;
+    out.reserve(rows.size());
+    for (auto& [uid, m] : rows) out.push_back(std::move(m));
+    return out;
+  }
+
+  static Status DeleteMailboxIn(Db& db, MailboxId id,
+                                std::vector<Change>& changes) {
+    auto box = MailboxById(db, id);
+    if (!box) return Fail(box.error());
+    auto rows = SelectMessages(db, id, {{1, 0xFFFFFFFFu}});
+    if (!rows) return Fail(rows.error());
+    for (const auto& m : *rows) TRY(RemoveMessage(db, box->account, m, 0));
+    TRY(db.Run("DELETE FROM expunged WHERE mailbox = ?", id));
+    TRY(db.Run("DELETE FROM mailboxes WHERE id = ?", id));
+    Change c;
+    c.kind = Change::Kind::kMailboxDeleted;
+    c.account = box->account;
+    c.mailbox = id;
+    c.mailbox_name = box->name;
+    c.modseq = box->highest_modseq;
+    changes.push_back(std::move(c));
+    return {};
+  }
+
+  Result<CopyResult> CopyOrMove(MailboxId source, const UidSet& uids,
+                                MailboxId dest, uint64_t origin, bool move) {
+    int64_t now = SystemClock().NowSeconds();
+    return Write<CopyResult>([&](Db& db, std::vector<Change>& changes)
+                                 -> Result<CopyResult> {
+      auto src = MailboxById(db, source);
+      if (!src) return Fail(src.error());
+      auto dst = MailboxById(db, dest);
+      if (!dst) return Fail(dst.error());
+      auto rows = SelectMessages(db, source, uids);
+      if (!rows) return Fail(rows.error());
+      CopyResult out;
+      out.dest_uid_validity = dst->uid_validity;
+      if (rows->empty()) return out;
+      bool cross = src->account != dst->account;
+      uint64_t bytes = 0;
+      for (const auto& m : *rows) bytes += m.size;
+      if (!move || cross) {
+        TRY(CheckQuota(db, dst->account, bytes, rows->size()));
+      }
+      auto next = NextUidAndModSeq(db, dest, rows->size());
+      if (!next) return Fail(next.error());
+      Change added;
+      added.kind = Change::Kind::kAppended;
+      added.account = dst->account;
+      added.mailbox = dest;
+      added.mailbox_name = dst->name;
+      added.modseq = next->modseq;
+      added.origin = origin;
+      Uid uid = next->uid;
+      for (const auto& m : *rows) {
+        if (move) {
+          // The row keeps its id: stable across MOVE (RFC 8474 EMAILID).
+          TRY(db.Run(
+              "UPDATE messages SET mailbox = ?, uid = ?, modseq = ? "
+              "WHERE id = ?",
+              dest, uid, next->modseq, m.id));
+        } else {
+          TRY(db.Run(
+              "INSERT INTO messages(mailbox, uid, modseq, flags, keywords, "
+              "internal_date, save_date, size, blob) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+              dest, uid, next->modseq, m.flags.system,
+              JoinKeywords(m.flags.keywords), m.internal_date, now, m.size,
+              m.blob));
+          TRY(db.Run("UPDATE blobs SET refcount = refcount + 1 WHERE id = ?",
+                     m.blob));
+        }
+        out.source_uids.push_back(m.uid);
+        out.dest_uids.push_back(uid);
+        added.messages.push_back(ViewEntry{uid, next->modseq, m.flags});
+        ++uid;
+      }
+      if (!move || cross) {
+        TRY(AddUsage(db, dst->account, bytes, rows->size()));
+      }
+      changes.push_back(std::move(added));
+      if (move) {
+        if (cross) {
+          TRY(AddUsage(db, src->account, -static_cast<int64_t>(bytes),
+                       -static_cast<int64_t>(rows->size())));
+        }
+        ModSeq modseq = src->highest_modseq + 1;
+        if (source == dest) modseq = next->modseq + 1;
+        TRY(db.Run("UPDATE mailboxes SET highest_modseq = ? WHERE id = ?",
+                   modseq, source));
+        for (const auto& m : *rows) {
+          TRY(db.Run(
+              "INSERT OR REPLACE INTO expunged(mailbox, uid, modseq) "
+              "VALUES (?, ?, ?)",
+              source, m.uid, modseq));
+        }
+        // Published after the target's new messages so a watcher never
+        // sees the message gone from both mailboxes.
+        Change c;
+        c.kind = Change::Kind::kExpunged;
+        c.account = src->account;
+        c.mailbox = source;
+        c.mailbox_name = src->name;
+        c.uids = out.source_uids;
+        c.modseq = modseq;
+        c.origin = origin;
+        changes.push_back(std::move(c));
+      }
+      return out;
+    });
+  }
+
+  SqliteOptions options_;
+  ChangeHub* hub_;
+  std::unique_ptr<Db> writer_;  // used only on thread_
+
+  std::mutex mu_;  // guards queue_, stop_, Job::done
+  std::condition_variable work_cv_;
+  std::condition_variable done_cv_;
+  std::deque<Job*> queue_;
+  bool stop_ = false;
+  std::thread thread_;
+
+  std::mutex pool_mu_;
+  std::vector<std::unique_ptr<Db>> readers_;
+};
+
+Status Migrate(Db& db) {
+  TRY(db.Exec("BEGIN IMMEDIATE"));
+  auto s = db.Prepare("PRAGMA user_version");
+  if (!s) return Fail(s.error());
+  auto row = s->Step();
+  if (!row) return Fail(row.error());
+  int64_t version = s->Int(0);
+  TRY(s->Run());
+  if (version > kSqliteSchemaVersion) {
+    (void)db.Exec("ROLLBACK");
+    return Fail(ErrorCode::kInternal,
+                "database schema " + std::to_string(version) +
+                    " is newer than this build (" +
+                    std::to_string(kSqliteSchemaVersion) + ")");
+  }
+  for (int64_t v = version; v < kSqliteSchemaVersion; ++v) {
+    if (auto st = db.Exec(kMigrations[v]); !st) {
+      (void)db.Exec("ROLLBACK");
+      return st;
+    }
+  }
+  if (version < kSqliteSchemaVersion) {
+    // PRAGMA takes no bound parameters; the value is our own constant.
+    std::string set =
+        "PRAGMA user_version = " + std::to_string(kSqliteSchemaVersion);
+    if (auto st = db.Exec(set.c_str()); !st) {
+      (void)db.Exec("ROLLBACK");
+      return st;
+    }
+  }
+  return db.Exec("COMMIT");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options,
+                                               ChangeHub* hub) {
+  auto db = Db::Open(options.path, options.fsync, options.busy_timeout_ms);
+  if (!db) return Fail(db.error());
+  if (auto st = Migrate(**db); !st) return Fail(st.error());
+  return std::unique_ptr<Store>(
+      std::make_unique<SqliteStore>(options, hub, std::move(*db)));
+}
+
+}  // namespace correio::store

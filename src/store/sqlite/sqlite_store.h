@@ -1,0 +1,49 @@
+// The embedded SQLite backend of store::Store (ARCHITECTURE "Storage";
+// schema and reasons in docs/schema.md, measurements in docs/storage.md).
+//
+// One database file holds metadata, message bodies (deduplicated blobs) and
+// the FTS5 trigram full-text index, so one WAL commit covers a body and the
+// rows that name it: after a crash no row can name a missing body.
+//
+// Writes: every write call becomes a job on ONE writer thread with ONE
+// connection. The writer takes every queued job, runs them in a single
+// BEGIN IMMEDIATE ... COMMIT with a SAVEPOINT per job (a failing job is
+// rolled back alone and gets its own error), commits once (one fsync for the
+// whole batch: group commit), publishes the batch's changes on the ChangeHub
+// in commit order, then wakes the callers. A write returns only once it is
+// durable (synchronous=FULL).
+// Reads: a small pool of reader connections, each call in one read
+// transaction (WAL snapshot isolation).
+// Other processes (admin CLI) may open the same file at the same time; they
+// wait on SQLite's busy timeout.
+//
+// Thread-safety: every method may be called from any thread.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "base/error.h"
+#include "store/change_hub.h"
+#include "store/store.h"
+
+namespace correio::store {
+
+struct SqliteOptions {
+  std::string path;  // the database file, e.g. <data_dir>/correio.db
+  // Test-only: false sets synchronous=OFF so durability tests can be shown
+  // to depend on fsync. Never turn off in production.
+  bool fsync = true;
+  // How long a connection waits for another process' lock (ms).
+  int busy_timeout_ms = 30000;
+};
+
+// Opens (creating if needed) and migrates the database. `hub` must outlive
+// the store; it may be null (nothing is published).
+Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options,
+                                               ChangeHub* hub);
+
+// The schema version this build writes (PRAGMA user_version).
+inline constexpr int kSqliteSchemaVersion = 1;
+
+}  // namespace correio::store
