@@ -43,6 +43,9 @@ int Main(int argc, char** argv) {
   CLI::App app{"correio: SMTP, POP3 and IMAP from one binary over one store",
                "correio"};
   app.require_subcommand(1);
+  // `correio serve --data DIR` and `correio --data DIR serve` both work:
+  // subcommands hand options they do not know to the parent.
+  app.fallthrough();
   app.set_version_flag("--version", CORREIO_VERSION);
   std::string config_path, data_dir;
   app.add_option("--config", config_path, "Configuration file (TOML)")

@@ -15,7 +15,12 @@
 #include <thread>
 
 #include "app/data_dir.h"
+#include "auth/authenticator.h"
 #include "auth/password.h"
+#include "auth/throttle.h"
+#include "base/clock.h"
+#include "mail/env.h"
+#include "net/blocking.h"
 #include "base/log.h"
 #include "base/strings.h"
 #include "imap/server/session.h"
@@ -134,6 +139,46 @@ Status DropPrivileges(const std::string& user, const std::string& data_dir) {
   return {};
 }
 
+// How to reach each service with common clients, printed at start so a
+// first-time user can try the server at once.
+std::string ConnectHints(
+    const config::Config& cfg,
+    const std::vector<std::pair<config::Listener, uint16_t>>& ports) {
+  (void)cfg;
+  std::string out = "\nHow to connect (the certificate is self-signed unless "
+                    "configured: tell your client to accept it):\n";
+  for (const auto& [l, port] : ports) {
+    std::string host = l.address == "0.0.0.0" || l.address == "::"
+                           ? "127.0.0.1"
+                           : l.address;
+    if (host.find(':') != std::string::npos) host = "[" + host + "]";
+    std::string hp = fmt::format("{}:{}", host, port);
+    switch (l.protocol) {
+      case Protocol::kSmtp:
+        out += fmt::format("  MX (incoming mail)  swaks --server {} --to demo@correio.test\n", hp);
+        break;
+      case Protocol::kSubmission:
+        if (l.tls == TlsMode::kImplicit) {
+          out += fmt::format("  submissions         openssl s_client -quiet -connect {}\n", hp);
+        } else {
+          out += fmt::format("  submission          swaks --server {} -tls --auth-user demo@correio.test --to someone@example.net\n", hp);
+        }
+        break;
+      case Protocol::kPop3:
+        out += l.tls == TlsMode::kImplicit
+                   ? fmt::format("  POP3 over TLS       openssl s_client -quiet -connect {}\n", hp)
+                   : fmt::format("  POP3 (STLS)         openssl s_client -quiet -starttls pop3 -connect {}\n", hp);
+        break;
+      case Protocol::kImap:
+        out += l.tls == TlsMode::kImplicit
+                   ? fmt::format("  IMAP over TLS       openssl s_client -quiet -connect {}\n", hp)
+                   : fmt::format("  IMAP (STARTTLS)     openssl s_client -quiet -starttls imap -connect {}\n", hp);
+        break;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 int Serve(ServeOptions options) {
@@ -186,7 +231,29 @@ int Serve(ServeOptions options) {
   limits.max_connections_per_ip = cfg.limits.max_connections_per_ip;
   net::Server server(workers, limits, *tls);
 
+  // The services every session shares (mail/env.h). Store calls and
+  // password hashing run on the blocking pool (STYLE 13): a few threads
+  // more than the workers, since SQLite serializes writers anyway.
+  auth::ThrottleOptions throttle_options;
+  throttle_options.free_failures = cfg.auth.throttle_free_failures;
+  throttle_options.max_delay =
+      std::chrono::seconds(cfg.auth.throttle_max_delay_seconds);
+  throttle_options.block_after = cfg.auth.throttle_block_after;
+  auth::LoginThrottle throttle(SystemClock(), throttle_options);
+  auth::Authenticator authenticator(**store, throttle);
+  net::BlockingPool pool(std::max<size_t>(4, workers * 2));
+  mail::Env env;
+  env.config = &cfg;
+  env.hostname = hostname;
+  env.store = store->get();
+  env.hub = &hub;
+  env.auth = &authenticator;
+  env.throttle = &throttle;
+  env.pool = &pool;
+  env.tls = *tls;
+
   std::vector<std::string> listening;
+  std::vector<std::pair<config::Listener, uint16_t>> listen_ports;
   for (const auto& l : cfg.listeners) {
     net::ListenOptions lo;
     lo.name = ListenerName(l);
@@ -206,8 +273,8 @@ int Serve(ServeOptions options) {
         so.max_line_length = cfg.limits.max_line_length;
         so.max_bad_commands = cfg.limits.max_bad_commands;
         so.command_timeout_seconds = cfg.limits.command_timeout_seconds;
-        lo.handler = [so](std::shared_ptr<net::Connection> c) {
-          return smtp::RunSession(std::move(c), so);
+        lo.handler = [so, env](std::shared_ptr<net::Connection> c) {
+          return smtp::RunSession(std::move(c), env, so);
         };
         break;
       }
@@ -217,8 +284,8 @@ int Serve(ServeOptions options) {
         po.offer_stls = starttls;
         po.tls = *tls;
         po.max_bad_commands = cfg.limits.max_bad_commands;
-        lo.handler = [po](std::shared_ptr<net::Connection> c) {
-          return pop3::RunSession(std::move(c), po);
+        lo.handler = [po, env](std::shared_ptr<net::Connection> c) {
+          return pop3::RunSession(std::move(c), env, po);
         };
         break;
       }
@@ -230,8 +297,8 @@ int Serve(ServeOptions options) {
         io.max_line_length = cfg.limits.max_line_length;
         io.max_bad_commands = cfg.limits.max_bad_commands;
         io.idle_timeout_seconds = cfg.limits.idle_timeout_seconds;
-        lo.handler = [io](std::shared_ptr<net::Connection> c) {
-          return imap::RunSession(std::move(c), io);
+        lo.handler = [io, env](std::shared_ptr<net::Connection> c) {
+          return imap::RunSession(std::move(c), env, io);
         };
         break;
       }
@@ -242,6 +309,7 @@ int Serve(ServeOptions options) {
       std::cerr << "correio: " << port.error().message() << "\n";
       return 1;
     }
+    listen_ports.push_back({l, *port});
     listening.push_back(fmt::format("listening {} {}:{} tls={}", name,
                                     l.address, *port,
                                     config::TlsModeName(l.tls)));
@@ -303,6 +371,7 @@ int Serve(ServeOptions options) {
               << "/demo-credentials.txt):\n"
               << demo_text;
   }
+  std::cout << ConnectHints(cfg, listen_ports);
   std::cout << "ready" << std::endl;
   signal_ctx.run();
   server.Wait();

@@ -3,6 +3,8 @@
 #include <crypt.h>
 #include <sodium.h>
 
+#include <algorithm>
+#include <atomic>
 #include <memory>
 #include <optional>
 
@@ -18,6 +20,63 @@ bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
 
+std::atomic<uint64_t> g_argon2_ops{kArgon2OpsLimit};
+std::atomic<size_t> g_argon2_mem{kArgon2MemLimit};
+
+// The number after `key` up to the next '$' or ',' (or the end).
+std::optional<uint64_t> NumberAfter(std::string_view s, std::string_view key) {
+  if (!StartsWith(s, key)) return std::nullopt;
+  s.remove_prefix(key.size());
+  return ParseUint64(s.substr(0, s.find_first_of("$,")));
+}
+
+// Cost ceilings of crypt(3) hashes (password.h kMaxBcryptCost ...). True if
+// the cost is acceptable or not one we bound; libxcrypt rejects what it
+// cannot parse.
+bool CryptCostAcceptable(std::string_view stored) {
+  if (StartsWith(stored, "$2a$") || StartsWith(stored, "$2b$") ||
+      StartsWith(stored, "$2y$")) {
+    // "$2b$NN$": the cost is a log2 of the rounds, always two digits.
+    std::string_view cost = stored.substr(4, 3);
+    if (cost.size() != 3 || cost[2] != '$') return false;
+    std::optional<uint64_t> n = ParseUint64(cost.substr(0, 2));
+    return n && *n <= static_cast<uint64_t>(kMaxBcryptCost);
+  }
+  if (StartsWith(stored, "$5$") || StartsWith(stored, "$6$")) {
+    std::string_view rest = stored.substr(3);
+    if (!StartsWith(rest, "rounds=")) return true;  // default 5000
+    std::optional<uint64_t> n = NumberAfter(rest, "rounds=");
+    return n && *n <= kMaxShaCryptRounds;
+  }
+  return true;
+}
+
+// "$argon2id$v=19$m=65536,t=2,p=1$salt$hash" (v= is absent in Argon2 1.0
+// hashes): true if m, t and p are within password.h's ceilings.
+bool Argon2CostAcceptable(std::string_view stored) {
+  std::string_view rest = stored.substr(stored.find('$', 1) + 1);
+  if (StartsWith(rest, "v=")) {
+    size_t end = rest.find('$');
+    if (end == std::string_view::npos) return false;
+    rest.remove_prefix(end + 1);
+  }
+  std::optional<uint64_t> m = NumberAfter(rest, "m=");
+  if (!m) return false;
+  rest.remove_prefix(rest.find(',') == std::string_view::npos
+                         ? rest.size()
+                         : rest.find(',') + 1);
+  std::optional<uint64_t> t = NumberAfter(rest, "t=");
+  if (!t) return false;
+  rest.remove_prefix(rest.find(',') == std::string_view::npos
+                         ? rest.size()
+                         : rest.find(',') + 1);
+  std::optional<uint64_t> p = NumberAfter(rest, "p=");
+  if (!p) return false;
+  // m <= 2^20 and t <= 2^22 first, so the product cannot overflow.
+  return *m <= kMaxArgon2MemKiB && *t <= kMaxArgon2MemTimesPasses &&
+         *m * *t <= kMaxArgon2MemTimesPasses && *p <= kMaxArgon2Lanes;
+}
+
 // crypt(3) through libxcrypt's reentrant crypt_rn. `setting` is the whole
 // stored hash (crypt reads the salt and parameters from it); the result must
 // equal it exactly.
@@ -25,7 +84,8 @@ bool VerifyCrypt(std::string_view password, std::string_view stored) {
   // Both go to C APIs as NUL-terminated strings: an embedded NUL would
   // silently truncate, so such input can never match.
   if (password.find('\0') != std::string_view::npos ||
-      stored.find('\0') != std::string_view::npos || stored.empty()) {
+      stored.find('\0') != std::string_view::npos || stored.empty() ||
+      !CryptCostAcceptable(stored)) {
     return false;
   }
   std::string phrase(password);
@@ -49,6 +109,7 @@ bool VerifyArgon2(std::string_view password, std::string_view stored) {
     return false;
   }
   if (stored.find('\0') != std::string_view::npos) return false;
+  if (!Argon2CostAcceptable(stored)) return false;
   EnsureSodium();
   std::string str(stored);
   // crypto_pwhash_str_verify dispatches on the $argon2id$ / $argon2i$ prefix.
@@ -57,8 +118,8 @@ bool VerifyArgon2(std::string_view password, std::string_view stored) {
 }
 
 bool IsBareCrypt(std::string_view stored) {
-  for (std::string_view p : {"$1$", "$5$", "$6$", "$2a$", "$2b$", "$2y$",
-                             "$y$"}) {
+  for (std::string_view p :
+       {"$1$", "$5$", "$6$", "$2a$", "$2b$", "$2y$", "$y$"}) {
     if (StartsWith(stored, p)) return true;
   }
   return false;
@@ -200,13 +261,29 @@ Result<std::string> NormalizePassword(std::string_view password) {
   return std::string(password);
 }
 
+Argon2Cost CurrentArgon2Cost() {
+  return Argon2Cost{g_argon2_ops.load(std::memory_order_relaxed),
+                    g_argon2_mem.load(std::memory_order_relaxed)};
+}
+
+void SetArgon2CostForTesting(uint64_t ops_limit, size_t mem_limit) {
+  g_argon2_ops.store(
+      std::max<uint64_t>(ops_limit, crypto_pwhash_argon2id_OPSLIMIT_MIN),
+      std::memory_order_relaxed);
+  g_argon2_mem.store(
+      std::max<size_t>(mem_limit, crypto_pwhash_argon2id_MEMLIMIT_MIN),
+      std::memory_order_relaxed);
+}
+
 Result<std::string> HashPassword(std::string_view password) {
   Result<std::string> normalized = NormalizePassword(password);
   if (!normalized) return Fail(normalized.error());
   EnsureSodium();
-  char out[crypto_pwhash_STRBYTES];
-  int rc = crypto_pwhash_str(out, normalized->data(), normalized->size(),
-                             kArgon2OpsLimit, kArgon2MemLimit);
+  char out[crypto_pwhash_argon2id_STRBYTES];
+  Argon2Cost cost = CurrentArgon2Cost();
+  int rc =
+      crypto_pwhash_argon2id_str(out, normalized->data(), normalized->size(),
+                                 cost.ops_limit, cost.mem_limit);
   sodium_memzero(normalized->data(), normalized->size());
   if (rc != 0) {
     return Fail(ErrorCode::kInternal, "crypto_pwhash_str failed (memory?)");
@@ -228,8 +305,9 @@ bool NeedsRehash(std::string_view stored) {
   EnsureSodium();
   std::string str(stored);
   // 0: our parameters; 1: other parameters; -1: not a valid argon2id string.
-  return crypto_pwhash_str_needs_rehash(str.c_str(), kArgon2OpsLimit,
-                                        kArgon2MemLimit) != 0;
+  Argon2Cost cost = CurrentArgon2Cost();
+  return crypto_pwhash_str_needs_rehash(str.c_str(), cost.ops_limit,
+                                        cost.mem_limit) != 0;
 }
 
 Result<store::ScramCredentials> DeriveScramWithSalt(std::string_view password,

@@ -33,6 +33,37 @@ namespace correio::auth {
 inline constexpr uint64_t kArgon2OpsLimit = 2;
 inline constexpr size_t kArgon2MemLimit = 64u * 1024 * 1024;
 
+// The Argon2id cost HashPassword uses and NeedsRehash compares against:
+// kArgon2OpsLimit/kArgon2MemLimit unless a test lowered it.
+struct Argon2Cost {
+  uint64_t ops_limit = kArgon2OpsLimit;
+  size_t mem_limit = kArgon2MemLimit;
+};
+Argon2Cost CurrentArgon2Cost();
+
+// TESTS ONLY. Sets the Argon2id cost of new hashes process-wide (and what
+// NeedsRehash treats as current), so suites that hash or verify many
+// passwords stay fast: e.g. SetArgon2CostForTesting(1, 8192), the
+// libsodium minimums. Values below those minimums are raised to them. Call
+// it before the first HashPassword / DummyPasswordHash (the dummy hash is
+// made once, with the cost in force at that moment). Production code never
+// calls it; app/ has no option that reaches it.
+void SetArgon2CostForTesting(uint64_t ops_limit, size_t mem_limit);
+
+// Ceilings on the cost parameters of stored hashes we agree to verify. An
+// imported or corrupted hash with an absurd cost would otherwise pin a
+// blocking-pool thread for hours (bcrypt $31$, Argon2 t=2^32-1) or ask for
+// terabytes (Argon2 m=2^32-1 KiB); such a hash simply does not verify.
+// Each is above what deployments use: libsodium's SENSITIVE Argon2id is
+// m=1 GiB, t=4; Dovecot's BLF-CRYPT default cost is 5 and 10-12 is common
+// (14 already takes about a second); passlib's sha512_crypt default is
+// 656000 rounds. An account whose hash exceeds them needs a new password.
+inline constexpr uint64_t kMaxArgon2MemKiB = 1u << 20;          // 1 GiB
+inline constexpr uint64_t kMaxArgon2MemTimesPasses = 1u << 22;  // KiB * t
+inline constexpr uint64_t kMaxArgon2Lanes = 255;
+inline constexpr int kMaxBcryptCost = 14;
+inline constexpr uint64_t kMaxShaCryptRounds = 1000000;
+
 // Longest password we hash or verify. Longer input is refused before any
 // work (an Argon2 of a megabyte is cheap, but reading it is not our job).
 inline constexpr size_t kMaxPasswordLength = 1024;
@@ -48,7 +79,7 @@ inline constexpr size_t kMaxPasswordLength = 1024;
 // kInvalid on rejection.
 Result<std::string> NormalizePassword(std::string_view password);
 
-// Hashes with Argon2id at kArgon2OpsLimit/kArgon2MemLimit. The password goes
+// Hashes with Argon2id at CurrentArgon2Cost(). The password goes
 // through NormalizePassword first (kInvalid). kInternal if libsodium fails
 // (out of memory).
 Result<std::string> HashPassword(std::string_view password);
@@ -68,18 +99,20 @@ Result<std::string> HashPassword(std::string_view password);
 //                                          imports only, weak (NeedsRehash)
 //   The SHA family also takes Dovecot's ".HEX" / ".B64" encoding suffix
 //   ({SHA256.HEX}...).
-// Anything else, or a malformed hash, is false.
+// Anything else, a malformed hash, or one whose cost exceeds the ceilings
+// above (kMaxArgon2MemKiB ...) is false. yescrypt ($y$) costs are not
+// checked (libxcrypt bounds them itself).
 bool VerifyPassword(std::string_view password, std::string_view stored);
 
 // True unless `stored` is a bare "$argon2id$" hash with exactly our current
-// parameters. A successful login with a hash that needs rehashing may store
-// HashPassword(password) instead.
+// parameters (CurrentArgon2Cost()). A successful login with a hash that needs
+// rehashing may store HashPassword(password) instead.
 bool NeedsRehash(std::string_view stored);
 
 // SCRAM-SHA-256 credentials (RFC 5802 §3):
 //   SaltedPassword = PBKDF2-HMAC-SHA-256(password, salt, iterations)
-//   ClientKey = HMAC(SaltedPassword, "Client Key"); StoredKey = SHA-256(ClientKey)
-//   ServerKey = HMAC(SaltedPassword, "Server Key")
+//   ClientKey = HMAC(SaltedPassword, "Client Key"); StoredKey =
+//   SHA-256(ClientKey) ServerKey = HMAC(SaltedPassword, "Server Key")
 // with a random 16-byte salt. The password goes through NormalizePassword
 // (kInvalid); iterations must be >= 4096 (RFC 7677 §4 minimum) (kInvalid).
 inline constexpr uint32_t kScramDefaultIterations = 4096;

@@ -104,7 +104,10 @@ class PlainServer final : public SaslServer {
   SaslStep Step(std::optional<std::string_view> response) override {
     if (done_) return Failure(ErrorCode::kInvalid, "exchange finished");
     if (!response) {
-      if (started_) return Failure(ErrorCode::kInvalid, "response missing");
+      if (started_) {
+        done_ = true;
+        return Failure(ErrorCode::kInvalid, "response missing");
+      }
       // No initial response: an empty challenge asks for the message.
       started_ = true;
       return Challenge("");
@@ -321,8 +324,7 @@ class ScramSha256Server final : public SaslServer {
     gs2_header_ = std::string(msg.substr(0, authz_end + 1));
     client_first_bare_ = std::string(msg.substr(authz_end + 1));
 
-    std::vector<std::string_view> parts =
-        SplitString(client_first_bare_, ',');
+    std::vector<std::string_view> parts = SplitString(client_first_bare_, ',');
     // RFC 5802 §5.1 "m": a mandatory extension we do not know: fail.
     if (!parts.empty() && parts[0].starts_with("m=")) {
       return Fail(ErrorCode::kInvalid, "SCRAM: mandatory extension");
@@ -367,8 +369,8 @@ class ScramSha256Server final : public SaslServer {
       // a fake but stable salt so the answer looks like any other; the
       // proof is then refused.
       fake_ = true;
-      fake_reason_ = account ? "account has no SCRAM credentials"
-                             : "unknown user";
+      fake_reason_ =
+          account ? "account has no SCRAM credentials" : "unknown user";
       salt = internal::FakeScramSalt(user_);
     }
 
@@ -429,8 +431,8 @@ class ScramSha256Server final : public SaslServer {
     //   ClientSignature := HMAC(StoredKey, AuthMessage)
     //   ClientKey       := ClientProof XOR ClientSignature
     //   verify: H(ClientKey) == StoredKey
-    std::string auth_message = client_first_bare_ + "," + server_first_ +
-                               "," + std::string(without_proof);
+    std::string auth_message = client_first_bare_ + "," + server_first_ + "," +
+                               std::string(without_proof);
     if (fake_) {
       // Same work as a real check against a key no proof can match.
       std::string key = internal::HmacSha256(ProcessSecret(), user_);
@@ -439,7 +441,8 @@ class ScramSha256Server final : public SaslServer {
       return Failure(ErrorCode::kPerm, fake_reason_);
     }
     const store::ScramCredentials& creds = account_.scram;
-    std::string signature = internal::HmacSha256(creds.stored_key, auth_message);
+    std::string signature =
+        internal::HmacSha256(creds.stored_key, auth_message);
     if (signature.size() != 32) {
       return Failure(ErrorCode::kInternal, "HMAC failed");
     }
@@ -447,7 +450,8 @@ class ScramSha256Server final : public SaslServer {
     for (size_t i = 0; i < 32; ++i) {
       client_key[i] = static_cast<char>((*proof)[i] ^ signature[i]);
     }
-    bool ok = ConstantTimeEquals(internal::Sha256(client_key), creds.stored_key);
+    bool ok =
+        ConstantTimeEquals(internal::Sha256(client_key), creds.stored_key);
     sodium_memzero(client_key.data(), client_key.size());
     if (!ok) return Failure(ErrorCode::kPerm, "wrong password (SCRAM proof)");
     // ServerSignature := HMAC(ServerKey, AuthMessage); server-final "v=".
@@ -492,8 +496,7 @@ std::string FakeScramSalt(std::string_view username) {
 
 const std::string& DummyPasswordHash() {
   static const std::string hash = [] {
-    Result<std::string> h =
-        HashPassword(HexEncode(internal::RandomBytes(24)));
+    Result<std::string> h = HashPassword(HexEncode(internal::RandomBytes(24)));
     return h ? *h : std::string(kFallbackDummyHash);
   }();
   return hash;
@@ -514,8 +517,7 @@ Result<std::unique_ptr<SaslServer>> NewSaslServer(std::string_view mechanism,
   return Fail(ErrorCode::kNotFound, "unsupported SASL mechanism");
 }
 
-std::vector<std::string> SaslMechanisms(bool tls_active,
-                                        bool allow_plaintext) {
+std::vector<std::string> SaslMechanisms(bool tls_active, bool allow_plaintext) {
   // SCRAM never reveals the password, so it is offered on any connection;
   // PLAIN and LOGIN send it in the clear and need TLS (RFC 4616 §6).
   if (tls_active || allow_plaintext) {

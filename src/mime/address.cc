@@ -5,6 +5,7 @@
 // client decodes) and GMime decodes them. Lenient like Dovecot's
 // message-address.c: a missing domain gives host "", junk is skipped, and
 // the work is linear in the input.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -25,9 +26,10 @@ struct Token {
 
 struct Tokens {
   std::vector<Token> tokens;
-  // comments[i]: text of the last comment seen before tokens[i] (or at the
-  // end for i == tokens.size()); used as a name for "a@b (Name)".
-  std::vector<std::string> comment_after;  // comment following token i
+  // Comments in order, each with the index of the token that follows it
+  // (tokens.size() at the end): "(Name) a@b" and "a@b (Name)" both give a
+  // name to an address without a phrase.
+  std::vector<std::pair<size_t, std::string>> comments;
 };
 
 bool IsSpecial(char c) {
@@ -72,9 +74,9 @@ Tokens Tokenize(std::string_view s) {
         }
         text.push_back(d);
       }
-      if (!t.tokens.empty()) {
-        t.comment_after.resize(t.tokens.size());
-        t.comment_after[t.tokens.size() - 1] = std::string(TrimWhitespace(text));
+      std::string_view trimmed = TrimWhitespace(text);
+      if (!trimmed.empty()) {
+        t.comments.emplace_back(t.tokens.size(), std::string(trimmed));
       }
       space = true;
       continue;
@@ -111,7 +113,6 @@ Tokens Tokenize(std::string_view s) {
     }
     t.tokens.push_back(std::move(tok));
   }
-  t.comment_after.resize(t.tokens.size());
   return t;
 }
 
@@ -148,11 +149,17 @@ void FillAddrSpec(const std::vector<Token>& toks, size_t b, size_t e,
   a.host = std::move(host);
 }
 
+// The last comment between tokens b and e (comments before token b and
+// after token e - 1 included).
 std::string LastComment(const Tokens& t, size_t b, size_t e) {
-  for (size_t i = e; i > b; --i) {
-    if (!t.comment_after[i - 1].empty()) return t.comment_after[i - 1];
-  }
-  return {};
+  auto it = std::upper_bound(
+      t.comments.begin(), t.comments.end(), e,
+      [](size_t v, const std::pair<size_t, std::string>& c) {
+        return v < c.first;
+      });
+  if (it == t.comments.begin()) return {};
+  --it;
+  return it->first >= b ? it->second : std::string();
 }
 
 }  // namespace
@@ -169,7 +176,33 @@ std::vector<Address> ParseAddressList(std::string_view unfolded,
   bool in_group = false;
   size_t emitted = 0;
   size_t i = 0;
+  // Where the last failed obs-route look-ahead stopped: looking again
+  // before it would fail again, and retrying would make junk quadratic.
+  size_t route_scanned_to = 0;
   while (i < toks.size() && emitted < max_addresses) {
+    if (is(i, '@') && i >= route_scanned_to) {
+      // RFC 5322 §4.4 obs-route ("@a,@b:") belongs inside <>; junk like
+      // "@a,@b:user@host" is read as that route + addr-spec, one address.
+      size_t k = i;
+      bool element_start = true;
+      while (k < toks.size()) {
+        if (is(k, ',')) {
+          element_start = true;
+        } else if (element_start) {
+          if (!is(k, '@')) break;
+          element_start = false;
+        } else if (is(k, ':') || is(k, ';') || is(k, '<') || is(k, '>') ||
+                   is(k, '@')) {
+          break;
+        }
+        ++k;
+      }
+      if (is(k, ':') && !element_start) {
+        i = k + 1;
+      } else {
+        route_scanned_to = k;
+      }
+    }
     size_t begin = i;
     while (i < toks.size() && !is(i, ',') && !is(i, ';') && !is(i, '<') &&
            !(is(i, ':') && !in_group)) {
@@ -199,7 +232,9 @@ std::vector<Address> ParseAddressList(std::string_view unfolded,
       }
       Address a;
       std::string name = JoinPhrase(toks, begin, name_end);
-      if (name.empty()) name = LastComment(t, spec_begin, i < toks.size() ? i + 1 : i);
+      if (name.empty()) {
+        name = LastComment(t, begin, i < toks.size() ? i + 1 : i);
+      }
       if (!name.empty()) a.name = std::move(name);
       FillAddrSpec(toks, spec_begin, spec_end, a);
       if (i < toks.size()) ++i;  // '>'

@@ -159,6 +159,11 @@ HeaderScan ScanHeader(std::string_view raw, size_t start, size_t end,
   bool open = false;
   HeaderField cur;
   size_t value_begin = 0, value_end = 0;
+  // Bytes at or past window_end are never reported (max_bytes), but the
+  // scan goes on to find the blank line so body_start stays exact.
+  size_t window_end =
+      max_bytes >= end - start ? end : start + static_cast<size_t>(max_bytes);
+  bool window_closed = false;
   auto flush = [&] {
     if (!open) return;
     open = false;
@@ -188,11 +193,20 @@ HeaderScan ScanHeader(std::string_view raw, size_t start, size_t end,
       scan.body_start = next;
       return scan;
     }
-    bool within = static_cast<uint64_t>(next - start) <= max_bytes;
-    if (!within) {
-      if (open || fields < max_fields) scan.truncated = true;
-      open = false;  // a field cut by the byte limit is dropped whole
-    } else if (IsWsp(raw[pos])) {
+    if (window_closed || pos >= window_end) {
+      if (!window_closed) {
+        flush();
+        window_closed = true;
+        scan.truncated = true;
+      }
+      pos = next;
+      continue;
+    }
+    // A line straddling the window is clipped: the field it belongs to
+    // keeps the part of its value inside the window (a 3 MB To: line still
+    // yields its first addresses), and nothing after it is reported.
+    if (content_end > window_end) content_end = window_end;
+    if (IsWsp(raw[pos])) {
       if (open) value_end = content_end;  // RFC 5322 §2.2.3 folding
     } else {
       flush();
@@ -432,6 +446,55 @@ std::string PartText(std::string_view raw, const Part& part, size_t max_bytes) {
   return text;
 }
 
+bool TryConvertToUtf8(std::string_view text, std::string_view charset,
+                      std::string& result) {
+  std::string_view cs = TrimWhitespace(charset);
+  if (cs.empty() || EqualsIgnoreCase(cs, "us-ascii") ||
+      EqualsIgnoreCase(cs, "utf-8") || EqualsIgnoreCase(cs, "utf8")) {
+    result = MakeValidUtf8(text);
+    return true;
+  }
+  if (cs.size() > 64 || cs.find('\0') != std::string_view::npos) return false;
+  EnsureGMime();
+  std::string name(cs);
+  iconv_t cd = g_mime_iconv_open("UTF-8", name.c_str());
+  if (cd == reinterpret_cast<iconv_t>(-1)) return false;
+  iconv(cd, nullptr, nullptr, nullptr, nullptr);  // reset cached state
+  std::string out;
+  out.resize(text.size() * 2 + 16);
+  char* in = const_cast<char*>(text.data());
+  size_t in_left = text.size();
+  size_t used = 0;
+  auto grow = [&] { out.resize(out.size() * 2 + 16); };
+  while (true) {
+    char* dst = out.data() + used;
+    size_t out_left = out.size() - used;
+    size_t rc = iconv(cd, in_left ? &in : nullptr, in_left ? &in_left : nullptr,
+                      &dst, &out_left);
+    used = out.size() - out_left;
+    if (rc != static_cast<size_t>(-1)) {
+      if (in_left == 0) break;
+      continue;
+    }
+    if (errno == E2BIG) {
+      grow();
+      continue;
+    }
+    // EILSEQ or EINVAL (truncated sequence): replace one byte, go on.
+    if (out.size() - used < 3) grow();
+    out.replace(used, 3, "\xEF\xBF\xBD");
+    used += 3;
+    if (in_left == 0) break;
+    ++in;
+    --in_left;
+    iconv(cd, nullptr, nullptr, nullptr, nullptr);
+  }
+  g_mime_iconv_close(cd);
+  out.resize(used);
+  result = MakeValidUtf8(out);
+  return true;
+}
+
 }  // namespace internal
 
 using internal::CString;
@@ -442,16 +505,6 @@ const std::string* Part::FindParam(std::string_view name) const {
     if (EqualsIgnoreCase(p.name, name)) return &p.value;
   }
   return nullptr;
-}
-
-std::string DecodeHeaderValue(std::string_view raw) {
-  EnsureGMime();
-  std::string c = CString(UnfoldHeaderValue(raw));
-  char* decoded = g_mime_utils_header_decode_text(nullptr, c.c_str());
-  if (decoded == nullptr) return internal::MakeValidUtf8(c);
-  std::string out = internal::MakeValidUtf8(decoded);
-  g_free(decoded);
-  return out;
 }
 
 Result<std::string> DecodeTransfer(std::string_view body,
@@ -505,49 +558,9 @@ std::string UnfoldHeaderValue(std::string_view folded) {
 }
 
 std::string ConvertToUtf8(std::string_view text, std::string_view charset) {
-  std::string_view cs = TrimWhitespace(charset);
-  if (cs.empty() || EqualsIgnoreCase(cs, "us-ascii") ||
-      EqualsIgnoreCase(cs, "utf-8") || EqualsIgnoreCase(cs, "utf8") ||
-      cs.size() > 64 || cs.find('\0') != std::string_view::npos) {
-    return internal::MakeValidUtf8(text);
-  }
-  EnsureGMime();
-  std::string name(cs);
-  iconv_t cd = g_mime_iconv_open("UTF-8", name.c_str());
-  if (cd == reinterpret_cast<iconv_t>(-1)) return internal::MakeValidUtf8(text);
-  iconv(cd, nullptr, nullptr, nullptr, nullptr);  // reset cached state
   std::string out;
-  out.resize(text.size() * 2 + 16);
-  char* in = const_cast<char*>(text.data());
-  size_t in_left = text.size();
-  size_t used = 0;
-  auto grow = [&] { out.resize(out.size() * 2 + 16); };
-  while (true) {
-    char* dst = out.data() + used;
-    size_t out_left = out.size() - used;
-    size_t rc = iconv(cd, in_left ? &in : nullptr, in_left ? &in_left : nullptr,
-                      &dst, &out_left);
-    used = out.size() - out_left;
-    if (rc != static_cast<size_t>(-1)) {
-      if (in_left == 0) break;
-      continue;
-    }
-    if (errno == E2BIG) {
-      grow();
-      continue;
-    }
-    // EILSEQ or EINVAL (truncated sequence): replace one byte, go on.
-    if (out.size() - used < 3) grow();
-    out.replace(used, 3, "\xEF\xBF\xBD");
-    used += 3;
-    if (in_left == 0) break;
-    ++in;
-    --in_left;
-    iconv(cd, nullptr, nullptr, nullptr, nullptr);
-  }
-  g_mime_iconv_close(cd);
-  out.resize(used);
-  return internal::MakeValidUtf8(out);
+  if (internal::TryConvertToUtf8(text, charset, out)) return out;
+  return internal::MakeValidUtf8(text);
 }
 
 }  // namespace correio::mime

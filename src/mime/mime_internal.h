@@ -60,6 +60,16 @@ std::string DecodeTransferLenient(std::string_view body,
 // Replaces invalid UTF-8 with U+FFFD.
 std::string MakeValidUtf8(std::string_view s);
 
+// `text` in `charset` -> valid UTF-8 in `out` (invalid sequences become
+// U+FFFD). Returns false, leaving `out` alone, when neither iconv nor GMime
+// knows the charset.
+bool TryConvertToUtf8(std::string_view text, std::string_view charset,
+                      std::string& out);
+
+// Valid UTF-8 is kept; anything else is taken as ISO-8859-1 (what 8-bit
+// header bytes most often are when they are not UTF-8).
+std::string Utf8OrLatin1(std::string_view s);
+
 // Crude HTML -> text: drops tags, comments, <script>/<style> content;
 // decodes the common entities. Linear.
 std::string HtmlToText(std::string_view html);

@@ -183,22 +183,36 @@ class Reader {
     uint8_t flags = U8();
     if (flags > 3) return Bad();
     p.opaque = flags & 1;
+    if (flags == 3) return Bad();  // MakeOpaque drops the envelope
     if (flags & 2) p.message_envelope = Env();
     p.children.resize(Count(4));
+    // The shape Parse() guarantees and IMAP relies on (RFC 9051 §7.5.2
+    // body-type-mpart needs 1*body; message/rfc822 has exactly one).
+    if (p.is_message() ? p.children.size() != 1
+        : p.is_multipart() ? p.children.empty()
+                           : !p.children.empty()) {
+      return Bad();
+    }
+    ++parts_;
+    // Siblings in order, each inside the parent's body.
+    uint64_t prev_end = p.body_start;
     for (Part& c : p.children) {
       if (!ok_) return;
       PartIn(c, depth + 1);
-      if (c.header_start < p.body_start || c.body_end > p.body_end) {
+      if (c.header_start < prev_end || c.body_end > p.body_end) {
         return Bad();
       }
+      prev_end = c.body_end;
     }
   }
+  uint64_t parts() const { return parts_; }
 
  private:
   void Bad() { ok_ = false; }
   std::string_view in_;
   size_t pos_ = 0;
   bool ok_ = true;
+  uint64_t parts_ = 0;
 };
 
 }  // namespace
@@ -236,7 +250,7 @@ Result<Summary> Deserialize(std::string_view data) {
   s.preview = r.Str();
   s.envelope = r.Env();
   r.PartIn(s.root, 0);
-  if (!r.ok() || !r.AtEnd()) {
+  if (!r.ok() || !r.AtEnd() || r.parts() != s.part_count) {
     return Fail(ErrorCode::kInternal, "mime summary: corrupt data");
   }
   return s;

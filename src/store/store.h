@@ -137,9 +137,23 @@ class Store {
                                               TextField field,
                                               std::string_view needle) = 0;
 
+  // ---- POP3 ----
+  // POP3 download_once mode: remembers that POP3 has handed these messages
+  // out, so later POP3 sessions hide them. The mark belongs to the message
+  // (MessageRow::id): it follows a MOVE, is not copied by COPY, and goes
+  // away with the message. It is invisible to IMAP: no MODSEQ bump, no
+  // published change. UIDs that do not exist are ignored; kNotFound if the
+  // mailbox does not exist.
+  virtual Status MarkPop3Downloaded(MailboxId mailbox, const UidSet& uids) = 0;
+  // UIDs of the mailbox's messages marked by MarkPop3Downloaded, ascending.
+  virtual Result<std::vector<Uid>> Pop3Downloaded(MailboxId mailbox) = 0;
+
   // ---- Maintenance ----
   // Checks references (message -> blob, counts, quota sums). Empty: healthy.
   virtual Result<std::vector<std::string>> CheckIntegrity() = 0;
+  // Counters of the write path since the store was opened (for metrics and
+  // for tests that show writes share commits).
+  virtual StoreStats Stats() = 0;
 };
 
 }  // namespace correio::store

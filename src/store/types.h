@@ -184,6 +184,16 @@ struct ExpungeResult {
   ModSeq modseq = 0;
 };
 
+// Write-path counters of one open store (Store::Stats).
+struct StoreStats {
+  uint64_t write_calls = 0;   // write calls finished (ok or failed)
+  uint64_t failed_calls = 0;  // of which failed
+  uint64_t commits = 0;       // transactions committed (one fsync each)
+  uint64_t largest_batch = 0; // most write calls that shared one commit
+  uint64_t queued = 0;        // write calls waiting for the writer now
+  uint64_t running = 0;       // write calls in the batch being run now
+};
+
 // A UID set as ascending, non-overlapping closed ranges.
 struct UidRange {
   Uid first = 0;

@@ -7,6 +7,7 @@
 namespace correio::imap {
 
 net::awaitable<void> RunSession(std::shared_ptr<net::Connection> conn,
+                                [[maybe_unused]] mail::Env env,
                                 SessionOptions options) {
   conn->SetTimeout(std::chrono::seconds(options.idle_timeout_seconds));
   auto capabilities = [&] {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "mail/env.h"
 #include "net/connection.h"
 #include "net/tls.h"
 
@@ -22,6 +23,6 @@ struct SessionOptions {
 };
 
 net::awaitable<void> RunSession(std::shared_ptr<net::Connection> conn,
-                                SessionOptions options);
+                                mail::Env env, SessionOptions options);
 
 }  // namespace correio::imap

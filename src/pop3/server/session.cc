@@ -7,6 +7,7 @@
 namespace correio::pop3 {
 
 net::awaitable<void> RunSession(std::shared_ptr<net::Connection> conn,
+                                [[maybe_unused]] mail::Env env,
                                 SessionOptions options) {
   conn->SetTimeout(std::chrono::seconds(options.command_timeout_seconds));
   if (!co_await conn->Write("+OK correio POP3 ready\r\n")) co_return;

@@ -16,6 +16,7 @@ std::string_view Verb(std::string_view line) {
 }  // namespace
 
 net::awaitable<void> RunSession(std::shared_ptr<net::Connection> conn,
+                                [[maybe_unused]] mail::Env env,
                                 SessionOptions options) {
   conn->SetTimeout(std::chrono::seconds(options.command_timeout_seconds));
   const std::string& host = options.hostname;

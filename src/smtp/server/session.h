@@ -8,8 +8,10 @@
 #include <memory>
 #include <string>
 
+#include "mail/env.h"
 #include "net/connection.h"
 #include "net/tls.h"
+#include "queue/queue.h"
 
 namespace correio::smtp {
 
@@ -21,9 +23,11 @@ struct SessionOptions {
   uint32_t max_line_length = 1000;
   uint32_t max_bad_commands = 20;
   uint32_t command_timeout_seconds = 300;
+  // Where mail for remote recipients goes (submission); null: refused.
+  queue::Queue* queue = nullptr;
 };
 
 net::awaitable<void> RunSession(std::shared_ptr<net::Connection> conn,
-                                SessionOptions options);
+                                mail::Env env, SessionOptions options);
 
 }  // namespace correio::smtp

@@ -15,18 +15,21 @@ Error SqlError(sqlite3* db, int rc, std::string_view what) {
     case SQLITE_NOMEM:
     case SQLITE_INTERRUPT:
       return Error(ErrorCode::kTemp, std::move(msg));
+    case SQLITE_TOOBIG:  // a body over SQLite's limit (SQLITE_MAX_LENGTH)
+      return Error(ErrorCode::kTooBig, std::move(msg));
     default:
       return Error(ErrorCode::kInternal, std::move(msg));
   }
 }
 
 Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool fsync,
-                                     int busy_timeout_ms) {
+                                     int busy_timeout_ms,
+                                     const std::string& vfs) {
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(
       path.c_str(), &raw,
       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-      nullptr);
+      vfs.empty() ? nullptr : vfs.c_str());
   if (rc != SQLITE_OK) {
     Error e = SqlError(raw, rc, "open " + path);
     sqlite3_close(raw);
@@ -39,7 +42,23 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool fsync,
   // WAL: readers never block the writer and one fsync of the log commits a
   // transaction. synchronous=FULL fsyncs the WAL at every commit, so an
   // acknowledged write survives power loss, not just a process crash.
-  if (auto s = db->Exec("PRAGMA journal_mode=WAL"); !s) {
+  {
+    // The pragma answers the mode in force: a file system without shared
+    // memory support leaves the old mode, and the durability and reader
+    // concurrency reasoning above would silently not hold.
+    auto s = db->Prepare("PRAGMA journal_mode=WAL");
+    if (!s) return std::unexpected(s.error());
+    auto row = s->Step();
+    if (!row) return std::unexpected(row.error());
+    std::string mode = *row ? s->Text(0) : "";
+    if (mode != "wal") {
+      return std::unexpected(Error(ErrorCode::kInternal,
+                                   "cannot use WAL mode on " + path +
+                                       " (journal_mode=" + mode + ")"));
+    }
+  }
+  // After a large message the WAL file would otherwise keep its peak size.
+  if (auto s = db->Exec("PRAGMA journal_size_limit=67108864"); !s) {
     return std::unexpected(s.error());
   }
   if (auto s = db->Exec(fsync ? "PRAGMA synchronous=FULL"

@@ -119,8 +119,10 @@ class Stmt {
 
 class Db {
  public:
+  // `vfs`: a registered SQLite VFS name, empty for the default.
   static Result<std::unique_ptr<Db>> Open(const std::string& path, bool fsync,
-                                          int busy_timeout_ms);
+                                          int busy_timeout_ms,
+                                          const std::string& vfs = "");
   ~Db();
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;

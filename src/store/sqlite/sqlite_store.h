@@ -36,6 +36,9 @@ struct SqliteOptions {
   bool fsync = true;
   // How long a connection waits for another process' lock (ms).
   int busy_timeout_ms = 30000;
+  // Test-only seam (STYLE 19): the name of a registered SQLite VFS every
+  // connection uses, e.g. one that simulates power loss. Empty: default.
+  std::string vfs;
 };
 
 // Opens (creating if needed) and migrates the database. `hub` must outlive
@@ -44,6 +47,6 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options,
                                                ChangeHub* hub);
 
 // The schema version this build writes (PRAGMA user_version).
-inline constexpr int kSqliteSchemaVersion = 1;
+inline constexpr int kSqliteSchemaVersion = 2;
 
 }  // namespace correio::store
