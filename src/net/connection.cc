@@ -57,6 +57,12 @@ void Connection::SetTimeout(std::chrono::milliseconds timeout) {
 void Connection::ArmWatchdog() {
   deadline_ = std::chrono::steady_clock::now() + timeout_;
   busy_ = true;
+  if (watchdog_running_ && deadline_ < timer_.expiry()) {
+    // A shorter timeout than the one the timer sleeps on (SetTimeout while
+    // idle): wake it now so it re-arms to the new deadline. expires_at
+    // cancels the pending wait; the loop in Watchdog() sets it again.
+    timer_.expires_at(deadline_);
+  }
   if (!watchdog_running_ && !closed_) {
     watchdog_running_ = true;
     asio::co_spawn(

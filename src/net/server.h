@@ -80,8 +80,10 @@ class Server {
 
   ServerLimits limits_;
   std::shared_ptr<TlsContext> tls_;
-  boost::asio::io_context accept_ctx_;
+  // Declared before accept_ctx_ so they are destroyed after it: a pending
+  // accept holds a socket bound to a worker's io_context.
   std::vector<std::unique_ptr<Worker>> workers_;
+  boost::asio::io_context accept_ctx_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::vector<std::thread> threads_;
   std::atomic<size_t> next_worker_{0};
