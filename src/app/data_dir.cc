@@ -5,7 +5,12 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
+#include <openssl/rand.h>
+
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "net/tls.h"
 #include "store/sqlite/sqlite_store.h"
@@ -34,6 +39,30 @@ Status PrepareDataDir(const std::string& dir) {
                                       " is not writable: " + strerror(errno));
   }
   return {};
+}
+
+Result<std::string> LoadOrCreateSaslSecret(const std::string& dir) {
+  std::string path = dir + "/sasl-secret";
+  std::ifstream in(path, std::ios::binary);
+  if (in) {
+    std::string secret((std::istreambuf_iterator<char>(in)),
+                       std::istreambuf_iterator<char>());
+    if (secret.size() >= 32) return secret;
+  }
+  std::string secret(32, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(secret.data()), 32) != 1) {
+    return Fail(ErrorCode::kInternal, "no randomness for the SASL secret");
+  }
+  int fd = ::open((path + ".tmp").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) return Fail(ErrorCode::kPerm, "cannot write " + path);
+  bool ok = ::write(fd, secret.data(), secret.size()) ==
+                static_cast<ssize_t>(secret.size()) &&
+            ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename((path + ".tmp").c_str(), path.c_str()) != 0) {
+    return Fail(ErrorCode::kPerm, "cannot write " + path);
+  }
+  return secret;
 }
 
 Result<std::unique_ptr<store::Store>> OpenStore(const config::Config& config,

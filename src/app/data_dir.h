@@ -23,6 +23,11 @@ namespace correio::app {
 // is a file or not writable.
 Status PrepareDataDir(const std::string& dir);
 
+// Reads <dir>/sasl-secret, creating it (32 random bytes, mode 0600) on
+// first use: the key behind the fake SCRAM salts of unknown users, kept so
+// they do not change on restart (auth::SetSaslSecret).
+Result<std::string> LoadOrCreateSaslSecret(const std::string& dir);
+
 // Opens the configured store backend in the data directory.
 Result<std::unique_ptr<store::Store>> OpenStore(const config::Config& config,
                                                 store::ChangeHub* hub);

@@ -17,6 +17,7 @@
 #include "app/data_dir.h"
 #include "auth/authenticator.h"
 #include "auth/password.h"
+#include "auth/sasl.h"
 #include "auth/throttle.h"
 #include "base/clock.h"
 #include "mail/env.h"
@@ -212,6 +213,15 @@ int Serve(ServeOptions options) {
       return 1;
     }
     demo_text = *demo;
+  }
+  auto sasl_secret = LoadOrCreateSaslSecret(cfg.data_dir);
+  if (!sasl_secret) {
+    std::cerr << "correio: " << sasl_secret.error().message() << "\n";
+    return 1;
+  }
+  if (auto st = auth::SetSaslSecret(*sasl_secret); !st) {
+    std::cerr << "correio: " << st.error().message() << "\n";
+    return 1;
   }
   auto tls_files = EnsureTlsFiles(cfg, hostname);
   if (!tls_files) {

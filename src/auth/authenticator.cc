@@ -4,12 +4,40 @@
 #include <utility>
 
 #include "auth/password.h"
+#include "auth/sasl_internal.h"
 #include "base/strings.h"
 
 namespace correio::auth {
 namespace {
 
 constexpr std::string_view kAuthFailed = "authentication failed";
+
+// After a password verified: stores an Argon2id hash in place of an imported
+// or outdated one (NeedsRehash), and SCRAM keys if the account has none, so
+// imported accounts converge on our formats and gain SCRAM. Best effort: a
+// failure here (store busy, a password HashPassword refuses) leaves the
+// account as it was and never fails the login.
+void UpgradeCredentials(store::Store& store, store::Account& account,
+                        std::string_view password) {
+  bool rehash = NeedsRehash(account.password_hash);
+  if (!rehash && !account.scram.empty()) return;
+  std::string hash = account.password_hash;
+  if (rehash) {
+    Result<std::string> h = HashPassword(password);
+    if (!h) return;
+    hash = std::move(*h);
+  }
+  store::ScramCredentials scram = account.scram;
+  if (scram.empty()) {
+    Result<store::ScramCredentials> sc = DeriveScram(password);
+    if (!sc) return;
+    scram = std::move(*sc);
+  }
+  if (store.SetCredentials(account.id, hash, scram)) {
+    account.password_hash = std::move(hash);
+    account.scram = std::move(scram);
+  }
+}
 constexpr std::string_view kBlocked = "too many failed logins, try later";
 
 // Wraps a mechanism: checks the throttle when the user becomes known (in
@@ -18,14 +46,15 @@ class ThrottledSasl final : public SaslServer {
  public:
   struct Shared {
     std::string ip;
-    std::string account;   // normalised authcid, once the mechanism has one
+    std::string account;  // normalised authcid, once the mechanism has one
     bool blocked = false;
     ThrottleDecision decision;
   };
 
   ThrottledSasl(std::unique_ptr<SaslServer> inner,
                 std::shared_ptr<Shared> shared, LoginThrottle& throttle)
-      : inner_(std::move(inner)), shared_(std::move(shared)),
+      : inner_(std::move(inner)),
+        shared_(std::move(shared)),
         throttle_(throttle) {}
 
   std::string_view Mechanism() const override { return inner_->Mechanism(); }
@@ -47,7 +76,8 @@ class ThrottledSasl final : public SaslServer {
     // Wrong password, unknown user, malformed exchange: all count against
     // the IP. Store trouble (kTemp/kInternal) does not.
     if (step.error == ErrorCode::kPerm || step.error == ErrorCode::kInvalid) {
-      ThrottleDecision d = throttle_.RecordFailure(shared_->ip, shared_->account);
+      ThrottleDecision d =
+          throttle_.RecordFailure(shared_->ip, shared_->account);
       step.delay = d.delay;
     }
     return step;
@@ -103,6 +133,7 @@ LoginResult Authenticator::Login(std::string_view ip, std::string_view address,
     return failed();
   }
   throttle_.RecordSuccess(ip, user);
+  UpgradeCredentials(store_, *account, password);
   return LoginResult{std::move(*account), check.delay, 0};
 }
 
@@ -110,9 +141,9 @@ Result<std::unique_ptr<SaslServer>> Authenticator::NewSasl(
     std::string_view ip, std::string_view mechanism) {
   auto shared = std::make_shared<ThrottledSasl::Shared>();
   shared->ip = std::string(ip);
-  CredentialLookup lookup = [shared, &store = store_, &throttle = throttle_](
-                                std::string_view authcid)
-      -> Result<store::Account> {
+  CredentialLookup lookup =
+      [shared, &store = store_, &throttle = throttle_](
+          std::string_view authcid) -> Result<store::Account> {
     shared->account = NormalizeAddress(authcid);
     shared->decision = throttle.Check(shared->ip, shared->account);
     if (!shared->decision.allowed) {
@@ -121,8 +152,12 @@ Result<std::unique_ptr<SaslServer>> Authenticator::NewSasl(
     }
     return store.GetAccount(shared->account);
   };
-  Result<std::unique_ptr<SaslServer>> inner =
-      NewSaslServer(mechanism, std::move(lookup));
+  internal::PasswordVerified upgrade =
+      [&store = store_](store::Account& account, std::string_view password) {
+        UpgradeCredentials(store, account, password);
+      };
+  Result<std::unique_ptr<SaslServer>> inner = internal::NewSaslServerWithHook(
+      mechanism, std::move(lookup), std::move(upgrade));
   if (!inner) return Fail(inner.error());
   return std::make_unique<ThrottledSasl>(std::move(*inner), std::move(shared),
                                          throttle_);

@@ -12,6 +12,10 @@
 //    delay), which it must do asynchronously, never sleeping on a thread.
 // Store errors other than "not found" pass through (kTemp/kInternal) and are
 // not counted as failed logins.
+// After a password verifies (Login, SASL PLAIN/LOGIN) an account whose hash
+// NeedsRehash gets a fresh Argon2id hash, and one without SCRAM keys gets
+// them (Store::SetCredentials), so imported accounts move to our formats and
+// can use SCRAM-SHA-256 from then on. Best effort: never fails a login.
 //
 // Calls block (store access, Argon2id ~ tens of ms and 64 MiB): run them on
 // the blocking pool, never on a network thread.

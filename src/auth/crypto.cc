@@ -38,12 +38,8 @@ std::string Digest(const EVP_MD* md, std::string_view data) {
 }  // namespace
 
 std::string Sha1(std::string_view data) { return Digest(EVP_sha1(), data); }
-std::string Sha256(std::string_view data) {
-  return Digest(EVP_sha256(), data);
-}
-std::string Sha512(std::string_view data) {
-  return Digest(EVP_sha512(), data);
-}
+std::string Sha256(std::string_view data) { return Digest(EVP_sha256(), data); }
+std::string Sha512(std::string_view data) { return Digest(EVP_sha512(), data); }
 
 std::string HmacSha256(std::string_view key, std::string_view data) {
   unsigned char buf[EVP_MAX_MD_SIZE];

@@ -292,7 +292,9 @@ Result<std::string> HashPassword(std::string_view password) {
 }
 
 bool VerifyPassword(std::string_view password, std::string_view stored) {
-  if (password.size() > kMaxPasswordLength) return false;
+  // An empty password is never right, even against "{PLAIN}" (an empty
+  // stored value) or a hash of "" made elsewhere; HashPassword refuses it.
+  if (password.empty() || password.size() > kMaxPasswordLength) return false;
   if (StartsWith(stored, "$argon2")) return VerifyArgon2(password, stored);
   if (IsBareCrypt(stored)) return VerifyCrypt(password, stored);
   if (StartsWith(stored, "{")) return VerifyDovecot(password, stored);

@@ -99,9 +99,10 @@ Result<std::string> HashPassword(std::string_view password);
 //                                          imports only, weak (NeedsRehash)
 //   The SHA family also takes Dovecot's ".HEX" / ".B64" encoding suffix
 //   ({SHA256.HEX}...).
-// Anything else, a malformed hash, or one whose cost exceeds the ceilings
-// above (kMaxArgon2MemKiB ...) is false. yescrypt ($y$) costs are not
-// checked (libxcrypt bounds them itself).
+// An empty password, any other format, a malformed hash, or one whose cost
+// exceeds the ceilings above (kMaxArgon2MemKiB ...) is false. yescrypt ($y$)
+// costs are not checked (libxcrypt bounds them itself). Traditional DES is
+// taken only as "{CRYPT}xxxxxxxxxxxxx" and reads 8 characters.
 bool VerifyPassword(std::string_view password, std::string_view stored);
 
 // True unless `stored` is a bare "$argon2id$" hash with exactly our current

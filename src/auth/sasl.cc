@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <mutex>
+
 #include "auth/crypto_internal.h"
 #include "auth/password.h"
 #include "auth/sasl_internal.h"
@@ -52,6 +54,7 @@ bool HasControl(std::string_view s) {
 // without a password hash are verified against the dummy hash so that they
 // cost what a wrong password costs, and fail the same way.
 SaslStep VerifyUserPassword(const CredentialLookup& lookup,
+                            const internal::PasswordVerified& on_verified,
                             std::string_view authcid,
                             std::string_view password) {
   Result<store::Account> account = lookup(authcid);
@@ -70,6 +73,7 @@ SaslStep VerifyUserPassword(const CredentialLookup& lookup,
   if (!VerifyPassword(password, account->password_hash)) {
     return Failure(ErrorCode::kPerm, "wrong password");
   }
+  if (on_verified) on_verified(*account, password);
   return Success(std::move(*account));
 }
 
@@ -98,7 +102,8 @@ std::optional<SaslStep> CheckPassword(std::string_view password) {
 // RFC 4616 §2: message = [authzid] UTF8NUL authcid UTF8NUL passwd
 class PlainServer final : public SaslServer {
  public:
-  explicit PlainServer(CredentialLookup lookup) : lookup_(std::move(lookup)) {}
+  PlainServer(CredentialLookup lookup, internal::PasswordVerified on_verified)
+      : lookup_(std::move(lookup)), on_verified_(std::move(on_verified)) {}
   std::string_view Mechanism() const override { return "PLAIN"; }
 
   SaslStep Step(std::optional<std::string_view> response) override {
@@ -148,10 +153,11 @@ class PlainServer final : public SaslServer {
         return Failure(ErrorCode::kPerm, "authzid differs from authcid");
       }
     }
-    return VerifyUserPassword(lookup_, authcid, password);
+    return VerifyUserPassword(lookup_, on_verified_, authcid, password);
   }
 
   CredentialLookup lookup_;
+  internal::PasswordVerified on_verified_;
   bool started_ = false;
   bool done_ = false;
 };
@@ -162,7 +168,8 @@ class PlainServer final : public SaslServer {
 // initial response, if any, is the user name.
 class LoginServer final : public SaslServer {
  public:
-  explicit LoginServer(CredentialLookup lookup) : lookup_(std::move(lookup)) {}
+  LoginServer(CredentialLookup lookup, internal::PasswordVerified on_verified)
+      : lookup_(std::move(lookup)), on_verified_(std::move(on_verified)) {}
   std::string_view Mechanism() const override { return "LOGIN"; }
 
   SaslStep Step(std::optional<std::string_view> response) override {
@@ -180,7 +187,7 @@ class LoginServer final : public SaslServer {
         if (!response) return Fail("response missing");
         state_ = kDone;
         if (auto bad = CheckPassword(*response)) return *bad;
-        return VerifyUserPassword(lookup_, user_, *response);
+        return VerifyUserPassword(lookup_, on_verified_, user_, *response);
       }
       case kDone:
         break;
@@ -205,15 +212,25 @@ class LoginServer final : public SaslServer {
 
   enum State { kStart, kWantUser, kWantPassword, kDone };
   CredentialLookup lookup_;
+  internal::PasswordVerified on_verified_;
   State state_ = kStart;
   std::string user_;
 };
 
 // -------------------------------------------------------- SCRAM-SHA-256
 
-const std::string& ProcessSecret() {
-  static const std::string secret = internal::RandomBytes(32);
+std::mutex g_secret_mu;
+
+// Random until SetSaslSecret replaces it. Call with g_secret_mu held.
+std::string& SecretLocked() {
+  static std::string secret = internal::RandomBytes(32);
   return secret;
+}
+
+// A copy, so SetSaslSecret may run while exchanges are in flight.
+std::string ProcessSecret() {
+  std::lock_guard<std::mutex> lock(g_secret_mu);
+  return SecretLocked();
 }
 
 // RFC 5802 §5.1: saslname escapes ',' as "=2C" and '=' as "=3D"; any other
@@ -486,6 +503,24 @@ std::unique_ptr<SaslServer> NewScramSha256ServerWithNonce(
                                              std::move(server_nonce));
 }
 
+Result<std::unique_ptr<SaslServer>> NewSaslServerWithHook(
+    std::string_view mechanism, CredentialLookup lookup,
+    PasswordVerified on_verified) {
+  if (!lookup) return Fail(ErrorCode::kInternal, "SASL: no credential lookup");
+  if (EqualsIgnoreCase(mechanism, "PLAIN")) {
+    return std::make_unique<PlainServer>(std::move(lookup),
+                                         std::move(on_verified));
+  }
+  if (EqualsIgnoreCase(mechanism, "LOGIN")) {
+    return std::make_unique<LoginServer>(std::move(lookup),
+                                         std::move(on_verified));
+  }
+  if (EqualsIgnoreCase(mechanism, "SCRAM-SHA-256")) {
+    return std::make_unique<ScramSha256Server>(std::move(lookup), "");
+  }
+  return Fail(ErrorCode::kNotFound, "unsupported SASL mechanism");
+}
+
 std::string FakeScramSalt(std::string_view username) {
   std::string input = "scram-salt:";
   input += NormalizeAddress(username);
@@ -493,6 +528,15 @@ std::string FakeScramSalt(std::string_view username) {
 }
 
 }  // namespace internal
+
+Status SetSaslSecret(std::string_view secret) {
+  if (secret.size() < 32) {
+    return Fail(ErrorCode::kInvalid, "SASL secret shorter than 32 bytes");
+  }
+  std::lock_guard<std::mutex> lock(g_secret_mu);
+  SecretLocked() = std::string(secret);
+  return {};
+}
 
 const std::string& DummyPasswordHash() {
   static const std::string hash = [] {
@@ -504,17 +548,7 @@ const std::string& DummyPasswordHash() {
 
 Result<std::unique_ptr<SaslServer>> NewSaslServer(std::string_view mechanism,
                                                   CredentialLookup lookup) {
-  if (!lookup) return Fail(ErrorCode::kInternal, "SASL: no credential lookup");
-  if (EqualsIgnoreCase(mechanism, "PLAIN")) {
-    return std::make_unique<PlainServer>(std::move(lookup));
-  }
-  if (EqualsIgnoreCase(mechanism, "LOGIN")) {
-    return std::make_unique<LoginServer>(std::move(lookup));
-  }
-  if (EqualsIgnoreCase(mechanism, "SCRAM-SHA-256")) {
-    return std::make_unique<ScramSha256Server>(std::move(lookup), "");
-  }
-  return Fail(ErrorCode::kNotFound, "unsupported SASL mechanism");
+  return internal::NewSaslServerWithHook(mechanism, std::move(lookup), nullptr);
 }
 
 std::vector<std::string> SaslMechanisms(bool tls_active, bool allow_plaintext) {

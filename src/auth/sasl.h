@@ -93,12 +93,20 @@ std::vector<std::string> SaslMechanisms(bool tls_active,
                                         bool allow_plaintext = false);
 
 // Limits on what a client may send, checked before any work.
-inline constexpr size_t kMaxSaslIdentity = 512;   // authcid / authzid bytes
-inline constexpr size_t kMaxSaslMessage = 4096;   // one SCRAM message
+inline constexpr size_t kMaxSaslIdentity = 512;  // authcid / authzid bytes
+inline constexpr size_t kMaxSaslMessage = 4096;  // one SCRAM message
 
 // A fixed Argon2id hash (of a random password, computed once per process
 // with our current parameters) to verify against when the user does not
 // exist, so that an unknown user costs what a wrong password costs.
 const std::string& DummyPasswordHash();
+
+// The secret SCRAM derives an unknown user's fake salt from (see above).
+// By default 32 random bytes made at first use, so fake salts change when
+// the process restarts while real ones do not. app/ should call this once
+// at start-up, before any exchange, with a secret kept in the data
+// directory (at least 32 random bytes) so fake salts survive restarts.
+// kInvalid if shorter than 32 bytes. Thread-safe.
+Status SetSaslSecret(std::string_view secret);
 
 }  // namespace correio::auth

@@ -1,12 +1,26 @@
 // Test hooks of the SASL engine (not a public header).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "auth/sasl.h"
 
 namespace correio::auth::internal {
+
+// Called by PLAIN and LOGIN once `password` has verified for `account`, so
+// the caller can upgrade the stored credentials (Authenticator: rehash to
+// Argon2id, derive SCRAM keys). Runs on the thread that calls Step().
+using PasswordVerified =
+    std::function<void(store::Account& account, std::string_view password)>;
+
+// NewSaslServer with a PasswordVerified hook (ignored by SCRAM, which never
+// sees the password). `on_verified` may be empty.
+Result<std::unique_ptr<SaslServer>> NewSaslServerWithHook(
+    std::string_view mechanism, CredentialLookup lookup,
+    PasswordVerified on_verified);
 
 // A SCRAM-SHA-256 server that uses `server_nonce` as its nonce part instead
 // of a random one, so RFC 7677 §3's exchange can be replayed exactly.

@@ -46,12 +46,18 @@ bool LoginThrottle::Expired(const IpState& state, int64_t now) const {
   return now - state.last_failure >= options_.window.count();
 }
 
+bool LoginThrottle::Blocks(uint32_t failures) const {
+  // block_after 0 turns blocking off (config auth.throttle_block_after).
+  return options_.block_after != 0 && failures >= options_.block_after;
+}
+
 std::chrono::seconds LoginThrottle::DelayFor(uint32_t failures) const {
   if (failures <= options_.free_failures) return std::chrono::seconds(0);
   uint32_t over = failures - options_.free_failures;  // >= 1
   // 1, 2, 4, ... capped; the shift is bounded so it cannot overflow.
   int64_t delay = int64_t{1} << std::min<uint32_t>(over - 1, 30);
-  return std::chrono::seconds(std::min<int64_t>(delay, options_.max_delay.count()));
+  return std::chrono::seconds(
+      std::min<int64_t>(delay, options_.max_delay.count()));
 }
 
 void LoginThrottle::PurgeExpired(int64_t now) {
@@ -81,7 +87,7 @@ ThrottleDecision LoginThrottle::Check(std::string_view ip,
   if (it == ips_.end()) return decision;
   const IpState& state = it->second;
   if (Expired(state, now)) return decision;
-  if (state.failures >= options_.block_after) {
+  if (Blocks(state.failures)) {
     decision.allowed = false;
     decision.blocked_until = state.last_failure + options_.window.count();
     return decision;
@@ -138,7 +144,7 @@ ThrottleDecision LoginThrottle::RecordFailure(std::string_view ip,
 
   ThrottleDecision decision;
   decision.delay = DelayFor(state.failures);
-  if (state.failures >= options_.block_after) {
+  if (Blocks(state.failures)) {
     decision.allowed = false;
     decision.blocked_until = now + options_.window.count();
   }

@@ -7,7 +7,7 @@
 //    1 s, 2 s, 4 s, ... capped at `max_delay`;
 //  - `block_after` failures from an IP with no gap of `window` between them
 //    refuse that IP (kTemp, "blocked until") until `window` after its last
-//    failure;
+//    failure (block_after 0: never block, delays only);
 //  - failures are remembered per (IP, account) too: a successful login
 //    clears that IP's failures for that account. Nothing is ever kept per
 //    account alone, so an attacker failing against an account from one IP
@@ -39,10 +39,10 @@
 namespace correio::auth {
 
 struct ThrottleOptions {
-  uint32_t free_failures = 3;                  // config throttle_free_failures
-  std::chrono::seconds max_delay{15};          // throttle_max_delay_seconds
-  uint32_t block_after = 10;                   // throttle_block_after
-  std::chrono::seconds window{600};            // counters expire after this
+  uint32_t free_failures = 3;          // config throttle_free_failures
+  std::chrono::seconds max_delay{15};  // throttle_max_delay_seconds
+  uint32_t block_after = 10;           // throttle_block_after; 0: never
+  std::chrono::seconds window{600};    // counters expire after this
   size_t max_ips = 100000;
   size_t max_accounts_per_ip = 32;
 };
@@ -95,6 +95,7 @@ class LoginThrottle {
 
   bool Expired(const IpState& state, int64_t now) const;
   std::chrono::seconds DelayFor(uint32_t failures) const;
+  bool Blocks(uint32_t failures) const;
   // Drops expired IPs from the cold end of the LRU list.
   void PurgeExpired(int64_t now);
 

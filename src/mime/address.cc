@@ -34,8 +34,19 @@ struct Tokens {
 
 bool IsSpecial(char c) {
   switch (c) {
-    case '(': case ')': case '<': case '>': case '@': case ',': case ';':
-    case ':': case '\\': case '"': case '.': case '[': case ']':
+    case '(':
+    case ')':
+    case '<':
+    case '>':
+    case '@':
+    case ',':
+    case ';':
+    case ':':
+    case '\\':
+    case '"':
+    case '.':
+    case '[':
+    case ']':
       return true;
     default:
       return false;
@@ -43,11 +54,15 @@ bool IsSpecial(char c) {
 }
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
-Tokens Tokenize(std::string_view s) {
+// Stops after `max_separators` list separators (',' ';' ':'): each address
+// entry ends at one, so later tokens cannot change the entries that are
+// kept, and a 1 MB To: line does not become millions of tokens.
+Tokens Tokenize(std::string_view s, size_t max_separators) {
   Tokens t;
   size_t i = 0;
   bool space = false;
-  while (i < s.size()) {
+  size_t separators = 0;
+  while (i < s.size() && separators <= max_separators) {
     char c = s[i];
     if (IsSpace(c)) {
       space = true;
@@ -102,6 +117,7 @@ Tokens Tokenize(std::string_view s) {
     } else if (IsSpecial(c) && c != '\\' && c != ']' && c != ')') {
       tok.kind = Kind::kSpecial;
       tok.special = c;
+      if (c == ',' || c == ';' || c == ':') ++separators;
       ++i;
     } else {
       tok.kind = Kind::kWord;
@@ -152,11 +168,11 @@ void FillAddrSpec(const std::vector<Token>& toks, size_t b, size_t e,
 // The last comment between tokens b and e (comments before token b and
 // after token e - 1 included).
 std::string LastComment(const Tokens& t, size_t b, size_t e) {
-  auto it = std::upper_bound(
-      t.comments.begin(), t.comments.end(), e,
-      [](size_t v, const std::pair<size_t, std::string>& c) {
-        return v < c.first;
-      });
+  auto it =
+      std::upper_bound(t.comments.begin(), t.comments.end(), e,
+                       [](size_t v, const std::pair<size_t, std::string>& c) {
+                         return v < c.first;
+                       });
   if (it == t.comments.begin()) return {};
   --it;
   return it->first >= b ? it->second : std::string();
@@ -167,7 +183,7 @@ std::string LastComment(const Tokens& t, size_t b, size_t e) {
 std::vector<Address> ParseAddressList(std::string_view unfolded,
                                       uint32_t max_addresses) {
   std::vector<Address> out;
-  Tokens t = Tokenize(unfolded);
+  Tokens t = Tokenize(unfolded, size_t{max_addresses} + 2);
   const auto& toks = t.tokens;
   auto is = [&](size_t i, char c) {
     return i < toks.size() && toks[i].kind == Kind::kSpecial &&
@@ -210,8 +226,8 @@ std::vector<Address> ParseAddressList(std::string_view unfolded,
     }
     if (is(i, ':')) {
       // RFC 9051 §7.5.2 group start: mailbox = display name, host NIL.
-      out.push_back(Address{std::nullopt, JoinPhrase(toks, begin, i),
-                            std::nullopt});
+      out.push_back(
+          Address{std::nullopt, JoinPhrase(toks, begin, i), std::nullopt});
       ++emitted;
       in_group = true;
       ++i;
@@ -223,14 +239,19 @@ std::vector<Address> ParseAddressList(std::string_view unfolded,
       size_t spec_begin = i;
       while (i < toks.size() && !is(i, '>')) ++i;
       size_t spec_end = i;
-      // obs-route "@a,@b:user@host": the route ends at the last ':'.
+      Address a;
+      // RFC 5322 §4.4 obs-route "@a,@b:user@host": the route ends at the
+      // last ':'; it becomes the ENVELOPE adl (RFC 9051 §7.5.2).
       for (size_t k = spec_end; k > spec_begin; --k) {
         if (is(k - 1, ':')) {
+          std::string route;
+          for (size_t r = spec_begin; r + 1 < k; ++r)
+            route += TokenText(toks[r]);
+          if (!route.empty()) a.route = std::move(route);
           spec_begin = k;
           break;
         }
       }
-      Address a;
       std::string name = JoinPhrase(toks, begin, name_end);
       if (name.empty()) {
         name = LastComment(t, begin, i < toks.size() ? i + 1 : i);

@@ -1,7 +1,8 @@
-// Decoding helpers: RFC 2047 header text, RFC 2045 transfer encodings,
-// charsets, RFC 5322 dates, header lookup. GMime does the RFC 2047 and
-// RFC 2231 work and the charset aliasing; the rest is small enough to do
-// here with exact control over limits.
+// Decoding helpers: header scanning and lookup, Content-Type and
+// -Disposition, RFC 2045 transfer encodings, charsets, HTML to text. GMime
+// does the RFC 2231 parameter work and the charset aliasing; the rest is
+// small enough to do here with exact control over limits. RFC 2047 words
+// are in rfc2047.cc, RFC 5322 dates in date.cc.
 #include <gmime/gmime.h>
 #include <iconv.h>
 
@@ -258,8 +259,8 @@ ContentType ParseContentType(std::string_view unfolded, uint32_t max_params) {
   std::string c = CString(v, kMaxParamHeaderBytes);
   GMimeContentType* parsed = g_mime_content_type_parse(nullptr, c.c_str());
   if (parsed != nullptr) {
-    ct.params = ConvertParams(g_mime_content_type_get_parameters(parsed),
-                              max_params);
+    ct.params =
+        ConvertParams(g_mime_content_type_get_parameters(parsed), max_params);
     g_object_unref(parsed);
   }
   return ct;
@@ -277,8 +278,8 @@ Disposition ParseDisposition(std::string_view unfolded, uint32_t max_params) {
   GMimeContentDisposition* parsed =
       g_mime_content_disposition_parse(nullptr, c.c_str());
   if (parsed != nullptr) {
-    d.params = ConvertParams(
-        g_mime_content_disposition_get_parameters(parsed), max_params);
+    d.params = ConvertParams(g_mime_content_disposition_get_parameters(parsed),
+                             max_params);
     g_object_unref(parsed);
   }
   return d;
@@ -307,8 +308,8 @@ std::string MakeValidUtf8(std::string_view s) {
     size_t nul = s.find('\0', pos);
     size_t stop = nul == std::string_view::npos ? s.size() : nul;
     if (stop > pos) {
-      gchar* piece = g_utf8_make_valid(s.data() + pos,
-                                       static_cast<gssize>(stop - pos));
+      gchar* piece =
+          g_utf8_make_valid(s.data() + pos, static_cast<gssize>(stop - pos));
       out += piece;
       g_free(piece);
     }
@@ -345,8 +346,11 @@ std::string HtmlToText(std::string_view html) {
       size_t j = i + 1;
       if (j < html.size() && html[j] == '/') ++j;
       size_t name_begin = j;
-      while (j < html.size() && std::isalnum(static_cast<unsigned char>(html[j]))) ++j;
-      std::string name = AsciiLowercase(html.substr(name_begin, j - name_begin));
+      while (j < html.size() &&
+             std::isalnum(static_cast<unsigned char>(html[j])))
+        ++j;
+      std::string name =
+          AsciiLowercase(html.substr(name_begin, j - name_begin));
       bool closing = html[i + 1] == '/';
       size_t gt = html.find('>', j);
       i = gt == std::string_view::npos ? html.size() : gt + 1;
@@ -357,8 +361,9 @@ std::string HtmlToText(std::string_view html) {
         continue;
       }
       static constexpr std::string_view kBlock[] = {
-          "br", "p", "div", "tr", "li", "td", "th", "h1", "h2", "h3",
-          "h4", "h5", "h6", "table", "ul", "ol", "blockquote", "hr", "title"};
+          "br", "p",  "div",        "tr", "li",   "td", "th",
+          "h1", "h2", "h3",         "h4", "h5",   "h6", "table",
+          "ul", "ol", "blockquote", "hr", "title"};
       for (std::string_view b : kBlock) {
         if (name == b) {
           out.push_back('\n');
@@ -372,12 +377,18 @@ std::string HtmlToText(std::string_view html) {
       if (semi != std::string_view::npos && semi - i <= 10) {
         std::string_view ent = html.substr(i + 1, semi - i - 1);
         std::string rep;
-        if (ent == "amp") rep = "&";
-        else if (ent == "lt") rep = "<";
-        else if (ent == "gt") rep = ">";
-        else if (ent == "quot") rep = "\"";
-        else if (ent == "apos") rep = "'";
-        else if (ent == "nbsp") rep = " ";
+        if (ent == "amp")
+          rep = "&";
+        else if (ent == "lt")
+          rep = "<";
+        else if (ent == "gt")
+          rep = ">";
+        else if (ent == "quot")
+          rep = "\"";
+        else if (ent == "apos")
+          rep = "'";
+        else if (ent == "nbsp")
+          rep = " ";
         else if (ent.size() >= 2 && ent[0] == '#') {
           uint32_t cp = 0;
           bool hex = ent[1] == 'x' || ent[1] == 'X';
@@ -387,8 +398,10 @@ std::string HtmlToText(std::string_view html) {
                         : (std::isdigit(static_cast<unsigned char>(ent[k]))
                                ? ent[k] - '0'
                                : -1);
-            if (d < 0) ok = false;
-            else cp = cp * (hex ? 16 : 10) + static_cast<uint32_t>(d);
+            if (d < 0)
+              ok = false;
+            else
+              cp = cp * (hex ? 16 : 10) + static_cast<uint32_t>(d);
           }
           if (ok && cp > 0 && cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF)) {
             char buf[8];
@@ -414,8 +427,8 @@ bool AppendCollapsed(std::string& out, size_t& chars, std::string_view text,
   for (size_t i = 0; i < text.size(); ++i) {
     if (chars >= max_chars) return false;
     auto u = static_cast<unsigned char>(text[i]);
-    bool space = u == ' ' || u == '\t' || u == '\r' || u == '\n' ||
-                 u == '\f' || u == '\v' || u == 0;
+    bool space = u == ' ' || u == '\t' || u == '\r' || u == '\n' || u == '\f' ||
+                 u == '\v' || u == 0;
     if (space) {
       if (!out.empty() && out.back() != ' ') {
         out.push_back(' ');
@@ -497,9 +510,6 @@ bool TryConvertToUtf8(std::string_view text, std::string_view charset,
 
 }  // namespace internal
 
-using internal::CString;
-using internal::EnsureGMime;
-
 const std::string* Part::FindParam(std::string_view name) const {
   for (const auto& p : params) {
     if (EqualsIgnoreCase(p.name, name)) return &p.value;
@@ -522,18 +532,8 @@ Result<std::string> DecodeTransfer(std::string_view body,
   if (EqualsIgnoreCase(enc, "quoted-printable")) {
     return internal::DecodeQuotedPrintable(body);
   }
-  return Fail(ErrorCode::kInvalid,
-              "unknown content-transfer-encoding: " + std::string(enc.substr(0, 64)));
-}
-
-std::optional<int64_t> ParseDate(std::string_view rfc5322_date) {
-  EnsureGMime();
-  std::string c = CString(UnfoldHeaderValue(rfc5322_date), 512);
-  GDateTime* dt = g_mime_utils_header_decode_date(c.c_str());
-  if (dt == nullptr) return std::nullopt;
-  int64_t t = g_date_time_to_unix(dt);
-  g_date_time_unref(dt);
-  return t;
+  return Fail(ErrorCode::kInvalid, "unknown content-transfer-encoding: " +
+                                       std::string(enc.substr(0, 64)));
 }
 
 std::vector<std::string_view> FindHeaders(std::string_view header_block,
@@ -545,6 +545,15 @@ std::vector<std::string_view> FindHeaders(std::string_view header_block,
                            out.push_back(f.value);
                          }
                        });
+  return out;
+}
+
+std::vector<std::string> FindUnfoldedHeaders(std::string_view header_block,
+                                             std::string_view name) {
+  std::vector<std::string> out;
+  for (std::string_view v : FindHeaders(header_block, name)) {
+    out.push_back(UnfoldHeaderValue(v));
+  }
   return out;
 }
 

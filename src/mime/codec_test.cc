@@ -29,7 +29,8 @@ TEST(MimeCodec, Base64) {
 TEST(MimeCodec, QuotedPrintable) {
   // RFC 2045 §6.7: soft breaks, trailing whitespace, bad escapes kept.
   EXPECT_EQ(*DecodeTransfer("a=3Db=\r\nc  \r\nd=\nx=ZZ=4", "Quoted-Printable"),
-            "a=bc\r\nd" "x=ZZ=4");
+            "a=bc\r\nd"
+            "x=ZZ=4");
   EXPECT_EQ(*DecodeTransfer("caf=c3=a9", "quoted-printable"), "café");
   EXPECT_EQ(*DecodeTransfer("end=", "quoted-printable"), "end");
 }
@@ -43,6 +44,30 @@ TEST(MimeCodec, DecodeHeaderValue) {
   EXPECT_EQ(DecodeHeaderValue("caf\xe9"), "café");
   std::string bogus = DecodeHeaderValue("=?bogus-charset?q?x=FF?= \xff");
   EXPECT_EQ(ConvertToUtf8(bogus, "utf-8"), bogus);  // already valid
+  // Unknown charsets keep the words as written (nothing silently lost).
+  EXPECT_EQ(bogus, "=?bogus-charset?q?x=FF?= \u00ff");
+}
+
+TEST(MimeCodec, DecodeHeaderValueEdgeCases) {
+  // RFC 2047 §6.2: only whitespace between words is dropped.
+  EXPECT_EQ(DecodeHeaderValue("=?utf-8?q?a?= b =?utf-8?q?c?="), "a b c");
+  EXPECT_EQ(DecodeHeaderValue("x =?utf-8?q?a?=\r\n\t=?iso-8859-1?q?=E9?= y"),
+            "x a\u00e9 y");
+  // A multibyte character split across two words of one charset.
+  EXPECT_EQ(DecodeHeaderValue("=?utf-8?b?w6k=?= =?utf-8?b?4oKs?="),
+            "\u00e9\u20ac");
+  EXPECT_EQ(DecodeHeaderValue("=?utf-8?q?=C3?= =?utf-8?q?=A9?="), "\u00e9");
+  // RFC 2231 §5 language suffix; lower-case encoding letter.
+  EXPECT_EQ(DecodeHeaderValue("=?US-ASCII*EN?q?Keith_Moore?="), "Keith Moore");
+  // Malformed words stay literal.
+  for (std::string_view s : {"=?utf-8?x?abc?=", "=?utf-8?q?abc", "=??q?abc?=",
+                             "=?utf-8?q?a", "=?", "a =?utf-8 q?x?= b"}) {
+    EXPECT_EQ(DecodeHeaderValue(s), s);
+  }
+  // Pathological input stays linear and bounded.
+  std::string many;
+  for (int i = 0; i < 20000; ++i) many += "=?a?q?";
+  EXPECT_EQ(DecodeHeaderValue(many), many);
 }
 
 TEST(MimeCodec, ConvertToUtf8) {
@@ -50,8 +75,16 @@ TEST(MimeCodec, ConvertToUtf8) {
   EXPECT_EQ(ConvertToUtf8("\x93hi\x94", "windows-1252"), "\u201chi\u201d");
   EXPECT_EQ(ConvertToUtf8("\x1b$B$H$$$k\x1b(B", "iso-2022-jp"), "といる");
   // Invalid input never yields invalid output.
-  EXPECT_EQ(ConvertToUtf8("a\xff" "b", "utf-8"), "a\uFFFD" "b");
-  EXPECT_EQ(ConvertToUtf8("a\xff" "b", "no-such-charset"), "a\uFFFD" "b");
+  EXPECT_EQ(ConvertToUtf8("a\xff"
+                          "b",
+                          "utf-8"),
+            "a\uFFFD"
+            "b");
+  EXPECT_EQ(ConvertToUtf8("a\xff"
+                          "b",
+                          "no-such-charset"),
+            "a\uFFFD"
+            "b");
   EXPECT_EQ(ConvertToUtf8("\x82\xa0", "shift_jis"), "あ");
   std::string half = ConvertToUtf8("ok\x82", "shift_jis");
   EXPECT_EQ(half, "ok\uFFFD");
@@ -66,6 +99,38 @@ TEST(MimeCodec, ParseDate) {
   EXPECT_FALSE(ParseDate("").has_value());
 }
 
+TEST(MimeCodec, ParseDateTimeObsoleteForms) {
+  // RFC 5322 §4.3: zone names, 2- and 3-digit years, no seconds, comments.
+  EXPECT_EQ(ParseDateTime("7 Feb 94 21:52 PST"),
+            (DateTime{760686720, -8 * 60}));
+  EXPECT_EQ(ParseDateTime("Mon,7 Feb 1994 (a (nested) comment) 21 : 52 : 25 "
+                          "\r\n -0800"),
+            (DateTime{760686745, -8 * 60}));
+  EXPECT_EQ(ParseDateTime("Mon, 07 Feb 1994 21:52:25 GMT"),
+            (DateTime{760657945, 0}));
+  EXPECT_EQ(ParseDateTime("Tue, 1 Aug 2023 18:00:00 +0530"),
+            (DateTime{1690893000, 330}));
+  EXPECT_EQ(ParseDate("01 Jan 49 00:00:00 +0000"), 2493072000);  // 2049
+  EXPECT_EQ(ParseDate("01 Jan 50 00:00:00 +0000"), -631152000);  // 1950
+  EXPECT_EQ(ParseDate("1 Jan 105 00:00 UT"), 1104537600);        // 2005
+  EXPECT_EQ(ParseDate("1 Jan 1900 00:00 +0000"), -2208988800);
+  // Missing zone and military zones carry no information: -0000.
+  EXPECT_EQ(ParseDateTime("Sun, 1 Jan 2023 10:00:00"),
+            (DateTime{1672567200, 0}));
+  EXPECT_EQ(ParseDateTime("Sun, 1 Jan 2023 10:00:00 A"),
+            (DateTime{1672567200, 0}));
+  // A leap second is accepted (RFC 5322 §3.3) and folded onto :59.
+  EXPECT_EQ(ParseDate("31 Dec 2016 23:59:60 +0000"), 1483228799);
+  EXPECT_EQ(ParseDate("29 Feb 2024 12:00:00 +0000"), 1709208000);
+  EXPECT_FALSE(ParseDate("29 Feb 2023 12:00:00 +0000").has_value());
+  EXPECT_FALSE(ParseDate("Mon, 31 Feb 2023 10:00:00 +0000").has_value());
+  EXPECT_FALSE(ParseDate("Mon, 1 Jan 2023 25:00:00 +0000").has_value());
+  EXPECT_FALSE(ParseDate("1 Jan 2023 10:00:00 +0960").has_value());
+  EXPECT_FALSE(ParseDate("1 Foo 2023 10:00:00 +0000").has_value());
+  EXPECT_FALSE(ParseDate("1 Jan 2023").has_value());
+  EXPECT_FALSE(ParseDate(std::string(5000, '1')).has_value());
+}
+
 TEST(MimeCodec, FindHeadersHandlesFolding) {
   std::string_view block =
       "Received: from a\r\n\tby b\r\n"
@@ -78,6 +143,8 @@ TEST(MimeCodec, FindHeadersHandlesFolding) {
   ASSERT_EQ(r.size(), 2u);
   EXPECT_EQ(r[0], "from a\r\n\tby b");
   EXPECT_EQ(UnfoldHeaderValue(r[0]), "from a\tby b");
+  EXPECT_EQ(FindUnfoldedHeaders(block, "received"),
+            (std::vector<std::string>{"from a\tby b", "from c"}));
   EXPECT_EQ(r[1], "from c");
   auto e = FindHeaders(block, "x-empty");
   ASSERT_EQ(e.size(), 1u);
@@ -112,6 +179,8 @@ TEST(MimeAddress, Forms) {
   EXPECT_EQ(to[5], (Address{std::nullopt, "nodomain", ""}));
   // "@route,@r2:routed@h.org" without angle brackets is junk; we get
   // something sane (no crash, bounded), and the list resynchronises.
+  // Read as route + addr-spec: one address, the list goes on in step.
+  EXPECT_EQ(to[6], (Address{std::nullopt, "routed", "h.org"}));
   EXPECT_EQ(to[7], (Address{std::nullopt, "ip", "[192.0.2.1]"}));
   EXPECT_EQ(to[8], (Address{"comment only", "c", "d.org"}));
 }
@@ -123,7 +192,8 @@ TEST(MimeAddress, RouteInAngleAddrAndGroups) {
       "Reply-To: r@x.org\r\n"
       "Bcc: Empty Group:;, Team: a@t.org, b@t.org");
   ASSERT_EQ(e.from.size(), 1u);
-  EXPECT_EQ(e.from[0], (Address{"Routed", "user", "host.net"}));
+  EXPECT_EQ(e.from[0],
+            (Address{"Routed", "user", "host.net", "@a.net,@b.net"}));
   EXPECT_EQ(e.sender, e.from);  // empty Sender -> From
   ASSERT_EQ(e.reply_to.size(), 1u);
   EXPECT_EQ(e.reply_to[0].mailbox, "r");

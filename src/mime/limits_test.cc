@@ -36,7 +36,9 @@ void CheckPart(const Part& p, uint64_t lo, uint64_t hi, int depth,
   }
 }
 
-bool IsValidUtf8(const std::string& s) { return ConvertToUtf8(s, "utf-8") == s; }
+bool IsValidUtf8(const std::string& s) {
+  return ConvertToUtf8(s, "utf-8") == s;
+}
 
 void CheckAll(std::string_view raw, const ParseLimits& limits = {}) {
   auto s = Parse(raw, limits);
@@ -70,7 +72,8 @@ TEST(MimeLimits, TenThousandDeepMultipart) {
          "\r\n\r\n--b" + std::to_string(i) + "\r\n";
   }
   m += "Content-Type: text/plain\r\n\r\nleaf\r\n";
-  for (int i = kDepth - 1; i >= 0; --i) m += "--b" + std::to_string(i) + "--\r\n";
+  for (int i = kDepth - 1; i >= 0; --i)
+    m += "--b" + std::to_string(i) + "--\r\n";
   auto s = Parse(m);
   ASSERT_TRUE(s.has_value());
   EXPECT_TRUE(s->truncated);
@@ -126,13 +129,15 @@ TEST(MimeLimits, HalfAMillionToHeaders) {
 TEST(MimeLimits, HugeAddressList) {
   std::string m = "To: ";
   for (int i = 0; i < 100000; ++i) {
-    m += "\"Name " + std::to_string(i) + "\" <u" + std::to_string(i) + "@x.org>, ";
+    m += "\"Name " + std::to_string(i) + "\" <u" + std::to_string(i) +
+         "@x.org>, ";
   }
   m += "\r\n\r\n";
   auto s = Parse(m);
   ASSERT_TRUE(s.has_value());
-  EXPECT_EQ(s->envelope.to.size(), ParseLimits{}.max_addresses);
+  ASSERT_EQ(s->envelope.to.size(), ParseLimits{}.max_addresses);
   EXPECT_EQ(s->envelope.to.back().mailbox, "u999");
+  EXPECT_EQ(s->envelope.to.back().name, "Name 999");
 }
 
 TEST(MimeLimits, HundredThousandRfc2231Params) {
@@ -143,8 +148,8 @@ TEST(MimeLimits, HundredThousandRfc2231Params) {
     sections += "; f*" + std::to_string(i) + "*=%41";
   }
   for (const std::string* h : {&distinct, &sections}) {
-    std::string m = *h + "\r\nContent-Disposition: attachment" +
-                    h->substr(32) + "\r\n\r\nbody";
+    std::string m = *h + "\r\nContent-Disposition: attachment" + h->substr(32) +
+                    "\r\n\r\nbody";
     auto s = Parse(m);
     ASSERT_TRUE(s.has_value());
     EXPECT_EQ(s->root.subtype, "x-test");
@@ -188,6 +193,26 @@ TEST(MimeLimits, HeaderFieldLimit) {
   EXPECT_EQ(s->root.body_start, m.size());
 }
 
+TEST(MimeLimits, FieldCrossingTheHeaderWindowKeepsItsStart) {
+  std::string m =
+      "Subject: 0123456789abcdef\r\n continued\r\nTo: late@x.org\r\n\r\nbody";
+  ParseLimits l;
+  l.max_header_bytes = 20;  // ends inside the Subject value
+  auto s = Parse(m, l);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_TRUE(s->truncated);
+  EXPECT_EQ(s->envelope.subject, "0123456789a");
+  EXPECT_TRUE(s->envelope.to.empty());
+  EXPECT_EQ(testing::Body(m, s->root), "body");
+  // A header that fits exactly is not truncated.
+  l.max_header_bytes = m.size() - 4;
+  auto t = Parse(m, l);
+  ASSERT_TRUE(t.has_value());
+  EXPECT_FALSE(t->truncated);
+  EXPECT_EQ(t->envelope.subject, "0123456789abcdef continued");
+  ASSERT_EQ(t->envelope.to.size(), 1u);
+}
+
 TEST(MimeLimits, EveryTruncationOfTheCorpus) {
   for (const char* name : testing::kCorpus) {
     std::string raw = ReadTestFile(name);
@@ -202,10 +227,29 @@ TEST(MimeLimits, EveryTruncationOfTheCorpus) {
 TEST(MimeLimits, SeededMutationsOfTheCorpus) {
   std::mt19937 rng(20240601);
   static constexpr std::string_view kInserts[] = {
-      "--", "\r\n", "\n", "\r\n\r\n", "--ALT\r\n", "--outer--\r\n", "=?",
-      "?=", ";", "\"", "\\", "<", ">", "(", ")", ":", "=", "*0*=",
-      std::string_view("\0", 1), "\xff", "Content-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\n",
-      "Content-Type: message/rfc822\r\n\r\n", "Content-Transfer-Encoding: base64\r\n"};
+      "--",
+      "\r\n",
+      "\n",
+      "\r\n\r\n",
+      "--ALT\r\n",
+      "--outer--\r\n",
+      "=?",
+      "?=",
+      ";",
+      "\"",
+      "\\",
+      "<",
+      ">",
+      "(",
+      ")",
+      ":",
+      "=",
+      "*0*=",
+      std::string_view("\0", 1),
+      "\xff",
+      "Content-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\n",
+      "Content-Type: message/rfc822\r\n\r\n",
+      "Content-Transfer-Encoding: base64\r\n"};
   int runs = 0;
   for (int round = 0; round < 250; ++round) {
     for (const char* name : testing::kCorpus) {
@@ -272,25 +316,47 @@ TEST(MimeLimits, CorruptSerializedSummaries) {
   }
   // A huge declared count must not allocate: version, flags, parts, then a
   // preview length of 2^62.
-  std::string huge("\x01\x00\x01\x80\x80\x80\x80\x80\x80\x80\x80\x40", 12);
+  std::string huge("\x00\x00\x01\x80\x80\x80\x80\x80\x80\x80\x80\x40", 12);
+  huge[0] = static_cast<char>(kSummaryFormatVersion);
   EXPECT_FALSE(Deserialize(huge).has_value());
-  // Deep nesting of children is capped.
-  std::string deep;
-  deep.push_back(1);
-  deep.push_back(0);
-  deep.push_back(1);
-  deep.push_back(0);  // empty preview
-  std::string env(2, '\0');
-  env += std::string(6, '\0');
-  env += std::string(2, '\0');
-  deep += env;
-  for (int i = 0; i < 2000; ++i) {
-    deep += std::string("\x00\x00\x00", 3);        // offsets
-    deep += std::string("\x00\x00\x00", 3);        // type, subtype, params
-    deep += std::string("\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 10);
-    deep.push_back(1);  // one child
-  }
-  EXPECT_FALSE(Deserialize(deep).has_value());
+  // Deep nesting of children is capped: a well-formed chain of `depth`
+  // multiparts around one leaf is accepted when shallow, refused when deep.
+  auto nested = [](int depth) {
+    std::string d;
+    d.push_back(static_cast<char>(kSummaryFormatVersion));
+    d.push_back(0);  // flags
+    uint64_t parts = static_cast<uint64_t>(depth) + 1;
+    while (parts >= 0x80) {
+      d.push_back(static_cast<char>(parts | 0x80));
+      parts >>= 7;
+    }
+    d.push_back(static_cast<char>(parts));
+    d.push_back(0);              // empty preview
+    d += std::string(10, '\0');  // empty envelope
+    auto part = [&](bool multipart) {
+      d += std::string(3, '\0');  // offsets
+      d += multipart ? std::string("\x09multipart\x05mixed", 16)
+                     : std::string("\x04text\x05plain", 11);
+      d += std::string(11, '\0');  // params .. flags
+    };
+    for (int i = 0; i < depth; ++i) {
+      part(true);
+      d.push_back(1);  // one child
+    }
+    part(false);
+    d.push_back(0);  // no children
+    return d;
+  };
+  auto shallow = Deserialize(nested(100));
+  ASSERT_TRUE(shallow.has_value());
+  EXPECT_EQ(shallow->part_count, 101u);
+  EXPECT_EQ(Depth(shallow->root), 101);
+  EXPECT_FALSE(Deserialize(nested(2000)).has_value());
+  // Shapes IMAP could not print are refused: a multipart without children.
+  std::string childless = nested(0);
+  Summary leaf = Deserialize(childless).value();
+  leaf.root.type = "multipart";
+  EXPECT_FALSE(Deserialize(Serialize(leaf)).has_value());
 }
 
 TEST(MimeLimits, ConcurrentParsing) {
@@ -300,7 +366,8 @@ TEST(MimeLimits, ConcurrentParsing) {
     corpus.push_back(ReadTestFile(name));
     auto s = Parse(corpus.back());
     ASSERT_TRUE(s.has_value());
-    expected.push_back(Serialize(*s) + ExtractSearchText(corpus.back(), *s).body);
+    expected.push_back(Serialize(*s) +
+                       ExtractSearchText(corpus.back(), *s).body);
   }
   std::atomic<int> mismatches{0};
   std::vector<std::thread> threads;

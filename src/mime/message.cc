@@ -4,10 +4,11 @@
 // decoding pieces (parameters, charsets), never for the structure, because
 // IMAP needs byte offsets GMime does not expose and the limits must hold on
 // hostile input.
+#include "mime/message.h"
+
 #include <cstring>
 
 #include "base/strings.h"
-#include "mime/message.h"
 #include "mime/mime_internal.h"
 
 namespace correio::mime {
@@ -17,7 +18,7 @@ using internal::HeaderField;
 
 constexpr uint64_t kMaxMessageBytes = uint64_t{1} << 40;
 constexpr size_t kMaxBoundaryLength = 200;  // RFC 2046 says 70; be lenient
-constexpr size_t kPreviewChars = 200;       // RFC 8970 §2
+constexpr size_t kPreviewChars = 200;       // RFC 8970 allows up to 256
 constexpr size_t kPreviewInputBytes = 64 * 1024;
 
 struct Context {
@@ -32,8 +33,8 @@ struct Context {
 struct Fields {
   std::optional<std::string> content_type, encoding, id, description, md5,
       disposition, language, location;
-  std::optional<std::string> date, subject, from, sender, reply_to, to, cc,
-      bcc, in_reply_to, message_id;
+  std::optional<std::string> date, subject, from, sender, reply_to, to, cc, bcc,
+      in_reply_to, message_id;
 };
 
 void Take(std::optional<std::string>& slot, std::string_view value) {
@@ -44,27 +45,45 @@ void Collect(Fields& f, const HeaderField& h, bool message) {
   std::string_view n = h.name;
   if (StartsWithIgnoreCase(n, "content-")) {
     std::string_view rest = n.substr(8);
-    if (EqualsIgnoreCase(rest, "type")) Take(f.content_type, h.value);
-    else if (EqualsIgnoreCase(rest, "transfer-encoding")) Take(f.encoding, h.value);
-    else if (EqualsIgnoreCase(rest, "id")) Take(f.id, h.value);
-    else if (EqualsIgnoreCase(rest, "description")) Take(f.description, h.value);
-    else if (EqualsIgnoreCase(rest, "md5")) Take(f.md5, h.value);
-    else if (EqualsIgnoreCase(rest, "disposition")) Take(f.disposition, h.value);
-    else if (EqualsIgnoreCase(rest, "language")) Take(f.language, h.value);
-    else if (EqualsIgnoreCase(rest, "location")) Take(f.location, h.value);
+    if (EqualsIgnoreCase(rest, "type"))
+      Take(f.content_type, h.value);
+    else if (EqualsIgnoreCase(rest, "transfer-encoding"))
+      Take(f.encoding, h.value);
+    else if (EqualsIgnoreCase(rest, "id"))
+      Take(f.id, h.value);
+    else if (EqualsIgnoreCase(rest, "description"))
+      Take(f.description, h.value);
+    else if (EqualsIgnoreCase(rest, "md5"))
+      Take(f.md5, h.value);
+    else if (EqualsIgnoreCase(rest, "disposition"))
+      Take(f.disposition, h.value);
+    else if (EqualsIgnoreCase(rest, "language"))
+      Take(f.language, h.value);
+    else if (EqualsIgnoreCase(rest, "location"))
+      Take(f.location, h.value);
     return;
   }
   if (!message) return;
-  if (EqualsIgnoreCase(n, "date")) Take(f.date, h.value);
-  else if (EqualsIgnoreCase(n, "subject")) Take(f.subject, h.value);
-  else if (EqualsIgnoreCase(n, "from")) Take(f.from, h.value);
-  else if (EqualsIgnoreCase(n, "sender")) Take(f.sender, h.value);
-  else if (EqualsIgnoreCase(n, "reply-to")) Take(f.reply_to, h.value);
-  else if (EqualsIgnoreCase(n, "to")) Take(f.to, h.value);
-  else if (EqualsIgnoreCase(n, "cc")) Take(f.cc, h.value);
-  else if (EqualsIgnoreCase(n, "bcc")) Take(f.bcc, h.value);
-  else if (EqualsIgnoreCase(n, "in-reply-to")) Take(f.in_reply_to, h.value);
-  else if (EqualsIgnoreCase(n, "message-id")) Take(f.message_id, h.value);
+  if (EqualsIgnoreCase(n, "date"))
+    Take(f.date, h.value);
+  else if (EqualsIgnoreCase(n, "subject"))
+    Take(f.subject, h.value);
+  else if (EqualsIgnoreCase(n, "from"))
+    Take(f.from, h.value);
+  else if (EqualsIgnoreCase(n, "sender"))
+    Take(f.sender, h.value);
+  else if (EqualsIgnoreCase(n, "reply-to"))
+    Take(f.reply_to, h.value);
+  else if (EqualsIgnoreCase(n, "to"))
+    Take(f.to, h.value);
+  else if (EqualsIgnoreCase(n, "cc"))
+    Take(f.cc, h.value);
+  else if (EqualsIgnoreCase(n, "bcc"))
+    Take(f.bcc, h.value);
+  else if (EqualsIgnoreCase(n, "in-reply-to"))
+    Take(f.in_reply_to, h.value);
+  else if (EqualsIgnoreCase(n, "message-id"))
+    Take(f.message_id, h.value);
 }
 
 Envelope MakeEnvelope(Fields& f, uint32_t max_addresses) {
@@ -212,8 +231,8 @@ Part ParseEntity(Context& ctx, size_t start, size_t end, uint32_t depth,
   part.body_end = end;
 
   internal::ContentType ct;
-  if (f.content_type) ct = internal::ParseContentType(*f.content_type,
-                                                      ctx.limits.max_params);
+  if (f.content_type)
+    ct = internal::ParseContentType(*f.content_type, ctx.limits.max_params);
   if (ct.valid) {
     part.type = std::move(ct.type);
     part.subtype = std::move(ct.subtype);
@@ -276,9 +295,8 @@ Part ParseEntity(Context& ctx, size_t start, size_t end, uint32_t depth,
         MakeOpaque(part);
       } else {
         Envelope inner;
-        part.children.push_back(ParseEntity(ctx, part.body_start,
-                                            part.body_end, depth + 1, false,
-                                            &inner));
+        part.children.push_back(ParseEntity(ctx, part.body_start, part.body_end,
+                                            depth + 1, false, &inner));
         part.message_envelope = std::move(inner);
         part.lines = CountLines(body);
       }
@@ -335,8 +353,7 @@ Result<Summary> Parse(std::string_view raw, const ParseLimits& limits) {
   Summary s;
   s.root = ParseEntity(ctx, 0, raw.size(), 0, false, &s.envelope);
   s.has_8bit_headers = ctx.has_8bit;
-  s.has_nul =
-      !raw.empty() && std::memchr(raw.data(), 0, raw.size()) != nullptr;
+  s.has_nul = !raw.empty() && std::memchr(raw.data(), 0, raw.size()) != nullptr;
   s.truncated = ctx.truncated;
   CountParts(s.root, s.part_count);
   s.preview = MakePreview(raw, s.root);

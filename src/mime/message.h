@@ -8,7 +8,7 @@
 //   Serialize()/Deserialize()  Summary <-> compact versioned bytes, stored by
 //                        the store next to the message row.
 //   ExtractSearchText()  decoded header and body text for SEARCH / FTS.
-//   DecodeHeaderValue(), DecodeTransfer(), ParseDate(), FindHeaders(),
+//   DecodeHeaderValue(), DecodeTransfer(), ParseDate[Time](), FindHeaders(),
 //   UnfoldHeaderValue(), ConvertToUtf8(): pieces IMAP needs on its own.
 //
 // No I/O. Offsets always refer to the exact bytes handed to Parse(); if the
@@ -37,14 +37,17 @@ struct Param {
   bool operator==(const Param&) const = default;
 };
 
-// One address of an RFC 9051 §7.5.2 address list. `adl` is always NIL
-// (source routes are obsolete) so it is not stored. Groups follow RFC 9051:
+// One address of an RFC 9051 §7.5.2 address list. Groups follow RFC 9051:
 // start marker {mailbox = group name, host = nullopt}, the members, then the
-// end marker {mailbox = nullopt, host = nullopt}.
+// end marker {mailbox = nullopt, host = nullopt}. ENVELOPE order is
+// (name route mailbox host): `route` is the adl.
 struct Address {
   std::optional<std::string> name;     // raw phrase (encoded words kept)
   std::optional<std::string> mailbox;  // local part, unquoted
   std::optional<std::string> host;     // domain
+  // RFC 5322 §4.4 obs-route of "<@a,@b:user@host>" as "@a,@b"; almost
+  // always nullopt (NIL).
+  std::optional<std::string> route = std::nullopt;
   bool operator==(const Address&) const = default;
 };
 
@@ -106,6 +109,9 @@ struct Part {
   // all offsets == body_end, since RFC 9051 body-type-mpart needs 1*body).
   // message/rfc822 and message/global: exactly one child, the root part of
   // the encapsulated message, and `message_envelope` holds its envelope.
+  // Exception: a transfer-encoded message/rfc822 (illegal, RFC 2046
+  // §5.2.1) keeps its type but has no child and no envelope; is_message()
+  // is false and IMAP must write it as a basic body.
   std::vector<Part> children;
   std::optional<Envelope> message_envelope;
 
@@ -153,8 +159,12 @@ Result<Summary> Parse(std::string_view raw, const ParseLimits& limits = {});
 
 // Format: version byte (kSummaryFormatVersion), then varints and
 // length-prefixed strings. Deserialize rejects truncation, trailing bytes,
-// unknown versions, offsets outside [0, 2^40], absurd counts and nesting.
-inline constexpr uint8_t kSummaryFormatVersion = 1;
+// unknown versions, offsets outside [0, 2^40] or outside the parent's body
+// or out of sibling order, shapes IMAP cannot print (multipart without
+// children, message/rfc822 without exactly one), a part_count that does
+// not match the tree, absurd counts and nesting deeper than 512.
+// Version 2 added Address::route; version 1 data is refused (re-parse).
+inline constexpr uint8_t kSummaryFormatVersion = 2;
 std::string Serialize(const Summary& summary);
 Result<Summary> Deserialize(std::string_view data);
 
@@ -182,8 +192,24 @@ std::string DecodeHeaderValue(std::string_view raw);
 Result<std::string> DecodeTransfer(std::string_view body,
                                    std::string_view encoding);
 
-// RFC 5322 §3.3 date-time (obsolete forms tolerated) -> Unix seconds (UTC).
+// RFC 5322 §3.3 date-time -> the instant and the sender's zone offset.
+// Tolerates the obsolete forms of §4.3 (comments anywhere, 2- and 3-digit
+// years, zone names, no seconds, no day name, missing zone = -0000),
+// ignores the day name and trailing junk; rejects impossible dates
+// ("31 Feb"). Military zones other than Z count as -0000 (§4.3: their
+// sign was defined backwards, so they carry no information).
+struct DateTime {
+  int64_t unix_seconds = 0;       // UTC
+  int32_t tz_offset_minutes = 0;  // local time = UTC + offset
+  bool operator==(const DateTime&) const = default;
+};
+std::optional<DateTime> ParseDateTime(std::string_view rfc5322_date);
+// ParseDateTime()->unix_seconds.
 std::optional<int64_t> ParseDate(std::string_view rfc5322_date);
+
+// FindHeaders() with each value passed through UnfoldHeaderValue().
+std::vector<std::string> FindUnfoldedHeaders(std::string_view header_block,
+                                             std::string_view name);
 
 // Values of every header field called `name` (case-insensitive) in a header
 // block, in order. Values are views into `header_block`, starting after the

@@ -65,7 +65,8 @@ TEST(MimeParse, SimpleTextPlain) {
   EXPECT_EQ(e.cc[1], Addr(std::nullopt, "dave", "example.com"));
   EXPECT_EQ(e.cc[2], Addr("Eve E.", "eve", "example.com"));
   EXPECT_EQ(e.cc[3], Addr(std::nullopt, std::nullopt, std::nullopt));
-  EXPECT_EQ(e.cc[4], Addr(std::nullopt, "undisclosed-recipients", std::nullopt));
+  EXPECT_EQ(e.cc[4],
+            Addr(std::nullopt, "undisclosed-recipients", std::nullopt));
   EXPECT_EQ(e.cc[5], Addr(std::nullopt, std::nullopt, std::nullopt));
   EXPECT_TRUE(e.bcc.empty());
   EXPECT_EQ(s.preview, "Hi Bob, This is a simple message.");
@@ -144,7 +145,8 @@ TEST(MimeParse, MessageRfc822AttachmentWithOwnMultipart) {
   EXPECT_TRUE(msg.is_message());
   EXPECT_EQ(msg.content_description, "forwarded message");
   EXPECT_EQ(msg.disposition, "attachment");
-  EXPECT_TRUE(Body(raw, msg).starts_with("From: Reporter <rep@example.com>\r\n"));
+  EXPECT_TRUE(
+      Body(raw, msg).starts_with("From: Reporter <rep@example.com>\r\n"));
   EXPECT_TRUE(Body(raw, msg).ends_with("</p>\r\n--inner--"));
   EXPECT_EQ(msg.lines, 17u);
   ASSERT_TRUE(msg.message_envelope.has_value());
@@ -201,7 +203,8 @@ TEST(MimeParse, EncodedWordsInSeveralCharsets) {
   EXPECT_EQ(one("X-Jp"), "といる");
 
   SearchText st = ExtractSearchText(raw, s);
-  EXPECT_NE(st.headers.find("Subject: 日本語の件名 and café\n"), std::string::npos);
+  EXPECT_NE(st.headers.find("Subject: 日本語の件名 and café\n"),
+            std::string::npos);
   EXPECT_NE(st.headers.find("From: André Pirard <PIRARD@vm1.ulg.ac.be>"),
             std::string::npos);
   EXPECT_NE(st.headers.find("X-Jp: といる\n"), std::string::npos);
@@ -246,10 +249,12 @@ TEST(MimeParse, QuotedPrintableAndBase64Bodies) {
   EXPECT_EQ(*dec,
             "Voil\xe0 un texte tr\xe8s long qui est coup\xe9 par une fin de "
             "ligne douce.");
-  EXPECT_EQ(ConvertToUtf8(*dec, "iso-8859-1"),
-            "Voilà un texte très long qui est coupé par une fin de ligne douce.");
-  EXPECT_EQ(s.preview,
-            "Voilà un texte très long qui est coupé par une fin de ligne douce.");
+  EXPECT_EQ(
+      ConvertToUtf8(*dec, "iso-8859-1"),
+      "Voilà un texte très long qui est coupé par une fin de ligne douce.");
+  EXPECT_EQ(
+      s.preview,
+      "Voilà un texte très long qui est coupé par une fin de ligne douce.");
 
   const Part& b64 = s.root.children[1];
   EXPECT_EQ(b64.lines, 2u);  // wrapped at 76 characters
@@ -350,6 +355,20 @@ TEST(MimeParse, DigestChildrenDefaultToRfc822) {
   EXPECT_EQ(s.root.children[0].message_envelope->subject, "one");
   EXPECT_EQ(Body(raw, s.root.children[0].children[0]), "first");
   EXPECT_EQ(s.root.children[1].type, "text");
+}
+
+TEST(MimeParse, EncodedMessageRfc822IsALeaf) {
+  // RFC 2046 §5.2.1 forbids it; the bytes are not a message, so no child
+  // and no envelope: IMAP writes a basic body.
+  Summary s = MustParse(
+      "Content-Type: message/rfc822\r\n"
+      "Content-Transfer-Encoding: base64\r\n\r\n"
+      "U3ViamVjdDogeA0KDQp4\r\n");
+  EXPECT_EQ(s.root.type, "message");
+  EXPECT_EQ(s.root.subtype, "rfc822");
+  EXPECT_FALSE(s.root.is_message());
+  EXPECT_TRUE(s.root.children.empty());
+  EXPECT_EQ(Deserialize(Serialize(s)).value(), s);
 }
 
 TEST(MimeParse, InvalidContentTypeIsTextPlain) {

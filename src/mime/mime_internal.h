@@ -21,9 +21,9 @@ struct HeaderField {
 };
 
 struct HeaderScan {
-  size_t body_start = 0;    // first byte after the blank line (or end)
-  bool has_8bit = false;    // a byte >= 0x80 anywhere in the header block
-  bool truncated = false;   // a field or byte limit stopped field reporting
+  size_t body_start = 0;   // first byte after the blank line (or end)
+  bool has_8bit = false;   // a byte >= 0x80 anywhere in the header block
+  bool truncated = false;  // a field or byte limit stopped field reporting
 };
 
 // Scans the header block of raw[start, end): reports each field (while

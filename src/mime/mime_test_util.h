@@ -26,12 +26,18 @@ inline std::string_view Header(std::string_view raw, const Part& p) {
 }
 
 inline const char* const kCorpus[] = {
-    "simple.eml",          "alternative_related.eml",
-    "rfc822_attachment.eml", "encoded_words.eml",
-    "rfc2231.eml",         "qp_base64.eml",
-    "broken_no_final_boundary.eml", "broken_boundary_never.eml",
-    "broken_bad_base64.eml", "bare_lf.eml",
-    "nul_bytes.eml",       "header_no_colon.eml",
+    "simple.eml",
+    "alternative_related.eml",
+    "rfc822_attachment.eml",
+    "encoded_words.eml",
+    "rfc2231.eml",
+    "qp_base64.eml",
+    "broken_no_final_boundary.eml",
+    "broken_boundary_never.eml",
+    "broken_bad_base64.eml",
+    "bare_lf.eml",
+    "nul_bytes.eml",
+    "header_no_colon.eml",
     "utf8_headers.eml",
 };
 

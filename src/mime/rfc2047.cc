@@ -58,8 +58,8 @@ bool IsWordSpace(char c) {
 std::optional<EncodedWord> MatchEncodedWord(std::string_view s, size_t pos) {
   size_t cs_begin = pos + 2;
   size_t q1 = cs_begin;
-  while (q1 < s.size() && q1 - cs_begin <= kMaxCharsetLength &&
-         s[q1] != '?' && !IsWordSpace(s[q1])) {
+  while (q1 < s.size() && q1 - cs_begin <= kMaxCharsetLength && s[q1] != '?' &&
+         !IsWordSpace(s[q1])) {
     ++q1;
   }
   if (q1 == cs_begin || q1 + 2 >= s.size() || s[q1] != '?') {
@@ -95,8 +95,10 @@ void DecodeQ(std::string_view text, std::string& out) {
     char c = text[i];
     if (c == '_') {
       out.push_back(' ');
-    } else if (c == '=' && i + 2 < text.size() && Hex(text[i + 1]) >= 0 && Hex(text[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(Hex(text[i + 1]) * 16 + Hex(text[i + 2])));
+    } else if (c == '=' && i + 2 < text.size() && Hex(text[i + 1]) >= 0 &&
+               Hex(text[i + 2]) >= 0) {
+      out.push_back(
+          static_cast<char>(Hex(text[i + 1]) * 16 + Hex(text[i + 2])));
       i += 2;
     } else {
       out.push_back(c);
@@ -158,7 +160,8 @@ class Decoder {
     } else {
       // Unknown charset: keep the words as written, so nothing is lost and
       // the reader sees that something was not decoded.
-      out_ += internal::Utf8OrLatin1(s_.substr(run_begin_, run_end_ - run_begin_));
+      out_ +=
+          internal::Utf8OrLatin1(s_.substr(run_begin_, run_end_ - run_begin_));
     }
     run_bytes_.clear();
   }

@@ -25,16 +25,15 @@ bool AppendCapped(std::string& out, std::string_view text, size_t cap) {
 void AppendHeaders(std::string_view raw, const Part& part, std::string& out,
                    size_t cap) {
   if (out.size() >= cap) return;
-  internal::ScanHeader(
-      raw, part.header_start, part.body_start, cap, UINT32_MAX,
-      [&](const internal::HeaderField& f) {
-        if (out.size() >= cap) return;
-        std::string line(f.name);
-        line += ": ";
-        line += DecodeHeaderValue(f.value);
-        line += '\n';
-        AppendCapped(out, internal::MakeValidUtf8(line), cap);
-      });
+  internal::ScanHeader(raw, part.header_start, part.body_start, cap, UINT32_MAX,
+                       [&](const internal::HeaderField& f) {
+                         if (out.size() >= cap) return;
+                         std::string line(f.name);
+                         line += ": ";
+                         line += DecodeHeaderValue(f.value);
+                         line += '\n';
+                         AppendCapped(out, internal::MakeValidUtf8(line), cap);
+                       });
 }
 
 void AppendBody(std::string_view raw, const Part& part, std::string& out) {
@@ -55,7 +54,8 @@ void AppendBody(std::string_view raw, const Part& part, std::string& out) {
   if (part.type != "text" || part.opaque) return;
   std::string text =
       internal::PartText(raw, part, kMaxSearchBodyBytes - out.size());
-  if (!out.empty() && out.back() != '\n') AppendCapped(out, "\n", kMaxSearchBodyBytes);
+  if (!out.empty() && out.back() != '\n')
+    AppendCapped(out, "\n", kMaxSearchBodyBytes);
   AppendCapped(out, text, kMaxSearchBodyBytes);
 }
 

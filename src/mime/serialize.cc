@@ -43,6 +43,7 @@ class Writer {
       OptStr(a.name);
       OptStr(a.mailbox);
       OptStr(a.host);
+      OptStr(a.route);
     }
   }
   void Env(const Envelope& e) {
@@ -136,11 +137,12 @@ class Reader {
     return ps;
   }
   std::vector<Address> Addresses() {
-    std::vector<Address> as(Count(3));
+    std::vector<Address> as(Count(4));
     for (Address& a : as) {
       a.name = OptStr();
       a.mailbox = OptStr();
       a.host = OptStr();
+      a.route = OptStr();
     }
     return as;
   }
@@ -188,7 +190,7 @@ class Reader {
     p.children.resize(Count(4));
     // The shape Parse() guarantees and IMAP relies on (RFC 9051 §7.5.2
     // body-type-mpart needs 1*body; message/rfc822 has exactly one).
-    if (p.is_message() ? p.children.size() != 1
+    if (p.is_message()     ? p.children.size() != 1
         : p.is_multipart() ? p.children.empty()
                            : !p.children.empty()) {
       return Bad();

@@ -24,12 +24,12 @@ namespace correio::store {
 
 struct Change {
   enum class Kind : uint8_t {
-    kAppended,         // new messages (delivery, APPEND, COPY/MOVE target)
-    kFlags,            // flags changed (STORE, POP3 \Seen)
-    kExpunged,         // messages removed (EXPUNGE, MOVE source, POP3 QUIT)
+    kAppended,  // new messages (delivery, APPEND, COPY/MOVE target)
+    kFlags,     // flags changed (STORE, POP3 \Seen)
+    kExpunged,  // messages removed (EXPUNGE, MOVE source, POP3 QUIT)
     kMailboxCreated,
     kMailboxDeleted,
-    kMailboxRenamed,   // mailbox_name is the new name, old_name the old
+    kMailboxRenamed,  // mailbox_name is the new name, old_name the old
     kSubscription,
   };
   Kind kind = Kind::kAppended;
@@ -89,8 +89,8 @@ class LocalChangeHub : public ChangeHub {
  private:
   mutable std::mutex mu_;
   uint64_t next_id_ = 1;
-  std::unordered_map<AccountId,
-                     std::vector<std::pair<uint64_t, std::shared_ptr<Callback>>>>
+  std::unordered_map<
+      AccountId, std::vector<std::pair<uint64_t, std::shared_ptr<Callback>>>>
       subscribers_;
 };
 

@@ -4,7 +4,7 @@ namespace correio::store {
 
 const std::vector<DefaultMailbox>& DefaultMailboxes() {
   static const std::vector<DefaultMailbox> kDefaults = {
-      {"INBOX", SpecialUse::kNone},   {"Sent", SpecialUse::kSent},
+      {"INBOX", SpecialUse::kNone},    {"Sent", SpecialUse::kSent},
       {"Drafts", SpecialUse::kDrafts}, {"Trash", SpecialUse::kTrash},
       {"Junk", SpecialUse::kJunk},     {"Archive", SpecialUse::kArchive},
   };
@@ -13,14 +13,22 @@ const std::vector<DefaultMailbox>& DefaultMailboxes() {
 
 const char* SpecialUseAttribute(SpecialUse use) {
   switch (use) {
-    case SpecialUse::kNone: return "";
-    case SpecialUse::kAll: return "\\All";
-    case SpecialUse::kArchive: return "\\Archive";
-    case SpecialUse::kDrafts: return "\\Drafts";
-    case SpecialUse::kFlagged: return "\\Flagged";
-    case SpecialUse::kJunk: return "\\Junk";
-    case SpecialUse::kSent: return "\\Sent";
-    case SpecialUse::kTrash: return "\\Trash";
+    case SpecialUse::kNone:
+      return "";
+    case SpecialUse::kAll:
+      return "\\All";
+    case SpecialUse::kArchive:
+      return "\\Archive";
+    case SpecialUse::kDrafts:
+      return "\\Drafts";
+    case SpecialUse::kFlagged:
+      return "\\Flagged";
+    case SpecialUse::kJunk:
+      return "\\Junk";
+    case SpecialUse::kSent:
+      return "\\Sent";
+    case SpecialUse::kTrash:
+      return "\\Trash";
   }
   return "";
 }

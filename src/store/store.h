@@ -103,6 +103,13 @@ class Store {
   virtual Result<std::vector<Delivered>> Deliver(
       const NewBlob& blob, const std::vector<DeliveryTarget>& targets,
       uint64_t origin = 0) = 0;
+  // Stores several messages in one transaction: all or none (RFC 3502
+  // MULTIAPPEND), each body deduplicated as in Deliver. Quota is checked
+  // against the sum per account (kOverQuota changes nothing); kInvalid if
+  // `messages` is empty. One Delivered per message, in order; a mailbox
+  // named twice gets ascending UIDs in the given order (APPENDUID).
+  virtual Result<std::vector<Delivered>> AppendMany(
+      const std::vector<NewMessage>& messages, uint64_t origin = 0) = 0;
   // Every message of the mailbox in ascending UID order: what a session view
   // is built from.
   virtual Result<std::vector<ViewEntry>> ListView(MailboxId mailbox) = 0;

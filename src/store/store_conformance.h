@@ -130,8 +130,8 @@ class StoreConformance : public testing::TestWithParam<StoreBackend> {
   std::unique_ptr<Recorder> Record(AccountId account) {
     auto r = std::make_unique<Recorder>();
     Recorder* raw = r.get();
-    r->sub = hub_.Subscribe(
-        account, [raw](const std::shared_ptr<const Change>& c) {
+    r->sub =
+        hub_.Subscribe(account, [raw](const std::shared_ptr<const Change>& c) {
           std::lock_guard lock(raw->mu);
           raw->changes.push_back(*c);
         });
@@ -191,7 +191,7 @@ TEST_P(StoreConformance, AccountsAndDefaultMailboxes) {
     EXPECT_GT(m.uid_validity, 0u);
   }
   std::map<std::string, SpecialUse> want = {
-      {"INBOX", SpecialUse::kNone},   {"Sent", SpecialUse::kSent},
+      {"INBOX", SpecialUse::kNone},    {"Sent", SpecialUse::kSent},
       {"Drafts", SpecialUse::kDrafts}, {"Trash", SpecialUse::kTrash},
       {"Junk", SpecialUse::kJunk},     {"Archive", SpecialUse::kArchive}};
   EXPECT_EQ(uses, want);
@@ -203,8 +203,8 @@ TEST_P(StoreConformance, AccountsAndDefaultMailboxes) {
   nodomain.address = "x@unknown.org";
   EXPECT_EQ(store_->CreateAccount(nodomain).error().code(),
             ErrorCode::kNotFound);
-  ASSERT_TRUE(
-      store_->AddAlias({"sales@example.org", {"alice@example.org"}}).has_value());
+  ASSERT_TRUE(store_->AddAlias({"sales@example.org", {"alice@example.org"}})
+                  .has_value());
   Account over_alias;
   over_alias.address = "sales@example.org";
   EXPECT_EQ(store_->CreateAccount(over_alias).error().code(),
@@ -255,8 +255,8 @@ TEST_P(StoreConformance, RemoveAccountFreesEverything) {
                         {Box(a.id, "INBOX").id, Box(b.id, "INBOX").id});
   auto own = Deliver(Blob("own body"), {Box(a.id, "INBOX").id});
   BlobId shared_blob =
-      store_->GetMessages(Box(a.id, "INBOX").id, {{shared[0].uid,
-                                                   shared[0].uid}})
+      store_
+          ->GetMessages(Box(a.id, "INBOX").id, {{shared[0].uid, shared[0].uid}})
           ->at(0)
           .blob;
   BlobId own_blob =
@@ -268,8 +268,7 @@ TEST_P(StoreConformance, RemoveAccountFreesEverything) {
   EXPECT_EQ(store_->GetAccountById(a.id).error().code(), ErrorCode::kNotFound);
   EXPECT_EQ(store_->GetMailboxById(inbox_a).error().code(),
             ErrorCode::kNotFound);
-  EXPECT_EQ(store_->GetBlobInfo(own_blob).error().code(),
-            ErrorCode::kNotFound);
+  EXPECT_EQ(store_->GetBlobInfo(own_blob).error().code(), ErrorCode::kNotFound);
   EXPECT_TRUE(store_->GetBlobInfo(shared_blob).has_value());
   EXPECT_EQ(store_->ReadBlob(shared_blob, 0, 100).value(), "\r\nshared body");
   EXPECT_EQ(store_->RemoveAccount(a.id).error().code(), ErrorCode::kNotFound);
@@ -279,8 +278,9 @@ TEST_P(StoreConformance, RemoveAccountFreesEverything) {
 
 TEST_P(StoreConformance, Aliases) {
   NewAccount("alice@example.org");
-  ASSERT_TRUE(store_->AddAlias({"Sales@Example.org",
-                                {"alice@example.org", "bob@elsewhere.net"}})
+  ASSERT_TRUE(store_
+                  ->AddAlias({"Sales@Example.org",
+                              {"alice@example.org", "bob@elsewhere.net"}})
                   .has_value());
   ASSERT_TRUE(
       store_->AddAlias({"@example.org", {"alice@example.org"}}).has_value());
@@ -318,14 +318,12 @@ TEST_P(StoreConformance, MailboxCreateRenameDelete) {
   ASSERT_TRUE(child.has_value());
   ASSERT_TRUE(
       store_->CreateMailbox(a.id, "Workshop", SpecialUse::kNone).has_value());
-  EXPECT_EQ(store_->CreateMailbox(a.id, "Work", SpecialUse::kNone)
-                .error()
-                .code(),
-            ErrorCode::kExists);
-  EXPECT_EQ(store_->CreateMailbox(a.id, "inbox", SpecialUse::kNone)
-                .error()
-                .code(),
-            ErrorCode::kExists);
+  EXPECT_EQ(
+      store_->CreateMailbox(a.id, "Work", SpecialUse::kNone).error().code(),
+      ErrorCode::kExists);
+  EXPECT_EQ(
+      store_->CreateMailbox(a.id, "inbox", SpecialUse::kNone).error().code(),
+      ErrorCode::kExists);
   EXPECT_EQ(Box(a.id, "iNbOx").name, "INBOX");
   EXPECT_EQ(store_->GetMailbox(a.id, "work").error().code(),
             ErrorCode::kNotFound);
@@ -497,10 +495,9 @@ TEST_P(StoreConformance, OverQuotaChangesNothing) {
 
   // Message-count quota.
   Deliver(Blob("1"), {ic});
-  EXPECT_EQ(store_->Deliver(Blob("2"), {{ic, {}, 0}, {ic, {}, 0}})
-                .error()
-                .code(),
-            ErrorCode::kOverQuota);
+  EXPECT_EQ(
+      store_->Deliver(Blob("2"), {{ic, {}, 0}, {ic, {}, 0}}).error().code(),
+      ErrorCode::kOverQuota);
   Deliver(Blob("2"), {ic});
   EXPECT_EQ(Usage(c.id).messages, 2u);
 
@@ -620,10 +617,8 @@ TEST_P(StoreConformance, ExpungeAndExpungedSince) {
 
   auto ex2 = store_->Expunge(ia, {{5, 5}}).value();
   EXPECT_GT(ex2.modseq, ex.modseq);
-  EXPECT_EQ(store_->ExpungedSince(ia, m0).value(),
-            (std::vector<Uid>{2, 3, 5}));
-  EXPECT_EQ(store_->ExpungedSince(ia, ex.modseq).value(),
-            std::vector<Uid>{5});
+  EXPECT_EQ(store_->ExpungedSince(ia, m0).value(), (std::vector<Uid>{2, 3, 5}));
+  EXPECT_EQ(store_->ExpungedSince(ia, ex.modseq).value(), std::vector<Uid>{5});
   EXPECT_TRUE(store_->ExpungedSince(ia, ex2.modseq)->empty());
   // Nothing to expunge: no change.
   auto none = store_->Expunge(ia, {{2, 3}}).value();
@@ -831,8 +826,7 @@ TEST_P(StoreConformance, QuotaUsageExactThroughEveryOperation) {
   ASSERT_TRUE(store_->DeleteMailbox(ta).has_value());
   expect(a.id, 10, 2);
   expect(b.id, 10, 1);
-  EXPECT_EQ(store_->GetQuotaUsage(123456).error().code(),
-            ErrorCode::kNotFound);
+  EXPECT_EQ(store_->GetQuotaUsage(123456).error().code(), ErrorCode::kNotFound);
 }
 
 TEST_P(StoreConformance, ChangeEventsInCommitOrder) {
@@ -886,8 +880,8 @@ TEST_P(StoreConformance, ConcurrentWritersLoseNothing) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
-        NewBlob nb = Blob("thread " + std::to_string(t) + " msg " +
-                          std::to_string(i));
+        NewBlob nb =
+            Blob("thread " + std::to_string(t) + " msg " + std::to_string(i));
         auto r = store_->Deliver(nb, {{ia, {}, 0}});
         if (!r) {
           failures++;
@@ -934,6 +928,147 @@ TEST_P(StoreConformance, ConcurrentWritersLoseNothing) {
   EXPECT_EQ(published, got);
   auto problems = store_->CheckIntegrity().value();
   EXPECT_TRUE(problems.empty());
+}
+
+// RFC 3502 MULTIAPPEND: several messages, one transaction, all or none.
+TEST_P(StoreConformance, AppendManyIsAllOrNothing) {
+  Account a = NewAccount("a@example.org", 0, 4);
+  MailboxId ia = Box(a.id, "INBOX").id;
+  MailboxId arch = Box(a.id, "Archive").id;
+  auto rec = Record(a.id);
+  std::vector<NewMessage> batch(3);
+  batch[0].blob = Blob("first");
+  batch[0].target = {ia, {kFlagSeen, {"$Draft1"}}, 1600000000};
+  batch[1].blob = Blob("second");
+  batch[1].target = {arch, {}, 1600000001};
+  batch[2].blob = Blob("first");  // same body: stored once
+  batch[2].target = {ia, {kFlagFlagged, {}}, 1600000002};
+  auto got = store_->AppendMany(batch, 7);
+  ASSERT_TRUE(got.has_value()) << got.error().ToString();
+  ASSERT_EQ(got->size(), 3u);
+  EXPECT_EQ((*got)[0].mailbox, ia);
+  EXPECT_EQ((*got)[0].uid, 1u);
+  EXPECT_EQ((*got)[1].mailbox, arch);
+  EXPECT_EQ((*got)[1].uid, 1u);
+  EXPECT_EQ((*got)[2].uid, 2u);
+  EXPECT_GT((*got)[2].modseq, (*got)[0].modseq);
+  auto rows = store_->GetMessages(ia, All()).value();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].flags, (Flags{kFlagSeen, {"$Draft1"}}));
+  EXPECT_EQ(rows[0].internal_date, 1600000000);
+  EXPECT_EQ(rows[1].flags.system, kFlagFlagged);
+  EXPECT_EQ(rows[1].internal_date, 1600000002);
+  EXPECT_EQ(rows[0].blob, rows[1].blob);
+  EXPECT_EQ(rows[0].id, (*got)[0].id);
+  EXPECT_EQ(store_->ReadBlob(rows[0].blob, 0, 100).value(), "\r\nfirst");
+  EXPECT_EQ(Usage(a.id).messages, 3u);
+  auto changes = rec->Take();
+  ASSERT_EQ(changes.size(), 3u);
+  for (const auto& c : changes) {
+    EXPECT_EQ(c.kind, Change::Kind::kAppended);
+    EXPECT_EQ(c.origin, 7u);
+  }
+
+  // One over quota (4 messages): none is stored.
+  std::vector<NewMessage> two(2);
+  two[0].blob = Blob("x1");
+  two[0].target.mailbox = ia;
+  two[1].blob = Blob("x2");
+  two[1].target.mailbox = arch;
+  EXPECT_EQ(store_->AppendMany(two).error().code(), ErrorCode::kOverQuota);
+  two[1].target.mailbox = 987654;
+  EXPECT_EQ(store_->AppendMany(two).error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(store_->AppendMany({}).error().code(), ErrorCode::kInvalid);
+  EXPECT_EQ(Usage(a.id).messages, 3u);
+  EXPECT_EQ(store_->GetMailboxById(ia)->uid_next, 3u);
+  EXPECT_EQ(store_->GetMailboxById(arch)->uid_next, 2u);
+  EXPECT_TRUE(rec->Take().empty());
+  two.pop_back();
+  EXPECT_EQ(store_->AppendMany(two).value().at(0).uid, 3u);
+}
+
+// POP3 download_once (store.h): a mark on the message, invisible to IMAP.
+TEST_P(StoreConformance, Pop3DownloadedMarks) {
+  Account a = NewAccount("a@example.org");
+  MailboxId ia = Box(a.id, "INBOX").id;
+  MailboxId arch = Box(a.id, "Archive").id;
+  for (int i = 0; i < 4; ++i) Deliver(Blob("m" + std::to_string(i)), {ia});
+  EXPECT_TRUE(store_->Pop3Downloaded(ia)->empty());
+  auto view_before = store_->ListView(ia).value();
+  ModSeq modseq_before = store_->GetMailboxById(ia)->highest_modseq;
+  auto rec = Record(a.id);
+
+  ASSERT_TRUE(store_->MarkPop3Downloaded(ia, {{1, 3}, {90, 99}}).has_value());
+  // Marking again is harmless.
+  ASSERT_TRUE(store_->MarkPop3Downloaded(ia, {{2, 2}}).has_value());
+  EXPECT_EQ(store_->Pop3Downloaded(ia).value(), (std::vector<Uid>{1, 2, 3}));
+  // Invisible to IMAP: no MODSEQ, no flag, no event.
+  auto view_after = store_->ListView(ia).value();
+  ASSERT_EQ(view_after.size(), view_before.size());
+  for (size_t i = 0; i < view_after.size(); ++i) {
+    EXPECT_EQ(view_after[i].modseq, view_before[i].modseq);
+    EXPECT_EQ(view_after[i].flags, view_before[i].flags);
+  }
+  EXPECT_EQ(store_->GetMailboxById(ia)->highest_modseq, modseq_before);
+  EXPECT_TRUE(rec->Take().empty());
+
+  // COPY makes a new, unmarked message; MOVE keeps the mark with it.
+  auto copy = store_->Copy(ia, {{1, 1}}, arch).value();
+  EXPECT_TRUE(store_->Pop3Downloaded(arch)->empty());
+  auto move = store_->Move(ia, {{2, 2}}, arch).value();
+  ASSERT_EQ(move.dest_uids.size(), 1u);
+  EXPECT_EQ(store_->Pop3Downloaded(arch).value(), move.dest_uids);
+  EXPECT_EQ(store_->Pop3Downloaded(ia).value(), (std::vector<Uid>{1, 3}));
+  // Gone with the message; a later message is not marked.
+  ASSERT_TRUE(store_->Expunge(ia, {{1, 1}}).has_value());
+  EXPECT_EQ(store_->Pop3Downloaded(ia).value(), std::vector<Uid>{3});
+  EXPECT_EQ(Deliver(Blob("m0"), {ia})[0].uid, 5u);  // same body as uid 1
+  EXPECT_EQ(store_->Pop3Downloaded(ia).value(), std::vector<Uid>{3});
+  ASSERT_TRUE(store_->DeleteMailbox(arch).has_value());
+
+  EXPECT_EQ(store_->MarkPop3Downloaded(424242, {{1, 1}}).error().code(),
+            ErrorCode::kNotFound);
+  EXPECT_EQ(store_->Pop3Downloaded(424242).error().code(),
+            ErrorCode::kNotFound);
+}
+
+// RFC 9051 §2.3.1.1: a name must never come back with a UIDVALIDITY it had
+// before, even when the whole account is removed and created again.
+TEST_P(StoreConformance, UidValidityNeverRepeats) {
+  std::set<uint32_t> seen;
+  for (int round = 0; round < 3; ++round) {
+    Account a = NewAccount("a@example.org");
+    auto boxes = store_->ListMailboxes(a.id).value();
+    for (const auto& m : boxes) {
+      EXPECT_TRUE(seen.insert(m.uid_validity).second)
+          << m.name << " reused UIDVALIDITY " << m.uid_validity;
+    }
+    auto extra = store_->CreateMailbox(a.id, "Extra", SpecialUse::kNone);
+    ASSERT_TRUE(extra.has_value());
+    EXPECT_TRUE(seen.insert(extra->uid_validity).second);
+    ASSERT_TRUE(store_->DeleteMailbox(extra->id).has_value());
+    extra = store_->CreateMailbox(a.id, "Extra", SpecialUse::kNone);
+    ASSERT_TRUE(extra.has_value());
+    EXPECT_TRUE(seen.insert(extra->uid_validity).second);
+    ASSERT_TRUE(store_->RemoveAccount(a.id).has_value());
+  }
+}
+
+TEST_P(StoreConformance, StatsCountWrites) {
+  StoreStats before = store_->Stats();
+  ASSERT_TRUE(store_->AddDomain("other.net").has_value());
+  EXPECT_FALSE(store_->AddDomain("other.net").has_value());
+  EXPECT_TRUE(store_->HasDomain("other.net").value());  // a read: not counted
+  StoreStats after = store_->Stats();
+  EXPECT_EQ(after.write_calls, before.write_calls + 2);
+  EXPECT_EQ(after.failed_calls, before.failed_calls + 1);
+  // The successful write committed; the failed one may or may not have
+  // shared an (empty) commit, depending on the backend.
+  EXPECT_GE(after.commits, before.commits + 1);
+  EXPECT_LE(after.commits, before.commits + 2);
+  EXPECT_GE(after.largest_batch, 1u);
+  EXPECT_EQ(after.queued, 0u);
+  EXPECT_EQ(after.running, 0u);
 }
 
 }  // namespace correio::store

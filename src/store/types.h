@@ -24,7 +24,7 @@ struct Domain {
 // so SCRAM works without the plaintext. Empty when only an imported hash is
 // known (SCRAM is then unavailable for that account until the next passwd).
 struct ScramCredentials {
-  std::string salt;        // raw bytes
+  std::string salt;  // raw bytes
   uint32_t iterations = 0;
   std::string stored_key;  // raw 32 bytes
   std::string server_key;  // raw 32 bytes
@@ -130,9 +130,9 @@ struct ViewEntry {
 // What a message body is stored with: the raw bytes plus what was parsed
 // from them once (mime/ summary, serialized; decoded search text).
 struct NewBlob {
-  std::string data;          // exact octets, CRLF line ends
-  std::string summary;       // opaque to the store: serialized mime summary
-  std::string search_text;   // decoded body text for the full-text index
+  std::string data;         // exact octets, CRLF line ends
+  std::string summary;      // opaque to the store: serialized mime summary
+  std::string search_text;  // decoded body text for the full-text index
   // Decoded header text (RFC 2047 words decoded) for the full-text index:
   // SEARCH TEXT looks in headers and body, SEARCH BODY only in search_text.
   std::string search_headers;
@@ -149,6 +149,12 @@ struct DeliveryTarget {
   MailboxId mailbox = 0;
   Flags flags;
   int64_t internal_date = 0;  // unix seconds
+};
+
+// One message of a multi-message append (RFC 3502 MULTIAPPEND).
+struct NewMessage {
+  NewBlob blob;
+  DeliveryTarget target;
 };
 
 struct Delivered {
@@ -169,8 +175,8 @@ struct FlagUpdate {
 };
 
 struct FlagResult {
-  std::vector<ViewEntry> changed;   // new flags and modseq of each changed
-  std::vector<Uid> not_modified;    // failed UNCHANGEDSINCE
+  std::vector<ViewEntry> changed;  // new flags and modseq of each changed
+  std::vector<Uid> not_modified;   // failed UNCHANGEDSINCE
 };
 
 struct CopyResult {
@@ -186,12 +192,12 @@ struct ExpungeResult {
 
 // Write-path counters of one open store (Store::Stats).
 struct StoreStats {
-  uint64_t write_calls = 0;   // write calls finished (ok or failed)
-  uint64_t failed_calls = 0;  // of which failed
-  uint64_t commits = 0;       // transactions committed (one fsync each)
-  uint64_t largest_batch = 0; // most write calls that shared one commit
-  uint64_t queued = 0;        // write calls waiting for the writer now
-  uint64_t running = 0;       // write calls in the batch being run now
+  uint64_t write_calls = 0;    // write calls finished (ok or failed)
+  uint64_t failed_calls = 0;   // of which failed
+  uint64_t commits = 0;        // transactions committed (one fsync each)
+  uint64_t largest_batch = 0;  // most write calls that shared one commit
+  uint64_t queued = 0;         // write calls waiting for the writer now
+  uint64_t running = 0;        // write calls in the batch being run now
 };
 
 // A UID set as ascending, non-overlapping closed ranges.

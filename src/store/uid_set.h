@@ -20,8 +20,7 @@ inline bool UidSetContains(const UidSet& set, Uid uid) {
 inline std::vector<std::string> NormalizeKeywords(
     std::vector<std::string> keywords) {
   std::sort(keywords.begin(), keywords.end());
-  keywords.erase(std::unique(keywords.begin(), keywords.end()),
-                 keywords.end());
+  keywords.erase(std::unique(keywords.begin(), keywords.end()), keywords.end());
   keywords.erase(std::remove(keywords.begin(), keywords.end(), std::string()),
                  keywords.end());
   return keywords;

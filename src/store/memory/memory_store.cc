@@ -36,31 +36,36 @@ class MemoryStore final : public Store {
 
   // ---- Domains ----
   Status AddDomain(std::string_view name) override {
-    std::string n = AsciiLowercase(name);
-    if (n.empty()) return Fail(ErrorCode::kInvalid, "empty domain");
-    std::lock_guard lock(mu_);
-    if (!domains_.insert(n).second) {
-      return Fail(ErrorCode::kExists, "domain exists: " + n);
-    }
-    return {};
+    return Counted([&]() -> Status {
+      std::string n = AsciiLowercase(name);
+      if (n.empty()) return Fail(ErrorCode::kInvalid, "empty domain");
+      std::lock_guard lock(mu_);
+      if (!domains_.insert(n).second) {
+        return Fail(ErrorCode::kExists, "domain exists: " + n);
+      }
+      return {};
+    }());
   }
 
   Status RemoveDomain(std::string_view name) override {
-    std::string n = AsciiLowercase(name);
-    std::lock_guard lock(mu_);
-    if (!domains_.count(n)) return Fail(ErrorCode::kNotFound, "no domain " + n);
-    for (const auto& [id, a] : accounts_) {
-      if (DomainOf(a.account.address) == n) {
-        return Fail(ErrorCode::kInUse, "domain has accounts: " + n);
+    return Counted([&]() -> Status {
+      std::string n = AsciiLowercase(name);
+      std::lock_guard lock(mu_);
+      if (!domains_.count(n))
+        return Fail(ErrorCode::kNotFound, "no domain " + n);
+      for (const auto& [id, a] : accounts_) {
+        if (DomainOf(a.account.address) == n) {
+          return Fail(ErrorCode::kInUse, "domain has accounts: " + n);
+        }
       }
-    }
-    for (const auto& [src, a] : aliases_) {
-      if (DomainOf(src) == n) {
-        return Fail(ErrorCode::kInUse, "domain has aliases: " + n);
+      for (const auto& [src, a] : aliases_) {
+        if (DomainOf(src) == n) {
+          return Fail(ErrorCode::kInUse, "domain has aliases: " + n);
+        }
       }
-    }
-    domains_.erase(n);
-    return {};
+      domains_.erase(n);
+      return {};
+    }());
   }
 
   Result<std::vector<Domain>> ListDomains() override {
@@ -77,28 +82,30 @@ class MemoryStore final : public Store {
 
   // ---- Accounts ----
   Result<Account> CreateAccount(const Account& account) override {
-    Account a = account;
-    a.address = NormalizeAddress(account.address);
-    auto parts = SplitAddress(a.address);
-    if (!parts) return Fail(ErrorCode::kInvalid, "bad address " + a.address);
-    std::lock_guard lock(mu_);
-    if (!domains_.count(parts->domain)) {
-      return Fail(ErrorCode::kNotFound, "no domain " + parts->domain);
-    }
-    if (by_address_.count(a.address) || aliases_.count(a.address)) {
-      return Fail(ErrorCode::kExists, "address taken: " + a.address);
-    }
-    a.id = next_id_++;
-    a.created = SystemClock().NowSeconds();
-    AccountRec rec;
-    rec.account = a;
-    accounts_[a.id] = rec;
-    by_address_[a.address] = a.id;
-    for (const auto& d : DefaultMailboxes()) {
-      CreateMailboxLocked(a.id, d.name, d.use);
-      subscriptions_[a.id].insert(d.name);
-    }
-    return a;
+    return Counted([&]() -> Result<Account> {
+      Account a = account;
+      a.address = NormalizeAddress(account.address);
+      auto parts = SplitAddress(a.address);
+      if (!parts) return Fail(ErrorCode::kInvalid, "bad address " + a.address);
+      std::lock_guard lock(mu_);
+      if (!domains_.count(parts->domain)) {
+        return Fail(ErrorCode::kNotFound, "no domain " + parts->domain);
+      }
+      if (by_address_.count(a.address) || aliases_.count(a.address)) {
+        return Fail(ErrorCode::kExists, "address taken: " + a.address);
+      }
+      a.id = next_id_++;
+      a.created = SystemClock().NowSeconds();
+      AccountRec rec;
+      rec.account = a;
+      accounts_[a.id] = rec;
+      by_address_[a.address] = a.id;
+      for (const auto& d : DefaultMailboxes()) {
+        CreateMailboxLocked(a.id, d.name, d.use);
+        subscriptions_[a.id].insert(d.name);
+      }
+      return a;
+    }());
   }
 
   Result<Account> GetAccount(std::string_view address) override {
@@ -121,57 +128,64 @@ class MemoryStore final : public Store {
     std::lock_guard lock(mu_);
     std::vector<Account> out;
     for (const auto& [id, a] : accounts_) out.push_back(a.account);
-    std::sort(out.begin(), out.end(),
-              [](const Account& x, const Account& y) {
-                return x.address < y.address;
-              });
+    std::sort(out.begin(), out.end(), [](const Account& x, const Account& y) {
+      return x.address < y.address;
+    });
     return out;
   }
 
   Status SetCredentials(AccountId id, std::string_view password_hash,
                         const ScramCredentials& scram) override {
-    std::lock_guard lock(mu_);
-    auto* a = FindAccount(id);
-    if (!a) return Fail(ErrorCode::kNotFound, "no account");
-    a->account.password_hash = std::string(password_hash);
-    a->account.scram = scram;
-    return {};
+    return Counted([&]() -> Status {
+      std::lock_guard lock(mu_);
+      auto* a = FindAccount(id);
+      if (!a) return Fail(ErrorCode::kNotFound, "no account");
+      a->account.password_hash = std::string(password_hash);
+      a->account.scram = scram;
+      return {};
+    }());
   }
 
   Status SetQuota(AccountId id, uint64_t bytes, uint64_t messages) override {
-    std::lock_guard lock(mu_);
-    auto* a = FindAccount(id);
-    if (!a) return Fail(ErrorCode::kNotFound, "no account");
-    a->account.quota_bytes = bytes;
-    a->account.quota_messages = messages;
-    return {};
+    return Counted([&]() -> Status {
+      std::lock_guard lock(mu_);
+      auto* a = FindAccount(id);
+      if (!a) return Fail(ErrorCode::kNotFound, "no account");
+      a->account.quota_bytes = bytes;
+      a->account.quota_messages = messages;
+      return {};
+    }());
   }
 
   Status SetAccountSettings(AccountId id,
                             const AccountSettings& settings) override {
-    std::lock_guard lock(mu_);
-    auto* a = FindAccount(id);
-    if (!a) return Fail(ErrorCode::kNotFound, "no account");
-    a->account.settings = settings;
-    return {};
-  }
-
-  Status RemoveAccount(AccountId id) override {
-    {
+    return Counted([&]() -> Status {
       std::lock_guard lock(mu_);
       auto* a = FindAccount(id);
       if (!a) return Fail(ErrorCode::kNotFound, "no account");
-      std::vector<MailboxId> boxes;
-      for (const auto& [mid, b] : boxes_) {
-        if (b.mailbox.account == id) boxes.push_back(mid);
+      a->account.settings = settings;
+      return {};
+    }());
+  }
+
+  Status RemoveAccount(AccountId id) override {
+    return Counted([&]() -> Status {
+      {
+        std::lock_guard lock(mu_);
+        auto* a = FindAccount(id);
+        if (!a) return Fail(ErrorCode::kNotFound, "no account");
+        std::vector<MailboxId> boxes;
+        for (const auto& [mid, b] : boxes_) {
+          if (b.mailbox.account == id) boxes.push_back(mid);
+        }
+        for (MailboxId mid : boxes) DeleteMailboxLocked(mid);
+        by_address_.erase(a->account.address);
+        subscriptions_.erase(id);
+        accounts_.erase(id);
       }
-      for (MailboxId mid : boxes) DeleteMailboxLocked(mid);
-      by_address_.erase(a->account.address);
-      subscriptions_.erase(id);
-      accounts_.erase(id);
-    }
-    FlushChanges();
-    return {};
+      FlushChanges();
+      return {};
+    }());
   }
 
   Result<QuotaUsage> GetQuotaUsage(AccountId id) override {
@@ -183,29 +197,33 @@ class MemoryStore final : public Store {
 
   // ---- Aliases ----
   Status AddAlias(const Alias& alias) override {
-    Alias a = alias;
-    a.source = AsciiLowercase(alias.source);
-    std::string domain = DomainOf(a.source);
-    if (domain.empty() || a.targets.empty()) {
-      return Fail(ErrorCode::kInvalid, "bad alias " + a.source);
-    }
-    std::lock_guard lock(mu_);
-    if (!domains_.count(domain)) {
-      return Fail(ErrorCode::kNotFound, "no domain " + domain);
-    }
-    if (aliases_.count(a.source) || by_address_.count(a.source)) {
-      return Fail(ErrorCode::kExists, "address taken: " + a.source);
-    }
-    aliases_[a.source] = a;
-    return {};
+    return Counted([&]() -> Status {
+      Alias a = alias;
+      a.source = AsciiLowercase(alias.source);
+      std::string domain = DomainOf(a.source);
+      if (domain.empty() || a.targets.empty()) {
+        return Fail(ErrorCode::kInvalid, "bad alias " + a.source);
+      }
+      std::lock_guard lock(mu_);
+      if (!domains_.count(domain)) {
+        return Fail(ErrorCode::kNotFound, "no domain " + domain);
+      }
+      if (aliases_.count(a.source) || by_address_.count(a.source)) {
+        return Fail(ErrorCode::kExists, "address taken: " + a.source);
+      }
+      aliases_[a.source] = a;
+      return {};
+    }());
   }
 
   Status RemoveAlias(std::string_view source) override {
-    std::lock_guard lock(mu_);
-    if (!aliases_.erase(AsciiLowercase(source))) {
-      return Fail(ErrorCode::kNotFound, "no alias " + std::string(source));
-    }
-    return {};
+    return Counted([&]() -> Status {
+      std::lock_guard lock(mu_);
+      if (!aliases_.erase(AsciiLowercase(source))) {
+        return Fail(ErrorCode::kNotFound, "no alias " + std::string(source));
+      }
+      return {};
+    }());
   }
 
   Result<std::vector<Alias>> ListAliases() override {
@@ -232,8 +250,9 @@ class MemoryStore final : public Store {
     for (const auto& [id, b] : boxes_) {
       if (b.mailbox.account == account) out.push_back(WithSubscribed(b));
     }
-    std::sort(out.begin(), out.end(),
-              [](const Mailbox& x, const Mailbox& y) { return x.name < y.name; });
+    std::sort(out.begin(), out.end(), [](const Mailbox& x, const Mailbox& y) {
+      return x.name < y.name;
+    });
     return out;
   }
 
@@ -241,7 +260,8 @@ class MemoryStore final : public Store {
                              std::string_view name) override {
     std::lock_guard lock(mu_);
     auto* b = FindBoxByName(account, MailboxKey(name));
-    if (!b) return Fail(ErrorCode::kNotFound, "no mailbox " + std::string(name));
+    if (!b)
+      return Fail(ErrorCode::kNotFound, "no mailbox " + std::string(name));
     return WithSubscribed(*b);
   }
 
@@ -254,118 +274,126 @@ class MemoryStore final : public Store {
 
   Result<Mailbox> CreateMailbox(AccountId account, std::string_view name,
                                 SpecialUse use) override {
-    Mailbox out;
-    {
-      std::lock_guard lock(mu_);
-      if (name.empty()) return Fail(ErrorCode::kInvalid, "empty name");
-      if (!FindAccount(account)) {
-        return Fail(ErrorCode::kNotFound, "no account");
+    return Counted([&]() -> Result<Mailbox> {
+      Mailbox out;
+      {
+        std::lock_guard lock(mu_);
+        if (name.empty()) return Fail(ErrorCode::kInvalid, "empty name");
+        if (!FindAccount(account)) {
+          return Fail(ErrorCode::kNotFound, "no account");
+        }
+        std::string key = MailboxKey(name);
+        if (FindBoxByName(account, key)) {
+          return Fail(ErrorCode::kExists, "mailbox exists: " + key);
+        }
+        Box& b = CreateMailboxLocked(account, key, use);
+        out = WithSubscribed(b);
+        Change c;
+        c.kind = Change::Kind::kMailboxCreated;
+        c.account = account;
+        c.mailbox = out.id;
+        c.mailbox_name = out.name;
+        c.modseq = out.highest_modseq;
+        pending_.push_back(std::move(c));
       }
-      std::string key = MailboxKey(name);
-      if (FindBoxByName(account, key)) {
-        return Fail(ErrorCode::kExists, "mailbox exists: " + key);
-      }
-      Box& b = CreateMailboxLocked(account, key, use);
-      out = WithSubscribed(b);
-      Change c;
-      c.kind = Change::Kind::kMailboxCreated;
-      c.account = account;
-      c.mailbox = out.id;
-      c.mailbox_name = out.name;
-      c.modseq = out.highest_modseq;
-      pending_.push_back(std::move(c));
-    }
-    FlushChanges();
-    return out;
+      FlushChanges();
+      return out;
+    }());
   }
 
   Status DeleteMailbox(MailboxId id) override {
-    {
-      std::lock_guard lock(mu_);
-      if (!FindBox(id)) return Fail(ErrorCode::kNotFound, "no mailbox");
-      DeleteMailboxLocked(id);
-    }
-    FlushChanges();
-    return {};
+    return Counted([&]() -> Status {
+      {
+        std::lock_guard lock(mu_);
+        if (!FindBox(id)) return Fail(ErrorCode::kNotFound, "no mailbox");
+        DeleteMailboxLocked(id);
+      }
+      FlushChanges();
+      return {};
+    }());
   }
 
   Status RenameMailbox(MailboxId id, std::string_view new_name) override {
-    {
-      std::lock_guard lock(mu_);
-      Box* b = FindBox(id);
-      if (!b) return Fail(ErrorCode::kNotFound, "no mailbox");
-      if (new_name.empty()) return Fail(ErrorCode::kInvalid, "empty name");
-      std::string old_name = b->mailbox.name;
-      std::string to = MailboxKey(new_name);
-      AccountId account = b->mailbox.account;
-      // The mailbox and every "old/..." child move together.
-      std::vector<std::pair<Box*, std::string>> moves;
-      for (auto& [mid, box] : boxes_) {
-        if (box.mailbox.account != account) continue;
-        const std::string& n = box.mailbox.name;
-        if (n == old_name) {
-          moves.emplace_back(&box, to);
-        } else if (n.size() > old_name.size() &&
-                   n.compare(0, old_name.size(), old_name) == 0 &&
-                   n[old_name.size()] == '/') {
-          moves.emplace_back(&box, to + n.substr(old_name.size()));
+    return Counted([&]() -> Status {
+      {
+        std::lock_guard lock(mu_);
+        Box* b = FindBox(id);
+        if (!b) return Fail(ErrorCode::kNotFound, "no mailbox");
+        if (new_name.empty()) return Fail(ErrorCode::kInvalid, "empty name");
+        std::string old_name = b->mailbox.name;
+        std::string to = MailboxKey(new_name);
+        AccountId account = b->mailbox.account;
+        // The mailbox and every "old/..." child move together.
+        std::vector<std::pair<Box*, std::string>> moves;
+        for (auto& [mid, box] : boxes_) {
+          if (box.mailbox.account != account) continue;
+          const std::string& n = box.mailbox.name;
+          if (n == old_name) {
+            moves.emplace_back(&box, to);
+          } else if (n.size() > old_name.size() &&
+                     n.compare(0, old_name.size(), old_name) == 0 &&
+                     n[old_name.size()] == '/') {
+            moves.emplace_back(&box, to + n.substr(old_name.size()));
+          }
+        }
+        if (to == old_name) return Fail(ErrorCode::kExists, "same name");
+        std::set<std::string> moving;
+        for (auto& [box, n] : moves) moving.insert(box->mailbox.name);
+        for (auto& [box, n] : moves) {
+          // A target taken by a box that itself moves away is fine.
+          Box* other = FindBoxByName(account, n);
+          if (other && !moving.count(other->mailbox.name)) {
+            return Fail(ErrorCode::kExists, "mailbox exists: " + n);
+          }
+        }
+        auto& subs = subscriptions_[account];
+        for (auto& [box, n] : moves) {
+          // Subscriptions follow the rename, as Dovecot does.
+          if (subs.erase(box->mailbox.name)) subs.insert(n);
+          Change c;
+          c.kind = Change::Kind::kMailboxRenamed;
+          c.account = account;
+          c.mailbox = box->mailbox.id;
+          c.old_name = box->mailbox.name;
+          c.mailbox_name = n;
+          c.modseq = box->mailbox.highest_modseq;
+          box->mailbox.name = n;
+          pending_.push_back(std::move(c));
         }
       }
-      if (to == old_name) return Fail(ErrorCode::kExists, "same name");
-      std::set<std::string> moving;
-      for (auto& [box, n] : moves) moving.insert(box->mailbox.name);
-      for (auto& [box, n] : moves) {
-        // A target taken by a box that itself moves away is fine.
-        Box* other = FindBoxByName(account, n);
-        if (other && !moving.count(other->mailbox.name)) {
-          return Fail(ErrorCode::kExists, "mailbox exists: " + n);
-        }
-      }
-      auto& subs = subscriptions_[account];
-      for (auto& [box, n] : moves) {
-        // Subscriptions follow the rename, as Dovecot does.
-        if (subs.erase(box->mailbox.name)) subs.insert(n);
-        Change c;
-        c.kind = Change::Kind::kMailboxRenamed;
-        c.account = account;
-        c.mailbox = box->mailbox.id;
-        c.old_name = box->mailbox.name;
-        c.mailbox_name = n;
-        c.modseq = box->mailbox.highest_modseq;
-        box->mailbox.name = n;
-        pending_.push_back(std::move(c));
-      }
-    }
-    FlushChanges();
-    return {};
+      FlushChanges();
+      return {};
+    }());
   }
 
   Status SetSubscribed(AccountId account, std::string_view name,
                        bool subscribed) override {
-    {
-      std::lock_guard lock(mu_);
-      if (!FindAccount(account)) {
-        return Fail(ErrorCode::kNotFound, "no account");
+    return Counted([&]() -> Status {
+      {
+        std::lock_guard lock(mu_);
+        if (!FindAccount(account)) {
+          return Fail(ErrorCode::kNotFound, "no account");
+        }
+        std::string key = MailboxKey(name);
+        auto& subs = subscriptions_[account];
+        if (subscribed) {
+          subs.insert(key);
+        } else {
+          subs.erase(key);
+        }
+        Change c;
+        c.kind = Change::Kind::kSubscription;
+        c.account = account;
+        c.mailbox_name = key;
+        if (Box* b = FindBoxByName(account, key)) {
+          c.mailbox = b->mailbox.id;
+          c.modseq = b->mailbox.highest_modseq;
+        }
+        pending_.push_back(std::move(c));
       }
-      std::string key = MailboxKey(name);
-      auto& subs = subscriptions_[account];
-      if (subscribed) {
-        subs.insert(key);
-      } else {
-        subs.erase(key);
-      }
-      Change c;
-      c.kind = Change::Kind::kSubscription;
-      c.account = account;
-      c.mailbox_name = key;
-      if (Box* b = FindBoxByName(account, key)) {
-        c.mailbox = b->mailbox.id;
-        c.modseq = b->mailbox.highest_modseq;
-      }
-      pending_.push_back(std::move(c));
-    }
-    FlushChanges();
-    return {};
+      FlushChanges();
+      return {};
+    }());
   }
 
   Result<std::vector<std::string>> ListSubscriptions(
@@ -395,53 +423,64 @@ class MemoryStore final : public Store {
   Result<std::vector<Delivered>> Deliver(
       const NewBlob& blob, const std::vector<DeliveryTarget>& targets,
       uint64_t origin) override {
-    std::vector<Delivered> out;
-    {
-      std::lock_guard lock(mu_);
-      if (targets.empty()) return Fail(ErrorCode::kInvalid, "no targets");
-      // Check everything before changing anything: the call is atomic.
-      std::map<AccountId, uint64_t> adds;
-      for (const auto& t : targets) {
-        Box* b = FindBox(t.mailbox);
-        if (!b) return Fail(ErrorCode::kNotFound, "no mailbox");
-        adds[b->mailbox.account]++;
-      }
-      for (const auto& [acc, n] : adds) {
-        if (!QuotaAllows(*FindAccount(acc), n * blob.data.size(), n)) {
-          return Fail(ErrorCode::kOverQuota, "quota exceeded");
+    return Counted([&]() -> Result<std::vector<Delivered>> {
+      std::vector<Delivered> out;
+      {
+        std::lock_guard lock(mu_);
+        if (targets.empty()) return Fail(ErrorCode::kInvalid, "no targets");
+        // Check everything before changing anything: the call is atomic.
+        std::map<AccountId, uint64_t> adds;
+        for (const auto& t : targets) {
+          Box* b = FindBox(t.mailbox);
+          if (!b) return Fail(ErrorCode::kNotFound, "no mailbox");
+          adds[b->mailbox.account]++;
+        }
+        for (const auto& [acc, n] : adds) {
+          if (!QuotaAllows(*FindAccount(acc), n * blob.data.size(), n)) {
+            return Fail(ErrorCode::kOverQuota, "quota exceeded");
+          }
+        }
+        BlobId blob_id = AddBlobRef(blob, targets.size());
+        int64_t now = SystemClock().NowSeconds();
+        for (const auto& t : targets) {
+          out.push_back(
+              InsertMessageLocked(t, blob.data.size(), blob_id, now, origin));
         }
       }
-      BlobId blob_id = AddBlobRef(blob, targets.size());
-      int64_t now = SystemClock().NowSeconds();
-      for (const auto& t : targets) {
-        Box* b = FindBox(t.mailbox);
-        MessageRow row;
-        row.id = next_id_++;
-        row.mailbox = t.mailbox;
-        row.uid = b->mailbox.uid_next++;
-        row.modseq = ++b->mailbox.highest_modseq;
-        row.flags = t.flags;
-        row.flags.keywords = NormalizeKeywords(row.flags.keywords);
-        row.internal_date = t.internal_date;
-        row.save_date = now;
-        row.size = blob.data.size();
-        row.blob = blob_id;
-        b->messages[row.uid] = row;
-        AddUsage(b->mailbox.account, row.size, 1);
-        out.push_back(Delivered{t.mailbox, row.uid, row.modseq, row.id});
-        Change c;
-        c.kind = Change::Kind::kAppended;
-        c.account = b->mailbox.account;
-        c.mailbox = b->mailbox.id;
-        c.mailbox_name = b->mailbox.name;
-        c.messages.push_back(ViewEntry{row.uid, row.modseq, row.flags});
-        c.modseq = b->mailbox.highest_modseq;
-        c.origin = origin;
-        pending_.push_back(std::move(c));
+      FlushChanges();
+      return out;
+    }());
+  }
+
+  Result<std::vector<Delivered>> AppendMany(
+      const std::vector<NewMessage>& messages, uint64_t origin) override {
+    return Counted([&]() -> Result<std::vector<Delivered>> {
+      std::vector<Delivered> out;
+      {
+        std::lock_guard lock(mu_);
+        if (messages.empty()) return Fail(ErrorCode::kInvalid, "no messages");
+        std::map<AccountId, QuotaUsage> adds;
+        for (const auto& m : messages) {
+          Box* b = FindBox(m.target.mailbox);
+          if (!b) return Fail(ErrorCode::kNotFound, "no mailbox");
+          adds[b->mailbox.account].bytes += m.blob.data.size();
+          adds[b->mailbox.account].messages++;
+        }
+        for (const auto& [acc, u] : adds) {
+          if (!QuotaAllows(*FindAccount(acc), u.bytes, u.messages)) {
+            return Fail(ErrorCode::kOverQuota, "quota exceeded");
+          }
+        }
+        int64_t now = SystemClock().NowSeconds();
+        for (const auto& m : messages) {
+          BlobId blob_id = AddBlobRef(m.blob, 1);
+          out.push_back(InsertMessageLocked(m.target, m.blob.data.size(),
+                                            blob_id, now, origin));
+        }
       }
-    }
-    FlushChanges();
-    return out;
+      FlushChanges();
+      return out;
+    }());
   }
 
   Result<std::vector<ViewEntry>> ListView(MailboxId mailbox) override {
@@ -486,79 +525,87 @@ class MemoryStore final : public Store {
   Result<FlagResult> UpdateFlags(MailboxId mailbox, const UidSet& uids,
                                  const FlagUpdate& update,
                                  uint64_t origin) override {
-    FlagResult out;
-    {
-      std::lock_guard lock(mu_);
-      Box* b = FindBox(mailbox);
-      if (!b) return Fail(ErrorCode::kNotFound, "no mailbox");
-      Flags given = update.flags;
-      given.keywords = NormalizeKeywords(given.keywords);
-      // One new MODSEQ for every message this command changes
-      // (RFC 7162 §3.1.1 only asks that it be greater than all before).
-      ModSeq modseq = b->mailbox.highest_modseq + 1;
-      for (Uid uid : Select(*b, uids)) {
-        MessageRow& m = b->messages.at(uid);
-        if (update.unchanged_since && m.modseq > *update.unchanged_since) {
-          out.not_modified.push_back(uid);
-          continue;
+    return Counted([&]() -> Result<FlagResult> {
+      FlagResult out;
+      {
+        std::lock_guard lock(mu_);
+        Box* b = FindBox(mailbox);
+        if (!b) return Fail(ErrorCode::kNotFound, "no mailbox");
+        Flags given = update.flags;
+        given.keywords = NormalizeKeywords(given.keywords);
+        // One new MODSEQ for every message this command changes
+        // (RFC 7162 §3.1.1 only asks that it be greater than all before).
+        ModSeq modseq = b->mailbox.highest_modseq + 1;
+        for (Uid uid : Select(*b, uids)) {
+          MessageRow& m = b->messages.at(uid);
+          if (update.unchanged_since && m.modseq > *update.unchanged_since) {
+            out.not_modified.push_back(uid);
+            continue;
+          }
+          Flags next = ApplyFlagOp(m.flags, update.op, given);
+          if (next == m.flags) continue;
+          m.flags = next;
+          m.modseq = modseq;
+          out.changed.push_back(ViewEntry{uid, modseq, next});
         }
-        Flags next = ApplyFlagOp(m.flags, update.op, given);
-        if (next == m.flags) continue;
-        m.flags = next;
-        m.modseq = modseq;
-        out.changed.push_back(ViewEntry{uid, modseq, next});
+        if (!out.changed.empty()) {
+          b->mailbox.highest_modseq = modseq;
+          Change c;
+          c.kind = Change::Kind::kFlags;
+          c.account = b->mailbox.account;
+          c.mailbox = mailbox;
+          c.mailbox_name = b->mailbox.name;
+          c.messages = out.changed;
+          c.modseq = modseq;
+          c.origin = origin;
+          pending_.push_back(std::move(c));
+        }
       }
-      if (!out.changed.empty()) {
-        b->mailbox.highest_modseq = modseq;
-        Change c;
-        c.kind = Change::Kind::kFlags;
-        c.account = b->mailbox.account;
-        c.mailbox = mailbox;
-        c.mailbox_name = b->mailbox.name;
-        c.messages = out.changed;
-        c.modseq = modseq;
-        c.origin = origin;
-        pending_.push_back(std::move(c));
-      }
-    }
-    FlushChanges();
-    return out;
+      FlushChanges();
+      return out;
+    }());
   }
 
   Result<ExpungeResult> Expunge(MailboxId mailbox, const UidSet& uids,
                                 uint64_t origin) override {
-    ExpungeResult out;
-    {
-      std::lock_guard lock(mu_);
-      Box* b = FindBox(mailbox);
-      if (!b) return Fail(ErrorCode::kNotFound, "no mailbox");
-      out.uids = Select(*b, uids);
-      out.modseq = b->mailbox.highest_modseq;
-      if (out.uids.empty()) return out;
-      out.modseq = ++b->mailbox.highest_modseq;
-      RemoveMessages(*b, out.uids, out.modseq);
-      Change c;
-      c.kind = Change::Kind::kExpunged;
-      c.account = b->mailbox.account;
-      c.mailbox = mailbox;
-      c.mailbox_name = b->mailbox.name;
-      c.uids = out.uids;
-      c.modseq = out.modseq;
-      c.origin = origin;
-      pending_.push_back(std::move(c));
-    }
-    FlushChanges();
-    return out;
+    return Counted([&]() -> Result<ExpungeResult> {
+      ExpungeResult out;
+      {
+        std::lock_guard lock(mu_);
+        Box* b = FindBox(mailbox);
+        if (!b) return Fail(ErrorCode::kNotFound, "no mailbox");
+        out.uids = Select(*b, uids);
+        out.modseq = b->mailbox.highest_modseq;
+        if (out.uids.empty()) return out;
+        out.modseq = ++b->mailbox.highest_modseq;
+        RemoveMessages(*b, out.uids, out.modseq);
+        Change c;
+        c.kind = Change::Kind::kExpunged;
+        c.account = b->mailbox.account;
+        c.mailbox = mailbox;
+        c.mailbox_name = b->mailbox.name;
+        c.uids = out.uids;
+        c.modseq = out.modseq;
+        c.origin = origin;
+        pending_.push_back(std::move(c));
+      }
+      FlushChanges();
+      return out;
+    }());
   }
 
   Result<CopyResult> Copy(MailboxId source, const UidSet& uids, MailboxId dest,
                           uint64_t origin) override {
-    return CopyOrMove(source, uids, dest, origin, /*move=*/false);
+    return Counted([&]() -> Result<CopyResult> {
+      return CopyOrMove(source, uids, dest, origin, /*move=*/false);
+    }());
   }
 
   Result<CopyResult> Move(MailboxId source, const UidSet& uids, MailboxId dest,
                           uint64_t origin) override {
-    return CopyOrMove(source, uids, dest, origin, /*move=*/true);
+    return Counted([&]() -> Result<CopyResult> {
+      return CopyOrMove(source, uids, dest, origin, /*move=*/true);
+    }());
   }
 
   Result<std::vector<Uid>> ExpungedSince(MailboxId mailbox,
@@ -582,12 +629,42 @@ class MemoryStore final : public Store {
     std::vector<Uid> out;
     for (const auto& [uid, m] : b->messages) {
       const NewBlob& nb = blobs_.at(m.blob).blob;
-      bool hit = ContainsFolded(nb.search_text, n) ||
-                 (field == TextField::kText &&
-                  ContainsFolded(nb.search_headers, n));
+      bool hit =
+          ContainsFolded(nb.search_text, n) ||
+          (field == TextField::kText && ContainsFolded(nb.search_headers, n));
       if (hit) out.push_back(uid);
     }
     return out;
+  }
+
+  // ---- POP3 ----
+  Status MarkPop3Downloaded(MailboxId mailbox, const UidSet& uids) override {
+    return Counted([&]() -> Status {
+      std::lock_guard lock(mu_);
+      Box* b = FindBox(mailbox);
+      if (!b) return Fail(ErrorCode::kNotFound, "no mailbox");
+      // No MODSEQ bump and no change event: invisible to IMAP.
+      for (Uid uid : Select(*b, uids)) {
+        pop3_downloaded_.insert(b->messages.at(uid).id);
+      }
+      return {};
+    }());
+  }
+
+  Result<std::vector<Uid>> Pop3Downloaded(MailboxId mailbox) override {
+    std::lock_guard lock(mu_);
+    Box* b = FindBox(mailbox);
+    if (!b) return Fail(ErrorCode::kNotFound, "no mailbox");
+    std::vector<Uid> out;
+    for (const auto& [uid, m] : b->messages) {
+      if (pop3_downloaded_.count(m.id)) out.push_back(uid);
+    }
+    return out;
+  }
+
+  StoreStats Stats() override {
+    std::lock_guard lock(stats_mu_);
+    return stats_;
   }
 
   Result<std::vector<std::string>> CheckIntegrity() override {
@@ -613,6 +690,18 @@ class MemoryStore final : public Store {
     for (const auto& [id, rec] : blobs_) {
       if (rec.refcount != refs[id]) problems.push_back("blob refcount wrong");
     }
+    std::set<MessageId> live;
+    for (const auto& [mid, b] : boxes_) {
+      for (const auto& [uid, m] : b.messages) live.insert(m.id);
+      for (const auto& [uid, modseq] : b.expunged) {
+        if (b.messages.count(uid) || modseq > b.mailbox.highest_modseq) {
+          problems.push_back("expunge log names a live uid or is ahead");
+        }
+      }
+    }
+    for (MessageId id : pop3_downloaded_) {
+      if (!live.count(id)) problems.push_back("POP3 mark of a gone message");
+    }
     for (const auto& [id, a] : accounts_) {
       const QuotaUsage& u = usage[id];
       if (u.bytes != a.usage.bytes || u.messages != a.usage.messages) {
@@ -626,8 +715,21 @@ class MemoryStore final : public Store {
   struct AccountRec {
     Account account;
     QuotaUsage usage;
-    uint32_t last_uid_validity = 0;
   };
+
+  // Every write call is one "commit" here (no batching): counts it.
+  template <class R>
+  R Counted(R result) {
+    std::lock_guard lock(stats_mu_);
+    stats_.write_calls++;
+    if (!result) {
+      stats_.failed_calls++;
+    } else {
+      stats_.commits++;
+      stats_.largest_batch = 1;
+    }
+    return result;
+  }
   struct Box {
     Mailbox mailbox;
     std::map<Uid, MessageRow> messages;
@@ -661,17 +763,17 @@ class MemoryStore final : public Store {
 
   Box& CreateMailboxLocked(AccountId account, const std::string& name,
                            SpecialUse use) {
-    AccountRec& a = accounts_.at(account);
-    // A fresh UIDVALIDITY per created mailbox, never reused in the account
+    // A fresh UIDVALIDITY per created mailbox from one store-wide counter,
+    // never reused even across a removed and re-created account
     // (RFC 9051 §2.3.1.1), so a re-created name cannot reuse UIDs.
     uint32_t now = static_cast<uint32_t>(SystemClock().NowSeconds());
-    a.last_uid_validity = std::max(now, a.last_uid_validity + 1);
+    last_uid_validity_ = std::max(now, last_uid_validity_ + 1);
     Box b;
     b.mailbox.id = next_id_++;
     b.mailbox.account = account;
     b.mailbox.name = name;
     b.mailbox.special_use = use;
-    b.mailbox.uid_validity = a.last_uid_validity;
+    b.mailbox.uid_validity = last_uid_validity_;
     b.mailbox.uid_next = 1;
     b.mailbox.highest_modseq = 1;
     MailboxId id = b.mailbox.id;
@@ -691,6 +793,36 @@ class MemoryStore final : public Store {
     c.modseq = b.mailbox.highest_modseq;
     pending_.push_back(std::move(c));
     boxes_.erase(id);
+  }
+
+  // Adds one message naming `blob_id` (reference already taken) to an
+  // existing mailbox with its next UID and MODSEQ.
+  Delivered InsertMessageLocked(const DeliveryTarget& t, uint64_t size,
+                                BlobId blob_id, int64_t now, uint64_t origin) {
+    Box* b = FindBox(t.mailbox);
+    MessageRow row;
+    row.id = next_id_++;
+    row.mailbox = t.mailbox;
+    row.uid = b->mailbox.uid_next++;
+    row.modseq = ++b->mailbox.highest_modseq;
+    row.flags = t.flags;
+    row.flags.keywords = NormalizeKeywords(row.flags.keywords);
+    row.internal_date = t.internal_date;
+    row.save_date = now;
+    row.size = size;
+    row.blob = blob_id;
+    b->messages[row.uid] = row;
+    AddUsage(b->mailbox.account, row.size, 1);
+    Change c;
+    c.kind = Change::Kind::kAppended;
+    c.account = b->mailbox.account;
+    c.mailbox = b->mailbox.id;
+    c.mailbox_name = b->mailbox.name;
+    c.messages.push_back(ViewEntry{row.uid, row.modseq, row.flags});
+    c.modseq = b->mailbox.highest_modseq;
+    c.origin = origin;
+    pending_.push_back(std::move(c));
+    return Delivered{t.mailbox, row.uid, row.modseq, row.id};
   }
 
   std::vector<Uid> Select(const Box& b, const UidSet& uids) {
@@ -756,6 +888,7 @@ class MemoryStore final : public Store {
       b.messages.erase(uid);
       SubUsage(b.mailbox.account, m.size);
       ReleaseBlob(m.blob);
+      pop3_downloaded_.erase(m.id);
       if (modseq) b.expunged.emplace_back(uid, modseq);
     }
   }
@@ -872,6 +1005,10 @@ class MemoryStore final : public Store {
   std::map<BlobId, BlobRec> blobs_;
   std::unordered_map<std::string, BlobId> blob_by_data_;
   std::deque<Change> pending_;
+  uint32_t last_uid_validity_ = 0;
+  std::set<MessageId> pop3_downloaded_;  // marks follow the message id
+  std::mutex stats_mu_;
+  StoreStats stats_;
 };
 
 }  // namespace

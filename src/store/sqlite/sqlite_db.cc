@@ -52,9 +52,9 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool fsync,
     if (!row) return std::unexpected(row.error());
     std::string mode = *row ? s->Text(0) : "";
     if (mode != "wal") {
-      return std::unexpected(Error(ErrorCode::kInternal,
-                                   "cannot use WAL mode on " + path +
-                                       " (journal_mode=" + mode + ")"));
+      return std::unexpected(Error(
+          ErrorCode::kInternal,
+          "cannot use WAL mode on " + path + " (journal_mode=" + mode + ")"));
     }
   }
   // After a large message the WAL file would otherwise keep its peak size.

@@ -35,7 +35,8 @@ struct BlobValue {
 class Stmt {
  public:
   Stmt(sqlite3* db, sqlite3_stmt* s) : db_(db), s_(s) {}
-  Stmt(Stmt&& o) noexcept : db_(o.db_), s_(std::exchange(o.s_, nullptr)) {}
+  Stmt(Stmt&& o) noexcept
+      : db_(o.db_), s_(std::exchange(o.s_, nullptr)), bind_rc_(o.bind_rc_) {}
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
   Stmt& operator=(Stmt&&) = delete;
@@ -53,8 +54,12 @@ class Stmt {
     return *this;
   }
 
-  // true: a row is available; false: done.
+  // true: a row is available; false: done. A failed Bind (a value over
+  // SQLite's size limit: SQLITE_TOOBIG) is reported here.
   Result<bool> Step() {
+    if (bind_rc_ != SQLITE_OK) {
+      return std::unexpected(SqlError(db_, bind_rc_, sqlite3_sql(s_)));
+    }
     int rc = sqlite3_step(s_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
@@ -82,39 +87,46 @@ class Stmt {
  private:
   template <class T>
   void BindOne(int i, const T& v) {
+    int rc = BindValue(i, v);
+    if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+  }
+
+  template <class T>
+  int BindValue(int i, const T& v) {
     if constexpr (std::is_same_v<T, std::nullptr_t>) {
-      sqlite3_bind_null(s_, i);
+      return sqlite3_bind_null(s_, i);
     } else if constexpr (std::is_same_v<T, bool>) {
-      sqlite3_bind_int64(s_, i, v ? 1 : 0);
+      return sqlite3_bind_int64(s_, i, v ? 1 : 0);
     } else if constexpr (std::is_integral_v<T> || std::is_enum_v<T>) {
-      sqlite3_bind_int64(s_, i, static_cast<int64_t>(v));
+      return sqlite3_bind_int64(s_, i, static_cast<int64_t>(v));
     } else if constexpr (std::is_same_v<T, StaticBlob>) {
-      sqlite3_bind_blob64(s_, i, v.bytes.data() ? v.bytes.data() : "",
-                          v.bytes.size(), SQLITE_STATIC);
+      return sqlite3_bind_blob64(s_, i, v.bytes.data() ? v.bytes.data() : "",
+                                 v.bytes.size(), SQLITE_STATIC);
     } else if constexpr (std::is_same_v<T, BlobValue>) {
-      sqlite3_bind_blob64(s_, i, v.bytes.data() ? v.bytes.data() : "",
-                          v.bytes.size(), SQLITE_TRANSIENT);
+      return sqlite3_bind_blob64(s_, i, v.bytes.data() ? v.bytes.data() : "",
+                                 v.bytes.size(), SQLITE_TRANSIENT);
     } else if constexpr (std::is_same_v<T, std::optional<std::string>>) {
       if (v) {
-        BindOne(i, *v);
+        return BindValue(i, *v);
       } else {
-        sqlite3_bind_null(s_, i);
+        return sqlite3_bind_null(s_, i);
       }
     } else if constexpr (std::is_same_v<T, std::optional<bool>>) {
       if (v) {
-        sqlite3_bind_int64(s_, i, *v ? 1 : 0);
+        return sqlite3_bind_int64(s_, i, *v ? 1 : 0);
       } else {
-        sqlite3_bind_null(s_, i);
+        return sqlite3_bind_null(s_, i);
       }
     } else {
       std::string_view sv(v);
-      sqlite3_bind_text64(s_, i, sv.data() ? sv.data() : "", sv.size(),
-                          SQLITE_TRANSIENT, SQLITE_UTF8);
+      return sqlite3_bind_text64(s_, i, sv.data() ? sv.data() : "", sv.size(),
+                                 SQLITE_TRANSIENT, SQLITE_UTF8);
     }
   }
 
   sqlite3* db_;
   sqlite3_stmt* s_;
+  int bind_rc_ = SQLITE_OK;
 };
 
 class Db {

@@ -116,6 +116,20 @@ CREATE TABLE expunged (
 ) WITHOUT ROWID;
 CREATE INDEX expunged_modseq ON expunged(mailbox, modseq);
 )sql",
+    // 1 -> 2: UIDVALIDITY from one store-wide counter (unique even when an
+    // account is removed and re-created); POP3 download_once marks.
+    R"sql(
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO meta(key, value)
+  SELECT 'last_uid_validity',
+         max(coalesce((SELECT max(last_uid_validity) FROM accounts), 0),
+             coalesce((SELECT max(uid_validity) FROM mailboxes), 0));
+ALTER TABLE accounts DROP COLUMN last_uid_validity;
+ALTER TABLE messages ADD COLUMN pop3_downloaded INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 static_assert(std::size(kMigrations) == kSqliteSchemaVersion);
 
@@ -179,7 +193,7 @@ std::string LikePattern(std::string_view needle) {
   return out;
 }
 
-#define MAILBOX_COLS                                                      \
+#define MAILBOX_COLS                                                     \
   "m.id, m.account, m.name, m.special_use, m.uid_validity, m.uid_next, " \
   "m.highest_modseq, EXISTS(SELECT 1 FROM subscriptions s "              \
   "WHERE s.account = m.account AND s.name = m.name)"
@@ -197,9 +211,9 @@ Mailbox ReadMailbox(const Stmt& s) {
   return m;
 }
 
-#define ACCOUNT_COLS                                                        \
-  "id, address, password_hash, scram_salt, scram_iterations, "             \
-  "scram_stored_key, scram_server_key, quota_bytes, quota_messages, "      \
+#define ACCOUNT_COLS                                                  \
+  "id, address, password_hash, scram_salt, scram_iterations, "        \
+  "scram_stored_key, scram_server_key, quota_bytes, quota_messages, " \
   "pop3_delete_mode, pop3_download_once, created"
 
 Account ReadAccount(const Stmt& s) {
@@ -219,7 +233,7 @@ Account ReadAccount(const Stmt& s) {
   return a;
 }
 
-#define MESSAGE_COLS                                                  \
+#define MESSAGE_COLS                                                      \
   "id, mailbox, uid, modseq, flags, keywords, internal_date, save_date, " \
   "size, blob"
 
@@ -248,8 +262,7 @@ struct Job {
 
 class SqliteStore final : public Store {
  public:
-  SqliteStore(SqliteOptions options, ChangeHub* hub,
-              std::unique_ptr<Db> writer)
+  SqliteStore(SqliteOptions options, ChangeHub* hub, std::unique_ptr<Db> writer)
       : options_(std::move(options)), hub_(hub), writer_(std::move(writer)) {
     thread_ = std::thread([this] { WriterLoop(); });
   }
@@ -387,8 +400,8 @@ class SqliteStore final : public Store {
 
   Result<std::vector<Account>> ListAccounts() override {
     return Read([&](Db& db) -> Result<std::vector<Account>> {
-      auto s = db.Prepare("SELECT " ACCOUNT_COLS
-                          " FROM accounts ORDER BY address");
+      auto s =
+          db.Prepare("SELECT " ACCOUNT_COLS " FROM accounts ORDER BY address");
       if (!s) return Fail(s.error());
       std::vector<Account> out;
       for (;;) {
@@ -652,10 +665,10 @@ class SqliteStore final : public Store {
         TRY(db.Run("DELETE FROM subscriptions WHERE account = ? AND name = ?",
                    box->account, m.old_name));
         if (db.Changes() > 0) {
-          TRY(db.Run(
-              "INSERT OR IGNORE INTO subscriptions(account, name) "
-              "VALUES (?, ?)",
-              box->account, m.new_name));
+          TRY(
+              db.Run("INSERT OR IGNORE INTO subscriptions(account, name) "
+                     "VALUES (?, ?)",
+                     box->account, m.new_name));
         }
         Change c;
         c.kind = Change::Kind::kMailboxRenamed;
@@ -744,8 +757,8 @@ class SqliteStore final : public Store {
     std::string hash = Sha256(blob.data);
     int64_t now = SystemClock().NowSeconds();
     return Write<std::vector<Delivered>>(
-        [&](Db& db, std::vector<Change>& changes)
-            -> Result<std::vector<Delivered>> {
+        [&](Db& db,
+            std::vector<Change>& changes) -> Result<std::vector<Delivered>> {
           // Check every target and quota before changing anything.
           std::map<AccountId, uint64_t> adds;
           for (const auto& t : targets) {
@@ -760,29 +773,44 @@ class SqliteStore final : public Store {
           if (!blob_id) return Fail(blob_id.error());
           std::vector<Delivered> out;
           for (const auto& t : targets) {
-            auto next = NextUidAndModSeq(db, t.mailbox, 1);
-            if (!next) return Fail(next.error());
-            Flags flags = t.flags;
-            flags.keywords = NormalizeKeywords(flags.keywords);
-            TRY(db.Run(
-                "INSERT INTO messages(mailbox, uid, modseq, flags, keywords, "
-                "internal_date, save_date, size, blob) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                t.mailbox, next->uid, next->modseq, flags.system,
-                JoinKeywords(flags.keywords), t.internal_date, now,
-                blob.data.size(), *blob_id));
-            MessageId id = db.LastInsertId();
-            TRY(AddUsage(db, next->account, blob.data.size(), 1));
-            out.push_back(Delivered{t.mailbox, next->uid, next->modseq, id});
-            Change c;
-            c.kind = Change::Kind::kAppended;
-            c.account = next->account;
-            c.mailbox = t.mailbox;
-            c.mailbox_name = next->name;
-            c.messages.push_back(ViewEntry{next->uid, next->modseq, flags});
-            c.modseq = next->modseq;
-            c.origin = origin;
-            changes.push_back(std::move(c));
+            auto d = InsertMessage(db, t, blob.data.size(), *blob_id, now,
+                                   origin, changes);
+            if (!d) return Fail(d.error());
+            out.push_back(*d);
+          }
+          return out;
+        });
+  }
+
+  Result<std::vector<Delivered>> AppendMany(
+      const std::vector<NewMessage>& messages, uint64_t origin) override {
+    if (messages.empty()) return Fail(ErrorCode::kInvalid, "no messages");
+    std::vector<std::string> hashes;
+    hashes.reserve(messages.size());
+    for (const auto& m : messages) hashes.push_back(Sha256(m.blob.data));
+    int64_t now = SystemClock().NowSeconds();
+    return Write<std::vector<Delivered>>(
+        [&](Db& db,
+            std::vector<Change>& changes) -> Result<std::vector<Delivered>> {
+          std::map<AccountId, QuotaUsage> adds;
+          for (const auto& m : messages) {
+            auto acc = MailboxAccount(db, m.target.mailbox);
+            if (!acc) return Fail(acc.error());
+            adds[*acc].bytes += m.blob.data.size();
+            adds[*acc].messages++;
+          }
+          for (const auto& [acc, u] : adds) {
+            TRY(CheckQuota(db, acc, u.bytes, u.messages));
+          }
+          std::vector<Delivered> out;
+          for (size_t i = 0; i < messages.size(); ++i) {
+            const NewMessage& m = messages[i];
+            auto blob_id = AddBlobRef(db, m.blob, hashes[i], 1);
+            if (!blob_id) return Fail(blob_id.error());
+            auto d = InsertMessage(db, m.target, m.blob.data.size(), *blob_id,
+                                   now, origin, changes);
+            if (!d) return Fail(d.error());
+            out.push_back(*d);
           }
           return out;
         });
@@ -838,8 +866,8 @@ class SqliteStore final : public Store {
     // Incremental blob I/O reads only the pages of the requested range, so a
     // 20 MB body is streamed without loading it whole.
     sqlite3_blob* handle = nullptr;
-    int rc = sqlite3_blob_open((*db)->raw(), "main", "blobs", "data", blob,
-                               0, &handle);
+    int rc = sqlite3_blob_open((*db)->raw(), "main", "blobs", "data", blob, 0,
+                               &handle);
     Result<std::string> out;
     if (rc != SQLITE_OK) {
       bool missing = rc == SQLITE_ERROR;  // "no such rowid"
@@ -973,15 +1001,15 @@ class SqliteStore final : public Store {
       // (ASCII case-insensitive, like the index).
       if (Utf8Length(needle) < 3) {
         std::string pattern = LikePattern(needle);
-        auto s = db.Prepare(
-            field == TextField::kBody
-                ? "SELECT m.uid FROM messages m JOIN blob_text t "
-                  "ON t.rowid = m.blob WHERE m.mailbox = ?1 "
-                  "AND t.body LIKE ?2 ESCAPE '\\' ORDER BY m.uid"
-                : "SELECT m.uid FROM messages m JOIN blob_text t "
-                  "ON t.rowid = m.blob WHERE m.mailbox = ?1 "
-                  "AND (t.body LIKE ?2 ESCAPE '\\' OR "
-                  "t.headers LIKE ?2 ESCAPE '\\') ORDER BY m.uid");
+        auto s =
+            db.Prepare(field == TextField::kBody
+                           ? "SELECT m.uid FROM messages m JOIN blob_text t "
+                             "ON t.rowid = m.blob WHERE m.mailbox = ?1 "
+                             "AND t.body LIKE ?2 ESCAPE '\\' ORDER BY m.uid"
+                           : "SELECT m.uid FROM messages m JOIN blob_text t "
+                             "ON t.rowid = m.blob WHERE m.mailbox = ?1 "
+                             "AND (t.body LIKE ?2 ESCAPE '\\' OR "
+                             "t.headers LIKE ?2 ESCAPE '\\') ORDER BY m.uid");
         if (!s) return Fail(s.error());
         s->Bind(mailbox, pattern);
         return Column<Uid>(*s);
@@ -998,11 +1026,45 @@ class SqliteStore final : public Store {
     });
   }
 
+  // ---- POP3 ----
+  Status MarkPop3Downloaded(MailboxId mailbox, const UidSet& uids) override {
+    return Write([&](Db& db, std::vector<Change>&) -> Status {
+      TRY(MailboxAccount(db, mailbox));
+      // No MODSEQ bump and no change event: invisible to IMAP.
+      for (const auto& r : uids) {
+        TRY(
+            db.Run("UPDATE messages SET pop3_downloaded = 1 WHERE mailbox = ? "
+                   "AND uid >= ? AND uid <= ? AND pop3_downloaded = 0",
+                   mailbox, r.first, r.last));
+      }
+      return {};
+    });
+  }
+
+  Result<std::vector<Uid>> Pop3Downloaded(MailboxId mailbox) override {
+    return Read([&](Db& db) -> Result<std::vector<Uid>> {
+      TRY(MailboxAccount(db, mailbox));
+      auto s = db.Prepare(
+          "SELECT uid FROM messages WHERE mailbox = ? AND pop3_downloaded "
+          "ORDER BY uid");
+      if (!s) return Fail(s.error());
+      s->Bind(mailbox);
+      return Column<Uid>(*s);
+    });
+  }
+
+  StoreStats Stats() override {
+    std::lock_guard lock(mu_);
+    StoreStats out = stats_;
+    out.queued = queue_.size();
+    out.running = running_;
+    return out;
+  }
+
   Result<std::vector<std::string>> CheckIntegrity() override {
     return Read([&](Db& db) -> Result<std::vector<std::string>> {
       std::vector<std::string> problems;
-      auto collect = [&](const char* sql,
-                         const std::string& label) -> Status {
+      auto collect = [&](const char* sql, const std::string& label) -> Status {
         auto s = db.Prepare(sql);
         if (!s) return Fail(s.error());
         for (;;) {
@@ -1015,31 +1077,38 @@ class SqliteStore final : public Store {
         }
       };
       TRY(collect("PRAGMA integrity_check", "integrity_check"));
-      TRY(collect("SELECT \"table\" || ' row ' || rowid || ' -> ' || parent "
+      TRY(
+          collect("SELECT \"table\" || ' row ' || rowid || ' -> ' || parent "
                   "FROM pragma_foreign_key_check",
                   "foreign key"));
-      TRY(collect("SELECT 'message ' || m.id || ' names missing blob ' || "
+      TRY(
+          collect("SELECT 'message ' || m.id || ' names missing blob ' || "
                   "m.blob FROM messages m LEFT JOIN blobs b ON b.id = m.blob "
                   "WHERE b.id IS NULL",
                   "blob"));
-      TRY(collect("SELECT 'blob ' || b.id || ' refcount ' || b.refcount || "
+      TRY(
+          collect("SELECT 'blob ' || b.id || ' refcount ' || b.refcount || "
                   "' but ' || (SELECT count(*) FROM messages m "
                   "WHERE m.blob = b.id) || ' messages' FROM blobs b WHERE "
                   "b.refcount != (SELECT count(*) FROM messages m "
                   "WHERE m.blob = b.id)",
                   "refcount"));
-      TRY(collect("SELECT 'blob ' || id || ' size ' || size || ' != ' || "
+      TRY(
+          collect("SELECT 'blob ' || id || ' size ' || size || ' != ' || "
                   "length(data) FROM blobs WHERE size != length(data)",
                   "size"));
-      TRY(collect("SELECT 'blob ' || b.id || ' not indexed' FROM blobs b "
+      TRY(
+          collect("SELECT 'blob ' || b.id || ' not indexed' FROM blobs b "
                   "WHERE NOT EXISTS (SELECT 1 FROM blob_text t "
                   "WHERE t.rowid = b.id)",
                   "fts"));
-      TRY(collect("SELECT 'index row ' || t.rowid || ' without blob' FROM "
+      TRY(
+          collect("SELECT 'index row ' || t.rowid || ' without blob' FROM "
                   "blob_text t WHERE NOT EXISTS (SELECT 1 FROM blobs b "
                   "WHERE b.id = t.rowid)",
                   "fts"));
-      TRY(collect("SELECT a.address || ' usage ' || a.used_bytes || '/' || "
+      TRY(
+          collect("SELECT a.address || ' usage ' || a.used_bytes || '/' || "
                   "a.used_messages || ' but messages sum to ' || "
                   "coalesce(u.bytes, 0) || '/' || coalesce(u.n, 0) "
                   "FROM accounts a LEFT JOIN (SELECT mb.account AS account, "
@@ -1049,11 +1118,38 @@ class SqliteStore final : public Store {
                   "WHERE a.used_bytes != coalesce(u.bytes, 0) "
                   "OR a.used_messages != coalesce(u.n, 0)",
                   "quota"));
-      TRY(collect("SELECT 'mailbox ' || mb.id || ' uid ' || m.uid || "
+      TRY(
+          collect("SELECT 'mailbox ' || mb.id || ' uid ' || m.uid || "
                   "' >= uid_next ' || mb.uid_next FROM messages m "
                   "JOIN mailboxes mb ON mb.id = m.mailbox "
                   "WHERE m.uid >= mb.uid_next OR m.modseq > mb.highest_modseq",
                   "uid"));
+      // QRESYNC (RFC 7162 §3.2.5.2): the expunge log must agree with the
+      // mailbox, or VANISHED would report live messages or skip some.
+      TRY(
+          collect("SELECT 'mailbox ' || e.mailbox || ' expunged uid ' || "
+                  "e.uid || ' modseq ' || e.modseq || ' is ahead or live' "
+                  "FROM expunged e JOIN mailboxes mb ON mb.id = e.mailbox "
+                  "WHERE e.modseq > mb.highest_modseq OR e.uid >= mb.uid_next "
+                  "OR EXISTS (SELECT 1 FROM messages m "
+                  "WHERE m.mailbox = e.mailbox AND m.uid = e.uid)",
+                  "expunged"));
+      TRY(
+          collect("SELECT 'expunge log names missing mailbox ' || e.mailbox "
+                  "FROM expunged e WHERE NOT EXISTS (SELECT 1 FROM mailboxes "
+                  "mb WHERE mb.id = e.mailbox) GROUP BY e.mailbox",
+                  "expunged"));
+      TRY(
+          collect("SELECT 'account ' || account || ' has UIDVALIDITY ' || "
+                  "uid_validity || ' twice' FROM mailboxes "
+                  "GROUP BY account, uid_validity HAVING count(*) > 1",
+                  "uidvalidity"));
+      TRY(
+          collect("SELECT 'mailbox ' || mb.id || ' UIDVALIDITY ' || "
+                  "mb.uid_validity || ' above the counter' FROM mailboxes mb "
+                  "WHERE mb.uid_validity > (SELECT value FROM meta "
+                  "WHERE key = 'last_uid_validity')",
+                  "uidvalidity"));
       return problems;
     });
   }
@@ -1098,26 +1194,38 @@ class SqliteStore final : public Store {
       if (queue_.empty()) return;  // stopping and drained
       std::vector<Job*> batch(queue_.begin(), queue_.end());
       queue_.clear();
+      running_ = batch.size();
+      stats_.largest_batch =
+          std::max<uint64_t>(stats_.largest_batch, batch.size());
       lock.unlock();
-      RunBatch(batch);
+      bool committed = RunBatch(batch);
       lock.lock();
-      for (Job* j : batch) j->done = true;
+      running_ = 0;
+      if (committed) stats_.commits++;
+      for (Job* j : batch) {
+        stats_.write_calls++;
+        if (!j->status) stats_.failed_calls++;
+        j->done = true;
+      }
       done_cv_.notify_all();
     }
   }
 
-  static void FailAll(const std::vector<Job*>& batch, const Error& e) {
+  static bool FailAll(const std::vector<Job*>& batch, const Error& e) {
     for (Job* j : batch) {
       j->status = Fail(e);
       j->changes.clear();
     }
+    return false;
   }
 
   // One transaction, one savepoint per job, one commit (one fsync), then
-  // the changes in commit order. Runs on the writer thread only.
-  void RunBatch(const std::vector<Job*>& batch) {
+  // the changes in commit order. Runs on the writer thread only. True if
+  // the batch committed.
+  bool RunBatch(const std::vector<Job*>& batch) {
     Db& db = *writer_;
-    if (auto s = db.Exec("BEGIN IMMEDIATE"); !s) return FailAll(batch, s.error());
+    if (auto s = db.Exec("BEGIN IMMEDIATE"); !s)
+      return FailAll(batch, s.error());
     for (Job* j : batch) {
       if (auto s = db.Exec("SAVEPOINT job"); !s) {
         (void)db.Exec("ROLLBACK");
@@ -1132,11 +1240,15 @@ class SqliteStore final : public Store {
       if (!db.InTransaction()) {
         // SQLite rolled the whole transaction back (I/O error, disk full):
         // every job of the batch is lost, not just this one.
-        return FailAll(batch, st ? Error(ErrorCode::kTemp, "rolled back")
-                                 : st.error());
+        return FailAll(
+            batch, st ? Error(ErrorCode::kTemp, "rolled back") : st.error());
       }
       if (st) {
         st = db.Exec("RELEASE job");
+        if (!st) {
+          (void)db.Exec("ROLLBACK");
+          return FailAll(batch, st.error());
+        }
       } else {
         j->changes.clear();
         Status rb = db.Exec("ROLLBACK TO job");
@@ -1154,11 +1266,13 @@ class SqliteStore final : public Store {
     }
     // Committed and durable: publish before waking the callers, so a caller
     // that returns has had its change published.
-    if (!hub_) return;
-    for (Job* j : batch) {
-      for (auto& c : j->changes) hub_->Publish(std::move(c));
-      j->changes.clear();
+    if (hub_) {
+      for (Job* j : batch) {
+        for (auto& c : j->changes) hub_->Publish(std::move(c));
+      }
     }
+    for (Job* j : batch) j->changes.clear();
+    return true;
   }
 
   // ---- Read path ----
@@ -1171,7 +1285,8 @@ class SqliteStore final : public Store {
         return db;
       }
     }
-    return Db::Open(options_.path, options_.fsync, options_.busy_timeout_ms);
+    return Db::Open(options_.path, options_.fsync, options_.busy_timeout_ms,
+                    options_.vfs);
   }
 
   void ReleaseReader(std::unique_ptr<Db> db) {
@@ -1238,8 +1353,8 @@ class SqliteStore final : public Store {
   }
 
   static Result<Mailbox> MailboxById(Db& db, MailboxId id) {
-    auto s = db.Prepare("SELECT " MAILBOX_COLS
-                        " FROM mailboxes m WHERE m.id = ?");
+    auto s =
+        db.Prepare("SELECT " MAILBOX_COLS " FROM mailboxes m WHERE m.id = ?");
     if (!s) return Fail(s.error());
     auto row = s->Bind(id).Step();
     if (!row) return Fail(row.error());
@@ -1261,18 +1376,20 @@ class SqliteStore final : public Store {
   static Result<MailboxId> InsertMailbox(Db& db, AccountId account,
                                          const std::string& name,
                                          SpecialUse use) {
-    // A fresh UIDVALIDITY per created mailbox, strictly increasing in the
-    // account and kept with the account, so a re-created name never reuses
-    // a UIDVALIDITY and old UIDs cannot be mistaken (RFC 9051 §2.3.1.1).
+    // A fresh UIDVALIDITY per created mailbox from one store-wide counter
+    // that only grows (and starts at the clock, so a restored older backup
+    // does not repeat values either): a re-created name, even in a removed
+    // and re-created account, never reuses a UIDVALIDITY, so a client's
+    // cached UIDs cannot be mistaken (RFC 9051 §2.3.1.1).
+    TRY(CheckAccount(db, account));
     int64_t now = SystemClock().NowSeconds();
     auto s = db.Prepare(
-        "UPDATE accounts SET last_uid_validity = "
-        "max(?, last_uid_validity + 1) WHERE id = ? "
-        "RETURNING last_uid_validity");
+        "UPDATE meta SET value = max(?, value + 1) "
+        "WHERE key = 'last_uid_validity' RETURNING value");
     if (!s) return Fail(s.error());
-    auto row = s->Bind(now, account).Step();
+    auto row = s->Bind(now).Step();
     if (!row) return Fail(row.error());
-    if (!*row) return Fail(ErrorCode::kNotFound, "no account");
+    if (!*row) return Fail(ErrorCode::kInternal, "meta row missing");
     int64_t uid_validity = s->Int(0);
     TRY(s->Run());
     if (uid_validity > 0xFFFFFFFFll) {
@@ -1302,6 +1419,36 @@ class SqliteStore final : public Store {
       return Fail(ErrorCode::kTooBig, "UID space of mailbox exhausted");
     }
     return n;
+  }
+
+  // Adds one message row naming `blob` (whose reference the caller took)
+  // with the next UID and MODSEQ of the target mailbox.
+  static Result<Delivered> InsertMessage(Db& db, const DeliveryTarget& t,
+                                         uint64_t size, BlobId blob,
+                                         int64_t now, uint64_t origin,
+                                         std::vector<Change>& changes) {
+    auto next = NextUidAndModSeq(db, t.mailbox, 1);
+    if (!next) return Fail(next.error());
+    Flags flags = t.flags;
+    flags.keywords = NormalizeKeywords(flags.keywords);
+    TRY(
+        db.Run("INSERT INTO messages(mailbox, uid, modseq, flags, keywords, "
+               "internal_date, save_date, size, blob) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               t.mailbox, next->uid, next->modseq, flags.system,
+               JoinKeywords(flags.keywords), t.internal_date, now, size, blob));
+    MessageId id = db.LastInsertId();
+    TRY(AddUsage(db, next->account, static_cast<int64_t>(size), 1));
+    Change c;
+    c.kind = Change::Kind::kAppended;
+    c.account = next->account;
+    c.mailbox = t.mailbox;
+    c.mailbox_name = next->name;
+    c.messages.push_back(ViewEntry{next->uid, next->modseq, flags});
+    c.modseq = next->modseq;
+    c.origin = origin;
+    changes.push_back(std::move(c));
+    return Delivered{t.mailbox, next->uid, next->modseq, id};
   }
 
   static Status CheckQuota(Db& db, AccountId account, uint64_t bytes,
@@ -1342,11 +1489,11 @@ class SqliteStore final : public Store {
       return id;
     }
     TRY(s->Run());
-    TRY(db.Run(
-        "INSERT INTO blobs(hash, size, refcount, summary, data) "
-        "VALUES (?, ?, ?, ?, ?)",
-        BlobValue{hash}, blob.data.size(), refs, BlobValue{blob.summary},
-        StaticBlob{blob.data}));
+    TRY(
+        db.Run("INSERT INTO blobs(hash, size, refcount, summary, data) "
+               "VALUES (?, ?, ?, ?, ?)",
+               BlobValue{hash}, blob.data.size(), refs, BlobValue{blob.summary},
+               StaticBlob{blob.data}));
     BlobId id = db.LastInsertId();
     TRY(db.Run("INSERT INTO blob_text(rowid, headers, body) VALUES (?, ?, ?)",
                id, blob.search_headers, blob.search_text));
@@ -1376,10 +1523,10 @@ class SqliteStore final : public Store {
     TRY(AddUsage(db, account, -static_cast<int64_t>(m.size), -1));
     TRY(ReleaseBlob(db, m.blob));
     if (modseq) {
-      TRY(db.Run(
-          "INSERT OR REPLACE INTO expunged(mailbox, uid, modseq) "
-          "VALUES (?, ?, ?)",
-          m.mailbox, m.uid, modseq));
+      TRY(
+          db.Run("INSERT OR REPLACE INTO expunged(mailbox, uid, modseq) "
+                 "VALUES (?, ?, ?)",
+                 m.mailbox, m.uid, modseq));
     }
     return {};
   }
@@ -1430,89 +1577,90 @@ class SqliteStore final : public Store {
   Result<CopyResult> CopyOrMove(MailboxId source, const UidSet& uids,
                                 MailboxId dest, uint64_t origin, bool move) {
     int64_t now = SystemClock().NowSeconds();
-    return Write<CopyResult>([&](Db& db, std::vector<Change>& changes)
-                                 -> Result<CopyResult> {
-      auto src = MailboxById(db, source);
-      if (!src) return Fail(src.error());
-      auto dst = MailboxById(db, dest);
-      if (!dst) return Fail(dst.error());
-      auto rows = SelectMessages(db, source, uids);
-      if (!rows) return Fail(rows.error());
-      CopyResult out;
-      out.dest_uid_validity = dst->uid_validity;
-      if (rows->empty()) return out;
-      bool cross = src->account != dst->account;
-      uint64_t bytes = 0;
-      for (const auto& m : *rows) bytes += m.size;
-      if (!move || cross) {
-        TRY(CheckQuota(db, dst->account, bytes, rows->size()));
-      }
-      auto next = NextUidAndModSeq(db, dest, rows->size());
-      if (!next) return Fail(next.error());
-      Change added;
-      added.kind = Change::Kind::kAppended;
-      added.account = dst->account;
-      added.mailbox = dest;
-      added.mailbox_name = dst->name;
-      added.modseq = next->modseq;
-      added.origin = origin;
-      Uid uid = next->uid;
-      for (const auto& m : *rows) {
-        if (move) {
-          // The row keeps its id: stable across MOVE (RFC 8474 EMAILID).
-          TRY(db.Run(
-              "UPDATE messages SET mailbox = ?, uid = ?, modseq = ? "
-              "WHERE id = ?",
-              dest, uid, next->modseq, m.id));
-        } else {
-          TRY(db.Run(
-              "INSERT INTO messages(mailbox, uid, modseq, flags, keywords, "
-              "internal_date, save_date, size, blob) "
-              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-              dest, uid, next->modseq, m.flags.system,
-              JoinKeywords(m.flags.keywords), m.internal_date, now, m.size,
-              m.blob));
-          TRY(db.Run("UPDATE blobs SET refcount = refcount + 1 WHERE id = ?",
-                     m.blob));
-        }
-        out.source_uids.push_back(m.uid);
-        out.dest_uids.push_back(uid);
-        added.messages.push_back(ViewEntry{uid, next->modseq, m.flags});
-        ++uid;
-      }
-      if (!move || cross) {
-        TRY(AddUsage(db, dst->account, bytes, rows->size()));
-      }
-      changes.push_back(std::move(added));
-      if (move) {
-        if (cross) {
-          TRY(AddUsage(db, src->account, -static_cast<int64_t>(bytes),
-                       -static_cast<int64_t>(rows->size())));
-        }
-        ModSeq modseq = src->highest_modseq + 1;
-        if (source == dest) modseq = next->modseq + 1;
-        TRY(db.Run("UPDATE mailboxes SET highest_modseq = ? WHERE id = ?",
-                   modseq, source));
-        for (const auto& m : *rows) {
-          TRY(db.Run(
-              "INSERT OR REPLACE INTO expunged(mailbox, uid, modseq) "
-              "VALUES (?, ?, ?)",
-              source, m.uid, modseq));
-        }
-        // Published after the target's new messages so a watcher never
-        // sees the message gone from both mailboxes.
-        Change c;
-        c.kind = Change::Kind::kExpunged;
-        c.account = src->account;
-        c.mailbox = source;
-        c.mailbox_name = src->name;
-        c.uids = out.source_uids;
-        c.modseq = modseq;
-        c.origin = origin;
-        changes.push_back(std::move(c));
-      }
-      return out;
-    });
+    return Write<CopyResult>(
+        [&](Db& db, std::vector<Change>& changes) -> Result<CopyResult> {
+          auto src = MailboxById(db, source);
+          if (!src) return Fail(src.error());
+          auto dst = MailboxById(db, dest);
+          if (!dst) return Fail(dst.error());
+          auto rows = SelectMessages(db, source, uids);
+          if (!rows) return Fail(rows.error());
+          CopyResult out;
+          out.dest_uid_validity = dst->uid_validity;
+          if (rows->empty()) return out;
+          bool cross = src->account != dst->account;
+          uint64_t bytes = 0;
+          for (const auto& m : *rows) bytes += m.size;
+          if (!move || cross) {
+            TRY(CheckQuota(db, dst->account, bytes, rows->size()));
+          }
+          auto next = NextUidAndModSeq(db, dest, rows->size());
+          if (!next) return Fail(next.error());
+          Change added;
+          added.kind = Change::Kind::kAppended;
+          added.account = dst->account;
+          added.mailbox = dest;
+          added.mailbox_name = dst->name;
+          added.modseq = next->modseq;
+          added.origin = origin;
+          Uid uid = next->uid;
+          for (const auto& m : *rows) {
+            if (move) {
+              // The row keeps its id: stable across MOVE (RFC 8474 EMAILID).
+              TRY(
+                  db.Run("UPDATE messages SET mailbox = ?, uid = ?, modseq = ? "
+                         "WHERE id = ?",
+                         dest, uid, next->modseq, m.id));
+            } else {
+              TRY(db.Run(
+                  "INSERT INTO messages(mailbox, uid, modseq, flags, keywords, "
+                  "internal_date, save_date, size, blob) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                  dest, uid, next->modseq, m.flags.system,
+                  JoinKeywords(m.flags.keywords), m.internal_date, now, m.size,
+                  m.blob));
+              TRY(db.Run(
+                  "UPDATE blobs SET refcount = refcount + 1 WHERE id = ?",
+                  m.blob));
+            }
+            out.source_uids.push_back(m.uid);
+            out.dest_uids.push_back(uid);
+            added.messages.push_back(ViewEntry{uid, next->modseq, m.flags});
+            ++uid;
+          }
+          if (!move || cross) {
+            TRY(AddUsage(db, dst->account, bytes, rows->size()));
+          }
+          changes.push_back(std::move(added));
+          if (move) {
+            if (cross) {
+              TRY(AddUsage(db, src->account, -static_cast<int64_t>(bytes),
+                           -static_cast<int64_t>(rows->size())));
+            }
+            ModSeq modseq = src->highest_modseq + 1;
+            if (source == dest) modseq = next->modseq + 1;
+            TRY(db.Run("UPDATE mailboxes SET highest_modseq = ? WHERE id = ?",
+                       modseq, source));
+            for (const auto& m : *rows) {
+              TRY(db.Run(
+                  "INSERT OR REPLACE INTO expunged(mailbox, uid, modseq) "
+                  "VALUES (?, ?, ?)",
+                  source, m.uid, modseq));
+            }
+            // Published after the target's new messages so a watcher never
+            // sees the message gone from both mailboxes.
+            Change c;
+            c.kind = Change::Kind::kExpunged;
+            c.account = src->account;
+            c.mailbox = source;
+            c.mailbox_name = src->name;
+            c.uids = out.source_uids;
+            c.modseq = modseq;
+            c.origin = origin;
+            changes.push_back(std::move(c));
+          }
+          return out;
+        });
   }
 
   SqliteOptions options_;
@@ -1524,6 +1672,8 @@ class SqliteStore final : public Store {
   std::condition_variable done_cv_;
   std::deque<Job*> queue_;
   bool stop_ = false;
+  size_t running_ = 0;  // jobs of the batch on the writer now
+  StoreStats stats_;    // queued/running are filled in by Stats()
   std::thread thread_;
 
   std::mutex pool_mu_;
@@ -1567,7 +1717,8 @@ Status Migrate(Db& db) {
 
 Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options,
                                                ChangeHub* hub) {
-  auto db = Db::Open(options.path, options.fsync, options.busy_timeout_ms);
+  auto db = Db::Open(options.path, options.fsync, options.busy_timeout_ms,
+                     options.vfs);
   if (!db) return Fail(db.error());
   if (auto st = Migrate(**db); !st) return Fail(st.error());
   return std::unique_ptr<Store>(
