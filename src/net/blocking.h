@@ -36,9 +36,12 @@ class BlockingPool {
   boost::asio::thread_pool pool_;
 };
 
+// A plain function (not a coroutine) that returns the awaitable: GCC 12
+// mishandles by-value parameters of a coroutine called inside a co_await
+// expression (captures of a lambda temporary were destroyed twice), so the
+// function object is moved into the operation before anything suspends.
 template <class F>
-boost::asio::awaitable<std::invoke_result_t<F>> RunBlocking(BlockingPool& pool,
-                                                            F f) {
+auto RunBlocking(BlockingPool& pool, F f) {
   using R = std::invoke_result_t<F>;
   static_assert(!std::is_void_v<R>, "RunBlocking needs a value-returning F");
   auto initiation = [&pool](auto handler, F fn) {
@@ -57,9 +60,9 @@ boost::asio::awaitable<std::invoke_result_t<F>> RunBlocking(BlockingPool& pool,
           });
         });
   };
-  co_return co_await boost::asio::async_initiate<
-      decltype(boost::asio::use_awaitable), void(R)>(
-      initiation, boost::asio::use_awaitable, std::move(f));
+  return boost::asio::async_initiate<decltype(boost::asio::use_awaitable),
+                                     void(R)>(
+      std::move(initiation), boost::asio::use_awaitable, std::move(f));
 }
 
 }  // namespace correio::net

@@ -1,7 +1,18 @@
-// POP3 server session (RFC 1939, RFC 2449 CAPA, RFC 2595 STLS).
+// POP3 server session (RFC 1939, RFC 2449 CAPA and response codes, RFC 2595
+// STLS, RFC 5034 AUTH, RFC 3206 response codes).
 //
-// Foundation slice: greeting, CAPA, STLS, NOOP, QUIT; the maildrop commands
-// answer -ERR until the POP3 engine lands (issue "POP3").
+// One coroutine per connection: greeting, AUTHORIZATION (USER/PASS, AUTH,
+// STLS, CAPA), then TRANSACTION on an INBOX snapshot (pop3/server/
+// maildrop.h), and UPDATE on QUIT, which applies every DELE in one store
+// call and answers +OK only after it is durable. Any other end (drop,
+// timeout, too many errors, shutdown) applies nothing.
+//
+// Settings come from SessionOptions (set by app/serve.cc) and from
+// env.config (auth.allow_plaintext, limits.max_line_length, pop3.*), with
+// per-account overrides (store::AccountSettings). See docs/pop3.md.
+//
+// Thread-safety: a session runs on its connection's io_context; blocking
+// work goes through env.pool (STYLE 13).
 #pragma once
 
 #include <memory>
