@@ -13,6 +13,7 @@
 #include "app/admin.h"
 #include "app/serve.h"
 #include "config/config.h"
+#include "queue/admin.h"
 
 namespace {
 
@@ -112,6 +113,14 @@ int Main(int argc, char** argv) {
   auto* config_default = config_cmd->add_subcommand(
       "default", "Print the commented default configuration");
 
+  auto* queue_cmd = app.add_subcommand(
+      "queue", "Outbound queue: list | show ID | retry ID|--all | flush | "
+               "remove ID");
+  // The words after `queue` go to queue::RunQueueCommand as they are.
+  std::vector<std::string> queue_args;
+  queue_cmd->add_option("ARGS", queue_args, "subcommand and its arguments");
+  queue_cmd->allow_extras();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -143,6 +152,11 @@ int Main(int argc, char** argv) {
   if (alias_add->parsed()) return app::AliasAdd(cfg, address, targets);
   if (alias_list->parsed()) return app::AliasList(cfg);
   if (alias_remove->parsed()) return app::AliasRemove(cfg, address);
+  if (queue_cmd->parsed()) {
+    std::vector<std::string> args = queue_args;
+    for (auto& extra : queue_cmd->remaining()) args.push_back(extra);
+    return queue::RunQueueCommand(cfg, args, std::cout, std::cerr);
+  }
   return 2;
 }
 

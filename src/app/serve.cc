@@ -27,6 +27,8 @@
 #include "imap/server/session.h"
 #include "net/server.h"
 #include "pop3/server/session.h"
+#include "queue/admin.h"
+#include "queue/outbound.h"
 #include "smtp/server/session.h"
 #include "store/change_hub.h"
 
@@ -262,6 +264,17 @@ int Serve(ServeOptions options) {
   env.pool = &pool;
   env.tls = *tls;
 
+  // The outbound queue (src/queue): its own spool <data_dir>/queue.db and
+  // scheduler thread; blocking work on `pool`. Declared after `pool` so it
+  // is destroyed first.
+  auto outbound = queue::Outbound::Open(
+      queue::QueuePath(cfg), queue::OptionsFromConfig(cfg, hostname),
+      store->get(), &pool);
+  if (!outbound) {
+    std::cerr << "correio: queue: " << outbound.error().message() << "\n";
+    return 1;
+  }
+
   std::vector<std::string> listening;
   std::vector<std::pair<config::Listener, uint16_t>> listen_ports;
   for (const auto& l : cfg.listeners) {
@@ -283,6 +296,7 @@ int Serve(ServeOptions options) {
         so.max_line_length = cfg.limits.max_line_length;
         so.max_bad_commands = cfg.limits.max_bad_commands;
         so.command_timeout_seconds = cfg.limits.command_timeout_seconds;
+        so.queue = outbound->get();
         lo.handler = [so, env](std::shared_ptr<net::Connection> c) {
           return smtp::RunSession(std::move(c), env, so);
         };
@@ -367,6 +381,7 @@ int Serve(ServeOptions options) {
       };
   signals.async_wait(on_signal);
 
+  (*outbound)->Start();
   server.Start();
   auto fingerprint = net::CertificateFingerprint(tls_files->cert);
   std::cout << "correio " << CORREIO_VERSION << " serving " << cfg.data_dir
@@ -385,6 +400,7 @@ int Serve(ServeOptions options) {
   std::cout << "ready" << std::endl;
   signal_ctx.run();
   server.Wait();
+  (*outbound)->Stop();
   spdlog::info("stopped");
   return 0;
 }

@@ -607,8 +607,9 @@ void ReadQueue(Checker& c, TableReader& r, Queue* q) {
   r.Integer("max_age_seconds", &q->max_age_seconds, 1);
   r.Integer("delay_warning_seconds", &q->delay_warning_seconds, 0);
   r.Integer("max_per_destination", &q->max_per_destination, 1);
-  if (r.String("smarthost", &q->smarthost) && !q->smarthost.empty()) {
-    auto hp = SplitHostPort(q->smarthost);
+  // "host:port" as smarthost and routes take it; the problem, if any.
+  auto host_port_problem = [](std::string_view value) {
+    auto hp = SplitHostPort(value);
     std::optional<std::string> why;
     if (!hp || !hp->port) {
       why = "must be \"host:port\" (\"[::1]:587\" for IPv6)";
@@ -620,7 +621,35 @@ void ReadQueue(Checker& c, TableReader& r, Queue* q) {
                                    : ip || !HostnameProblem(hp->host);
       if (!host_ok) why = fmt::format("has an invalid host \"{}\"", hp->host);
     }
-    if (why) c.Add(r.LineOfKey("smarthost"), r.Key("smarthost"), *why);
+    return why;
+  };
+  if (r.String("smarthost", &q->smarthost) && !q->smarthost.empty()) {
+    if (auto why = host_port_problem(q->smarthost)) {
+      c.Add(r.LineOfKey("smarthost"), r.Key("smarthost"), *why);
+    }
+  }
+  r.Integer("mx_port", &q->mx_port, 1);
+  if (const toml::table* routes = r.Table("routes")) {
+    for (auto&& [k, v] : *routes) {
+      std::string domain(k.str());
+      std::string key = "queue.routes." + domain;
+      uint32_t line = k.source().begin.line;
+      if (line == 0) line = LineOf(v);
+      if (auto why = HostnameProblem(domain)) {
+        c.Add(line, key, fmt::format("\"{}\" {}", domain, *why));
+        continue;
+      }
+      const auto* value = v.as_string();
+      if (value == nullptr) {
+        c.WrongType(v, key, "a string (\"host:port\")");
+        continue;
+      }
+      if (auto why = host_port_problem(value->get())) {
+        c.Add(line, key, *why);
+        continue;
+      }
+      q->routes[AsciiLowercase(domain)] = value->get();
+    }
   }
   r.String("smarthost_user", &q->smarthost_user);
   r.String("smarthost_password", &q->smarthost_password);
@@ -978,6 +1007,11 @@ smarthost = ""
 # Credentials for the smarthost (AUTH over TLS); both or neither.
 smarthost_user = ""
 smarthost_password = ""
+# Port for direct delivery to the MX hosts of a domain.
+mx_port = 25
+# Static routes: mail for a domain goes to "host:port" instead of its MX
+# (and instead of the smarthost), e.g. { "example.net" = "10.0.0.5:25" }.
+routes = {}
 
 [dns]
 # Resolvers as "ip" or "ip:port" ("[::1]:53" for IPv6 with a port).

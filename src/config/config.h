@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -84,6 +85,11 @@ struct Queue {
   std::string smarthost;  // "host:port", empty: deliver by MX
   std::string smarthost_user;
   std::string smarthost_password;
+  // Port for direct delivery to MX hosts (25; tests use a high port).
+  uint16_t mx_port = 25;
+  // Per-domain static routes, lowercase domain -> "host:port"; they win
+  // over the smarthost and over MX records.
+  std::map<std::string, std::string> routes;
   bool operator==(const Queue&) const = default;
 };
 

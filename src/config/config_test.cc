@@ -126,8 +126,8 @@ TEST(ConfigDefaults, DefaultTextExplainsEveryKey) {
     }
   }
   // 6 top-level + 7*4 listener + 2 tls + 13 limits + 4 auth + 4 pop3 +
-  // 7 queue + 1 dns + 3 log.
-  EXPECT_EQ(keys, 6u + 28u + 2u + 13u + 4u + 4u + 7u + 1u + 3u);
+  // 9 queue + 1 dns + 3 log.
+  EXPECT_EQ(keys, 6u + 28u + 2u + 13u + 4u + 4u + 9u + 1u + 3u);
 }
 
 TEST(ConfigSyntax, ParserLineAndMessage) {
@@ -509,6 +509,35 @@ TEST(ConfigQueue, RetryScheduleAndSmarthost) {
                    "smarthost_password = \"p\"\n"),
             (Lines{"line 3: queue.smarthost_password: queue.smarthost_user "
                    "and queue.smarthost_password go together"}));
+}
+
+TEST(ConfigQueue, RoutesAndMxPort) {
+  Config c = Parse(
+      "[queue]\nmx_port = 2525\n"
+      "routes = { \"Example.NET\" = \"127.0.0.1:2526\" }\n"
+      );
+  EXPECT_EQ(c.queue.mx_port, 2525);
+  EXPECT_EQ(c.queue.routes,
+            (std::map<std::string, std::string>{
+                {"example.net", "127.0.0.1:2526"}}));
+}
+
+TEST(ConfigQueue, RoutesTableAndErrors) {
+  Config c = Parse(
+      "[queue.routes]\n\"a.example\" = \"[::1]:25\"\n"
+      "\"b.example\" = \"mx.b.example:25\"\n");
+  EXPECT_EQ(c.queue.routes.size(), 2u);
+  EXPECT_EQ(c.queue.routes["a.example"], "[::1]:25");
+  EXPECT_EQ(Errors("[queue.routes]\n\"a.example\" = \"mx.example\"\n"
+                   "\"bad_domain\" = \"h:25\"\n\"c.example\" = 25\n"),
+            (Lines{"line 2: queue.routes.a.example: must be \"host:port\" "
+                   "(\"[::1]:587\" for IPv6)",
+                   "line 3: queue.routes.bad_domain: \"bad_domain\" "
+                   "has an invalid character '_'",
+                   "line 4: queue.routes.c.example: must be a string "
+                   "(\"host:port\"), not an integer"}));
+  EXPECT_EQ(Errors("[queue]\nmx_port = 0\n"),
+            (Lines{"line 2: queue.mx_port: must be at least 1"}));
 }
 
 TEST(ConfigDns, Servers) {

@@ -36,12 +36,19 @@ class BlockingPool {
   boost::asio::thread_pool pool_;
 };
 
-// A plain function (not a coroutine) that returns the awaitable: GCC 12
-// mishandles by-value parameters of a coroutine called inside a co_await
-// expression (captures of a lambda temporary were destroyed twice), so the
-// function object is moved into the operation before anything suspends.
+// GCC 12 destroys a temporary with a non-trivial destructor that appears
+// inside a co_await expression twice (ASan: heap-use-after-free / bad-free).
+// So a lambda that owns data (captures a std::string, a vector, ...) must be
+// a named local passed as an lvalue:
+//
+//   auto work = [name = std::string(n)] { return store.Get(name); };
+//   auto r = co_await RunBlocking(pool, work);
+//
+// Temporaries are accepted only when trivially destructible (captures by
+// reference or pointer); anything else does not compile, so the bug cannot
+// come back. RunBlocking itself is a plain function returning the awaitable.
 template <class F>
-auto RunBlocking(BlockingPool& pool, F f) {
+auto RunBlockingImpl(BlockingPool& pool, F f) {
   using R = std::invoke_result_t<F>;
   static_assert(!std::is_void_v<R>, "RunBlocking needs a value-returning F");
   auto initiation = [&pool](auto handler, F fn) {
@@ -63,6 +70,18 @@ auto RunBlocking(BlockingPool& pool, F f) {
   return boost::asio::async_initiate<decltype(boost::asio::use_awaitable),
                                      void(R)>(
       std::move(initiation), boost::asio::use_awaitable, std::move(f));
+}
+
+template <class F>
+auto RunBlocking(BlockingPool& pool, F& f) {
+  return RunBlockingImpl(pool, f);  // copies the named function object
+}
+
+template <class F>
+  requires(!std::is_lvalue_reference_v<F> &&
+           std::is_trivially_destructible_v<std::remove_cvref_t<F>>)
+auto RunBlocking(BlockingPool& pool, F&& f) {
+  return RunBlockingImpl(pool, std::remove_cvref_t<F>(std::move(f)));
 }
 
 }  // namespace correio::net

@@ -168,7 +168,7 @@ class Session {
   // captured std::string, seen under ASan).
   template <class F>
   auto Blocking(F f) {
-    return net::RunBlocking(*env_.pool, std::move(f));
+    return net::RunBlocking(*env_.pool, f);  // copied into the operation
   }
   net::awaitable<bool> Send(std::string_view text) {
     auto st = co_await conn_->Write(text);

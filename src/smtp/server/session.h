@@ -1,8 +1,15 @@
-// SMTP server session (RFC 5321): one coroutine per connection.
+// SMTP server session (RFC 5321): one coroutine per connection, shared by
+// the MX listener (mail for local domains from anyone, never relays) and the
+// submission listeners (RFC 6409 / RFC 8314: AUTH first, then anywhere).
 //
-// Foundation slice: greeting, EHLO/HELO, STARTTLS (RFC 3207), NOOP, RSET,
-// QUIT; mail transactions are refused with 502 until the SMTP engine lands
-// (issue "SMTP"). Shared by the MX and submission listeners.
+// Extensions: PIPELINING, SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES,
+// STARTTLS, AUTH (submission), CHUNKING, DSN, REQUIRETLS (over TLS).
+// Parsing lives in smtp/proto (no I/O); this file does the I/O, the state
+// machine and the store/queue calls (always through env.pool).
+// docs/smtp.md lists what is implemented RFC by RFC.
+//
+// Settings come from `options` (set by app/serve.cc) and env.config->limits
+// (message size, recipients, data timeout, Received hops, line length).
 #pragma once
 
 #include <memory>
@@ -17,8 +24,8 @@ namespace correio::smtp {
 
 struct SessionOptions {
   std::string hostname;
-  bool submission = false;       // 587/465 vs MX
-  bool offer_starttls = true;    // plain listener with a TLS context
+  bool submission = false;     // 587/465 vs MX
+  bool offer_starttls = true;  // plain listener with a TLS context
   std::shared_ptr<net::TlsContext> tls;
   uint32_t max_line_length = 1000;
   uint32_t max_bad_commands = 20;

@@ -1,0 +1,112 @@
+#include "smtp/proto/data_reader.h"
+
+namespace correio::smtp {
+
+DataReader::DataReader(uint64_t max_size, uint64_t max_line)
+    : max_size_(max_size), max_line_(max_line) {}
+
+void DataReader::Emit(char c) {
+  ++size_;
+  if (size_ > max_size_) {
+    if (!too_big_) {
+      too_big_ = true;
+      std::string().swap(message_);  // nothing of it will be stored
+    }
+    return;
+  }
+  message_.push_back(c);
+}
+
+void DataReader::Mid(char c) {
+  if (c == '\r') {
+    state_ = State::kCr;  // held back until we know what follows
+  } else if (c == '\n') {
+    // RFC 5321 §2.3.8: LF alone is not a line end. Not a line start either,
+    // so a "." after it is not an end of data.
+    bare_lf_ = true;
+    Emit(c);
+    state_ = State::kMid;
+  } else {
+    Emit(c);
+    state_ = State::kMid;
+  }
+}
+
+size_t DataReader::Feed(std::string_view in) {
+  size_t i = 0;
+  while (i < in.size() && !done_) {
+    char c = in[i++];
+    if (++line_length_ > max_line_) line_too_long_ = true;
+    switch (state_) {
+      case State::kLineStart:
+        if (c == '.') {
+          state_ = State::kDot;
+        } else {
+          Mid(c);
+        }
+        break;
+      case State::kMid:
+        Mid(c);
+        break;
+      case State::kCr:
+        if (c == '\n') {
+          Emit('\r');
+          Emit('\n');
+          state_ = State::kLineStart;
+          line_length_ = 0;
+        } else {
+          bare_cr_ = true;
+          Emit('\r');
+          Mid(c);
+        }
+        break;
+      case State::kDot:
+        if (c == '\r') {
+          state_ = State::kDotCr;
+        } else {
+          // RFC 5321 §4.5.2: the first "." of a line with more on it is
+          // removed.
+          Mid(c);
+        }
+        break;
+      case State::kDotCr:
+        if (c == '\n') {
+          done_ = true;  // CRLF "." CRLF
+        } else {
+          // ".<CR>x": the dot is stuffing; the CR is bare.
+          bare_cr_ = true;
+          Emit('\r');
+          Mid(c);
+        }
+        break;
+    }
+  }
+  return i;
+}
+
+void ChunkAccumulator::Feed(std::string_view in) {
+  for (char c : in) {
+    if (c == '\n') {
+      if (!prev_cr_) bare_lf_ = true;
+    } else if (prev_cr_) {
+      bare_cr_ = true;
+    }
+    prev_cr_ = c == '\r';
+  }
+  size_ += in.size();
+  if (size_ > max_size_) {
+    if (!too_big_) {
+      too_big_ = true;
+      std::string().swap(message_);
+    }
+    return;
+  }
+  message_.append(in);
+}
+
+void ChunkAccumulator::Finish() {
+  if (prev_cr_) bare_cr_ = true;
+  prev_cr_ = false;
+}
+
+}  // namespace correio::smtp
