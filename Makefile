@@ -7,7 +7,10 @@ DATA       ?= ./correio-data
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
 
-.PHONY: all deps build run test test-build clean format
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps build run test test-build clean format fuzz
 
 all: build
 
@@ -32,6 +35,15 @@ test-build: deps $(TEST_BUILD)/build.ninja
 
 test: test-build
 	cd $(TEST_BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+# libFuzzer (clang 16) build of tests/fuzz; every target runs FUZZ_SECONDS.
+# `make test` replays the same corpora under GCC (label fuzz-replay).
+fuzz: deps
+	@scripts/install-fuzz-deps.sh
+	@test -f $(FUZZ_BUILD)/build.ninja || cmake -C tests/fuzz/clang-fuzz.cmake \
+	  -S . -B $(FUZZ_BUILD) $(CMAKE_GEN)
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_all
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run_fuzzers.sh $(FUZZ_BUILD) $(FUZZ_TARGETS)
 
 format:
 	clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h')

@@ -145,6 +145,17 @@ size_t CommandAssembler::Feed(std::string_view data) {
         size_t take = lf == std::string_view::npos ? rest.size() : lf + 1;
         size_t line_len = buf_.size() - line_start_;
         if (line_len + take > limits_.max_line) {
+          // Keep what still fits (never the LF) so the tag is known however
+          // the line was split into reads: the error must be tagged the same
+          // way for the same bytes.
+          size_t room = std::min(limits_.max_line - std::min(line_len,
+                                                             limits_.max_line),
+                                 take - 1);
+          if (total_ + room <= limits_.max_command) {
+            buf_.append(rest.substr(0, room));
+            total_ += room;
+            i += room;
+          }
           Failed("Line too long", true);
           break;  // the discard mode consumes the rest of the line
         }

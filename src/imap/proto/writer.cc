@@ -1,5 +1,7 @@
 #include "imap/proto/writer.h"
 
+#include "imap/proto/envelope.h"
+
 #include "base/strings.h"
 
 namespace correio::imap {
@@ -22,7 +24,9 @@ bool Quotable(std::string_view s, bool utf8) {
     if (u == 0 || u == '\r' || u == '\n') return false;
     if (u >= 0x80 && !utf8) return false;
   }
-  return true;
+  // RFC 9051 §9: 8-bit quoted strings must be valid UTF-8; anything else
+  // goes out as a literal.
+  return !utf8 || IsValidUtf8(s);
 }
 
 }  // namespace
