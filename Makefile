@@ -10,7 +10,7 @@ CMAKE_GEN  := -G Ninja
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build run test test-build clean format fuzz
+.PHONY: all deps build run test test-build clean format fuzz bench bench-quick
 
 all: build
 
@@ -35,6 +35,18 @@ test-build: deps $(TEST_BUILD)/build.ninja
 
 test: test-build
 	cd $(TEST_BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+# Benchmarks side by side with Postfix and Dovecot (docs/benchmarks.md):
+# results in bench/results/LATEST.md. bench-quick: small counts, ~5 minutes.
+BENCH_BUILD ?= build-bench
+
+bench: deps
+	@scripts/install-bench-deps.sh
+	python3 bench/run.py --build-dir $(BENCH_BUILD)
+
+bench-quick: deps
+	@scripts/install-bench-deps.sh
+	python3 bench/run.py --quick --build-dir $(BENCH_BUILD)
 
 # libFuzzer (clang 16) build of tests/fuzz; every target runs FUZZ_SECONDS.
 # `make test` replays the same corpora under GCC (label fuzz-replay).
