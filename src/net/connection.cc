@@ -56,7 +56,7 @@ void Connection::SetTimeout(std::chrono::milliseconds timeout) {
 
 void Connection::ArmWatchdog() {
   deadline_ = std::chrono::steady_clock::now() + timeout_;
-  busy_ = true;
+  ++pending_;
   if (watchdog_running_ && deadline_ < timer_.expiry()) {
     // A shorter timeout than the one the timer sleeps on (SetTimeout while
     // idle): wake it now so it re-arms to the new deadline. expires_at
@@ -82,12 +82,12 @@ awaitable<void> Connection::Watchdog() {
     co_await timer_.async_wait(kTuple);
     if (closed_) break;
     auto now = std::chrono::steady_clock::now();
-    if (busy_ && now >= deadline_) {
+    if (pending_ > 0 && now >= deadline_) {
       timed_out_ = true;
       Close();
       break;
     }
-    if (!busy_ && now >= deadline_) deadline_ = now + timeout_;
+    if (pending_ == 0 && now >= deadline_) deadline_ = now + timeout_;
   }
   watchdog_running_ = false;
 }
@@ -119,7 +119,7 @@ awaitable<Result<size_t>> Connection::FillBuffer() {
   } else {
     std::tie(ec, n) = co_await socket_.async_read_some(into, kTuple);
   }
-  busy_ = false;
+  --pending_;
   if (ec) {
     if (timed_out_) co_return Fail(ErrorCode::kTemp, "timeout");
     if (stopping_) co_return Fail(ErrorCode::kTemp, "server stopping");
@@ -141,7 +141,10 @@ awaitable<Result<Line>> Connection::ReadLine(size_t max_length) {
     if (lf) {
       size_t len = static_cast<const char*>(lf) - start + 1;  // incl. LF
       begin_ += len;
-      if (len > max_length) co_return Fail(ErrorCode::kTooBig, "line too long");
+      if (len > max_length) {
+        too_long_head_.assign(start, std::min<size_t>(len, kTooLongHead));
+        co_return Fail(ErrorCode::kTooBig, "line too long");
+      }
       Line line;
       line.bare_lf = !(len >= 2 && start[len - 2] == '\r');
       line.text = std::string_view(start, len - (line.bare_lf ? 1 : 2));
@@ -150,7 +153,10 @@ awaitable<Result<Line>> Connection::ReadLine(size_t max_length) {
     scanned = avail;
     if (avail > max_length) {
       // Too long already: drop what we have, keep reading until the LF so
-      // the session can answer once and carry on (bounded memory).
+      // the session can answer once and carry on (bounded memory). The
+      // head is kept so that a protocol can still name the command (an
+      // IMAP tag) in its error reply.
+      too_long_head_.assign(start, std::min<size_t>(avail, kTooLongHead));
       begin_ = end_ = 0;
       for (;;) {
         auto n = co_await FillBuffer();
@@ -197,7 +203,7 @@ awaitable<Status> Connection::Write(std::string_view data) {
     std::tie(ec, std::ignore) =
         co_await asio::async_write(socket_, asio::buffer(data), kTuple);
   }
-  busy_ = false;
+  --pending_;
   if (ec) {
     co_return Fail(ErrorCode::kTemp, timed_out_ ? "timeout" : ec.message());
   }
@@ -212,7 +218,7 @@ awaitable<Status> Connection::StartTls(std::shared_ptr<ssl::context> ctx) {
   tls_ = std::make_unique<ssl::stream<tcp::socket&>>(socket_, *tls_ctx_);
   ArmWatchdog();
   auto [ec] = co_await tls_->async_handshake(ssl::stream_base::server, kTuple);
-  busy_ = false;
+  --pending_;
   if (ec) {
     co_return Fail(ErrorCode::kPerm, "TLS handshake failed: " + ec.message());
   }
@@ -221,7 +227,7 @@ awaitable<Status> Connection::StartTls(std::shared_ptr<ssl::context> ctx) {
 
 void Connection::RequestStop() {
   stopping_ = true;
-  if (busy_) {
+  if (pending_ > 0) {
     boost::system::error_code ec;
     socket_.cancel(ec);
   }

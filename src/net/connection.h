@@ -63,6 +63,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   //   deadline or the client's next LF); kNotFound at end of stream;
   //   kTemp on timeout, reset or stop.
   awaitable<Result<Line>> ReadLine(size_t max_length);
+  // After kTooBig from ReadLine: the first octets (at most kTooLongHead)
+  // of the line that was thrown away.
+  static constexpr size_t kTooLongHead = 128;
+  const std::string& too_long_head() const { return too_long_head_; }
   // Returns between 1 and max buffered-or-newly-read octets.
   awaitable<Result<std::string_view>> ReadSome(size_t max);
   // Octets already received and not yet consumed (pipelined input).
@@ -104,7 +108,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::chrono::steady_clock::time_point deadline_;
   boost::asio::steady_timer timer_;
   bool watchdog_running_ = false;
-  bool busy_ = false;  // an I/O operation is under way (deadline applies)
+  // Reads and writes under way (the deadline applies while any is). A
+  // count, not a flag: an IMAP IDLE session writes while its read waits,
+  // and the finished write must not exempt the read from the deadline.
+  int pending_ = 0;
+  std::string too_long_head_;
   bool timed_out_ = false;
   bool stopping_ = false;
   bool closed_ = false;

@@ -5,12 +5,17 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <filesystem>
+#include <poll.h>
 #include <thread>
 
 namespace correio::net {
@@ -39,7 +44,19 @@ class EchoServerTest : public ::testing::Test {
   }
 
   // Echo protocol: "STARTTLS" upgrades, "SLOW" sets a 200 ms deadline,
-  // anything else comes back as "ECHO <line>" or "TOOLONG".
+  // "TICK" sets it too and writes "TICK" three times, 50 ms apart, while
+  // the next read waits (as IMAP IDLE does); anything else comes back as
+  // "ECHO <line>" or "TOOLONG <first 4 octets of the line>".
+  static awaitable<void> Ticker(std::shared_ptr<Connection> conn) {
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    for (int i = 0; i < 3; ++i) {
+      t.expires_after(std::chrono::milliseconds(50));
+      co_await t.async_wait(asio::use_awaitable);
+      auto st = co_await conn->Write("TICK\r\n");
+      if (!st) co_return;
+    }
+  }
+
   static awaitable<void> Echo(std::shared_ptr<Connection> conn,
                               std::shared_ptr<TlsContext> tls) {
     if (!co_await conn->Write("HELLO\r\n")) co_return;
@@ -47,7 +64,9 @@ class EchoServerTest : public ::testing::Test {
       auto line = co_await conn->ReadLine(64);
       if (!line) {
         if (line.error().code() == ErrorCode::kTooBig) {
-          if (!co_await conn->Write("TOOLONG\r\n")) co_return;
+          std::string head = conn->too_long_head().substr(0, 4);
+          auto st = co_await conn->Write("TOOLONG " + head + "\r\n");
+          if (!st) co_return;
           continue;
         }
         if (conn->stopping()) co_await conn->Write("BYE\r\n");
@@ -57,6 +76,12 @@ class EchoServerTest : public ::testing::Test {
       if (text == "STARTTLS") {
         if (!co_await conn->Write("GO\r\n")) co_return;
         if (!co_await conn->StartTls(tls->Current())) co_return;
+        continue;
+      }
+      if (text == "TICK") {
+        conn->SetTimeout(std::chrono::milliseconds(200));
+        asio::co_spawn(co_await asio::this_coro::executor, Ticker(conn),
+                       asio::detached);
         continue;
       }
       if (text == "SLOW") {
@@ -130,12 +155,12 @@ TEST_F(EchoServerTest, OverlongLineIsRefusedAndSessionGoesOn) {
   std::string big(10000, 'a');
   c.Send(big);
   c.Send(big + "\r\nafter\r\n");
-  EXPECT_EQ(c.ReadLine(), "TOOLONG");
+  EXPECT_EQ(c.ReadLine(), "TOOLONG aaaa");
   EXPECT_EQ(c.ReadLine(), "ECHO after");
   // Exactly at the limit (62 + CRLF = 64) passes; one more does not.
   c.Send(std::string(62, 'b') + "\r\n" + std::string(63, 'c') + "\r\n");
   EXPECT_EQ(c.ReadLine(), "ECHO " + std::string(62, 'b'));
-  EXPECT_EQ(c.ReadLine(), "TOOLONG");
+  EXPECT_EQ(c.ReadLine(), "TOOLONG cccc");
 }
 
 TEST_F(EchoServerTest, StartTlsDiscardsPipelinedPlaintext) {
@@ -191,6 +216,22 @@ TEST_F(EchoServerTest, DeadlineClosesSilentClient) {
   c.Send("SLOW\r\n");
   EXPECT_EQ(c.ReadLine(), "OK");
   // Say nothing: the server closes after its 200 ms deadline.
+  EXPECT_EQ(c.ReadLine().substr(0, 1), "<");
+}
+
+TEST_F(EchoServerTest, WritesDuringAPendingReadDoNotLiftItsDeadline) {
+  Client c(Start());
+  EXPECT_EQ(c.ReadLine(), "HELLO");
+  c.Send("TICK\r\n");
+  EXPECT_EQ(c.ReadLine(), "TICK");
+  EXPECT_EQ(c.ReadLine(), "TICK");
+  EXPECT_EQ(c.ReadLine(), "TICK");
+  // The read still waits; its deadline passes and the server closes
+  // (bounded on our side so that a server which never closes fails the
+  // test instead of hanging it).
+  pollfd pfd{.fd = c.sock.native_handle(), .events = POLLIN, .revents = 0};
+  ASSERT_EQ(c.buf.size(), 0u);
+  ASSERT_EQ(poll(&pfd, 1, 5000), 1) << "still open after 5 s";
   EXPECT_EQ(c.ReadLine().substr(0, 1), "<");
 }
 

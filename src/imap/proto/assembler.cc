@@ -78,15 +78,18 @@ void CommandAssembler::Failed(std::string message, bool discard_rest) {
   buf_.clear();
 }
 
+std::string TagOf(std::string_view command) {
+  size_t n = 0;
+  while (n < command.size() && IsTagChar(command[n])) ++n;
+  if (n > 0 && n < command.size() && command[n] == ' ') {
+    return std::string(command.substr(0, n));
+  }
+  return {};
+}
+
 void CommandAssembler::CaptureTag() {
   // The tag, if the command got that far, so the error can be tagged.
-  if (error_tag_.empty()) {
-    size_t n = 0;
-    while (n < buf_.size() && IsTagChar(buf_[n])) ++n;
-    if (n > 0 && n < buf_.size() && buf_[n] == ' ') {
-      error_tag_ = buf_.substr(0, n);
-    }
-  }
+  if (error_tag_.empty()) error_tag_ = TagOf(buf_);
 }
 
 void CommandAssembler::EndOfLine() {

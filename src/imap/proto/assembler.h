@@ -36,6 +36,10 @@ struct AssemblerLimits {
   uint64_t max_command = 1 << 20; // everything, literals included
 };
 
+// The tag that starts `command` ("a1 NOOP" -> "a1"), or "" when the text
+// does not start with a valid tag followed by a space.
+std::string TagOf(std::string_view command);
+
 class CommandAssembler {
  public:
   enum class State { kNeedMore, kNeedContinuation, kComplete, kError };

@@ -1,0 +1,499 @@
+// SEARCH (RFC 9051 §6.4.4) with ESEARCH (RFC 4731), SEARCHRES (RFC 5182),
+// WITHIN (RFC 5032), SAVEDATE (RFC 8514), OBJECTID (RFC 8474); SORT and
+// THREAD (RFC 5256), ESORT (RFC 5267).
+//
+// BODY and TEXT are answered from the store's full-text index (SearchText);
+// flags, UIDs and sequence numbers from the view; dates and sizes from the
+// message rows; header keys from the stored header bytes, decoded.
+#include <ctime>
+#include <map>
+
+#include "base/strings.h"
+#include "imap/proto/sequence.h"
+#include "imap/proto/sort_thread.h"
+#include "imap/server/session_internal.h"
+#include "mime/message.h"
+
+namespace correio::imap {
+
+namespace {
+
+using K = SearchKey::Kind;
+
+struct TextHits {
+  const SearchKey* key;
+  std::vector<store::Uid> uids;  // sorted
+};
+
+struct Input {
+  std::vector<View::Entry> entries;
+  std::unordered_map<store::Uid, std::vector<std::string>> keywords;
+  std::vector<store::Uid> saved;
+  std::vector<TextHits> text;
+  int64_t now = 0;
+  store::MailboxId mailbox = 0;
+  bool need_row = false;
+  bool need_header = false;
+};
+
+void Walk(const SearchKey& k, Input& in, std::vector<const SearchKey*>& text) {
+  switch (k.kind) {
+    case K::kBody:
+    case K::kText:
+      if (!k.value.empty()) text.push_back(&k);
+      break;
+    case K::kBefore: case K::kOn: case K::kSince: case K::kLarger:
+    case K::kSmaller: case K::kOlder: case K::kYounger:
+    case K::kSaveDateBefore: case K::kSaveDateOn: case K::kSaveDateSince:
+    case K::kEmailId:
+      in.need_row = true;
+      break;
+    case K::kBcc: case K::kCc: case K::kFrom: case K::kTo: case K::kSubject:
+    case K::kHeader: case K::kSentBefore: case K::kSentOn: case K::kSentSince:
+      in.need_row = in.need_header = true;
+      break;
+    default:
+      break;
+  }
+  for (const auto& c : k.children) Walk(c, in, text);
+}
+
+bool ContainsFolded(std::string_view hay, std::string_view needle) {
+  if (needle.empty()) return true;
+  std::string h = AsciiLowercase(hay), n = AsciiLowercase(needle);
+  return h.find(n) != std::string::npos;
+}
+
+int64_t Day(int64_t t) { return (t >= 0 ? t : t - 86399) / 86400 * 86400; }
+
+struct Message {
+  const View::Entry* entry = nullptr;
+  uint32_t seq = 0;
+  const store::MessageRow* row = nullptr;
+  std::string header;  // raw header block (when needed)
+};
+
+bool InSet(const SequenceSet& set, uint32_t n, uint32_t star) {
+  for (const auto& [a, b] : NormalizeRanges(set, star)) {
+    if (n >= a && n <= b) return true;
+  }
+  return false;
+}
+
+bool HeaderContains(const std::string& header, std::string_view field,
+                    std::string_view value) {
+  for (auto v : mime::FindHeaders(header, field)) {
+    if (value.empty()) return true;
+    std::string decoded = mime::DecodeHeaderValue(mime::UnfoldHeaderValue(v));
+    if (ContainsFolded(decoded, value)) return true;
+  }
+  return false;
+}
+
+bool Match(const SearchKey& k, const Message& m, const Input& in) {
+  const View::Entry& e = *m.entry;
+  auto sys = [&](uint32_t f) { return (e.system & f) != 0; };
+  auto sent_day = [&]() -> std::optional<int64_t> {
+    auto dates = mime::FindHeaders(m.header, "Date");
+    if (dates.empty()) return std::nullopt;
+    auto dt = mime::ParseDateTime(mime::UnfoldHeaderValue(dates[0]));
+    if (!dt) return std::nullopt;
+    // RFC 9051 §6.4.4: the date in the sender's time zone.
+    return Day(dt->unix_seconds + dt->tz_offset_minutes * 60);
+  };
+  switch (k.kind) {
+    case K::kAnd:
+      for (const auto& c : k.children) {
+        if (!Match(c, m, in)) return false;
+      }
+      return true;
+    case K::kAll: return true;
+    case K::kNot: return !Match(k.children[0], m, in);
+    case K::kOr:
+      return Match(k.children[0], m, in) || Match(k.children[1], m, in);
+    case K::kAnswered: return sys(store::kFlagAnswered);
+    case K::kDeleted: return sys(store::kFlagDeleted);
+    case K::kDraft: return sys(store::kFlagDraft);
+    case K::kFlagged: return sys(store::kFlagFlagged);
+    case K::kSeen: return sys(store::kFlagSeen);
+    case K::kUnanswered: return !sys(store::kFlagAnswered);
+    case K::kUndeleted: return !sys(store::kFlagDeleted);
+    case K::kUndraft: return !sys(store::kFlagDraft);
+    case K::kUnflagged: return !sys(store::kFlagFlagged);
+    case K::kUnseen: return !sys(store::kFlagSeen);
+    // \Recent is not kept (RFC 9051 removed it): nothing is recent.
+    case K::kRecent: return false;
+    case K::kNew: return false;
+    case K::kOld: return true;
+    case K::kKeyword:
+    case K::kUnkeyword: {
+      bool has = false;
+      if (auto it = in.keywords.find(e.uid); it != in.keywords.end()) {
+        for (const auto& kw : it->second) {
+          if (EqualsIgnoreCase(kw, k.value)) has = true;
+        }
+      }
+      return k.kind == K::kKeyword ? has : !has;
+    }
+    case K::kSeqSet:
+      if (k.set.saved) {
+        return std::find(in.saved.begin(), in.saved.end(), e.uid) !=
+               in.saved.end();
+      }
+      return InSet(k.set, m.seq, static_cast<uint32_t>(in.entries.size()));
+    case K::kUid:
+      if (k.set.saved) {
+        return std::find(in.saved.begin(), in.saved.end(), e.uid) !=
+               in.saved.end();
+      }
+      return InSet(k.set, e.uid,
+                   in.entries.empty() ? 0 : in.entries.back().uid);
+    case K::kModSeq: return e.modseq >= k.number;
+    case K::kSaveDateSupported: return true;
+    case K::kThreadId: return false;
+    case K::kBody:
+    case K::kText: {
+      if (k.value.empty()) return true;
+      for (const auto& t : in.text) {
+        if (t.key == &k) {
+          return std::binary_search(t.uids.begin(), t.uids.end(), e.uid);
+        }
+      }
+      return false;
+    }
+    default:
+      break;
+  }
+  if (!m.row) return false;  // expunged meanwhile
+  const store::MessageRow& r = *m.row;
+  switch (k.kind) {
+    case K::kBefore: return Day(r.internal_date) < k.date;
+    case K::kOn: return Day(r.internal_date) == k.date;
+    case K::kSince: return Day(r.internal_date) >= k.date;
+    case K::kSaveDateBefore: return Day(r.save_date) < k.date;
+    case K::kSaveDateOn: return Day(r.save_date) == k.date;
+    case K::kSaveDateSince: return Day(r.save_date) >= k.date;
+    case K::kLarger: return r.size > k.number;
+    case K::kSmaller: return r.size < k.number;
+    // RFC 5032 §3: OLDER n = internal date at least n seconds ago.
+    case K::kOlder: return r.internal_date <= in.now - static_cast<int64_t>(k.number);
+    case K::kYounger: return r.internal_date >= in.now - static_cast<int64_t>(k.number);
+    case K::kEmailId: return k.value == "M" + std::to_string(r.id);
+    case K::kFrom: return HeaderContains(m.header, "From", k.value);
+    case K::kTo: return HeaderContains(m.header, "To", k.value);
+    case K::kCc: return HeaderContains(m.header, "Cc", k.value);
+    case K::kBcc: return HeaderContains(m.header, "Bcc", k.value);
+    case K::kSubject: return HeaderContains(m.header, "Subject", k.value);
+    case K::kHeader: return HeaderContains(m.header, k.field, k.value);
+    case K::kSentBefore: {
+      auto d = sent_day();
+      return d && *d < k.date;
+    }
+    case K::kSentOn: {
+      auto d = sent_day();
+      return d && *d == k.date;
+    }
+    case K::kSentSince: {
+      auto d = sent_day();
+      return d && *d >= k.date;
+    }
+    default:
+      return false;
+  }
+}
+
+Result<std::string> ReadHeader(store::Store* store, const store::MessageRow& r) {
+  auto info = store->GetBlobInfo(r.blob);
+  if (!info) return Fail(info.error());
+  auto s = mime::Deserialize(info->summary);
+  if (!s) return Fail(s.error());
+  return store->ReadBlob(r.blob, 0, s->root.body_start);
+}
+
+Result<std::vector<uint32_t>> RunSearch(store::Store* store,
+                                        const SearchKey& key, Input in) {
+  std::vector<store::MessageRow> rows;
+  if (in.need_row && !in.entries.empty()) {
+    store::UidSet all{{in.entries.front().uid, in.entries.back().uid}};
+    auto r = store->GetMessages(in.mailbox, all);
+    if (!r) return Fail(r.error());
+    rows = std::move(*r);
+  }
+  std::vector<uint32_t> out;
+  for (size_t i = 0; i < in.entries.size(); ++i) {
+    Message m;
+    m.entry = &in.entries[i];
+    m.seq = static_cast<uint32_t>(i + 1);
+    if (in.need_row) {
+      auto it = std::lower_bound(
+          rows.begin(), rows.end(), m.entry->uid,
+          [](const store::MessageRow& r, store::Uid u) { return r.uid < u; });
+      if (it != rows.end() && it->uid == m.entry->uid) m.row = &*it;
+      if (m.row && in.need_header) {
+        auto h = ReadHeader(store, *m.row);
+        if (!h) return Fail(h.error());
+        m.header = std::move(*h);
+      }
+    }
+    if (Match(key, m, in)) out.push_back(static_cast<uint32_t>(i));
+  }
+  return out;
+}
+
+}  // namespace
+
+awaitable<Result<std::vector<uint32_t>>> Session::Evaluate(const SearchKey& key) {
+  Input in;
+  std::vector<const SearchKey*> text;
+  Walk(key, in, text);
+  in.entries = view_->entries;
+  in.keywords = view_->keywords;
+  in.saved = saved_;
+  in.now = static_cast<int64_t>(std::time(nullptr));
+  in.mailbox = view_->mailbox.id;
+  auto* store = env_.store;
+  // The key tree is copied into the blocking call; text hits are keyed by
+  // the copy's addresses, so the walk happens there.
+  co_return co_await Blocking(
+      [&]()
+      -> Result<std::vector<uint32_t>> {
+        std::vector<const SearchKey*> keys;
+        Input scratch;
+        Walk(key, scratch, keys);
+        for (const SearchKey* k : keys) {
+          auto hits = store->SearchText(
+              in.mailbox,
+              k->kind == K::kBody ? store::TextField::kBody
+                                  : store::TextField::kText,
+              k->value);
+          if (!hits) return Fail(hits.error());
+          std::sort(hits->begin(), hits->end());
+          in.text.push_back({k, std::move(*hits)});
+        }
+        return RunSearch(store, key, std::move(in));
+      });
+}
+
+namespace {
+
+bool CharsetOk(const std::optional<std::string>& cs) {
+  return !cs || EqualsIgnoreCase(*cs, "UTF-8") ||
+         EqualsIgnoreCase(*cs, "US-ASCII");
+}
+
+bool HasOpt(const std::vector<std::string>& v, std::string_view s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+}  // namespace
+
+awaitable<Reply> Session::CmdSearch(Command cmd) {
+  auto& a = std::get<SearchArgs>(cmd.args);
+  if (!CharsetOk(a.charset)) {
+    co_return Reply::No("[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+  }
+  for (const auto& o : a.return_options) {
+    if (o != "MIN" && o != "MAX" && o != "COUNT" && o != "ALL" && o != "SAVE") {
+      co_return Reply::Bad("Unknown RETURN option");
+    }
+  }
+  bool save = HasOpt(a.return_options, "SAVE");
+  // RFC 5182 §2.1: a failed SEARCH ... SAVE leaves "$" empty.
+  if (save) saved_.clear();
+  auto r = co_await Evaluate(a.key);
+  if (!r) co_return ErrorReply(r.error(), "SEARCH");
+  std::vector<uint32_t> nums;  // what the client sees: UIDs or seqs
+  for (uint32_t i : *r) {
+    nums.push_back(cmd.uid ? view_->entries[i].uid : i + 1);
+  }
+  if (!a.has_return && !rev2_) {
+    std::string line = "* SEARCH";
+    for (uint32_t n : nums) line += " " + std::to_string(n);
+    Send(line + "\r\n");
+    co_return Reply::Ok("SEARCH completed");
+  }
+  std::vector<std::string> opts = a.return_options;
+  // RFC 4731 §3.1: RETURN () means ALL.
+  if (opts.empty() || (!a.has_return)) opts = {"ALL"};
+  bool min = HasOpt(opts, "MIN"), max = HasOpt(opts, "MAX"),
+       count = HasOpt(opts, "COUNT"), all = HasOpt(opts, "ALL");
+  if (save) {
+    // RFC 5182 §2.4: with only MIN and/or MAX, only those are saved.
+    std::vector<uint32_t> keep;
+    if ((min || max) && !all && !count) {
+      if (!r->empty()) {
+        if (min) keep.push_back(r->front());
+        if (max && (!min || r->size() > 1)) keep.push_back(r->back());
+      }
+    } else {
+      keep = *r;
+    }
+    for (uint32_t i : keep) saved_.push_back(view_->entries[i].uid);
+  }
+  if (save && !min && !max && !count && !all) {
+    co_return Reply::Ok("SEARCH completed, result saved");
+  }
+  std::string line = "* ESEARCH (TAG ";
+  line += "\"" + cmd.tag + "\")";
+  if (cmd.uid) line += " UID";
+  if (min && !nums.empty()) line += " MIN " + std::to_string(nums.front());
+  if (max && !nums.empty()) line += " MAX " + std::to_string(nums.back());
+  if (count) line += " COUNT " + std::to_string(nums.size());
+  if (all && !nums.empty()) line += " ALL " + FormatNumberSet(nums);
+  Send(line + "\r\n");
+  co_return Reply::Ok("SEARCH completed");
+}
+
+namespace {
+
+struct Loaded {
+  uint32_t index = 0;
+  store::MessageRow row;
+  mime::Summary summary;
+  std::optional<std::string> references;  // unfolded References header
+};
+
+Result<std::vector<Loaded>> LoadMessages(store::Store* store,
+                                         store::MailboxId mailbox,
+                                         std::vector<View::Entry> entries,
+                                         std::vector<uint32_t> indexes,
+                                         bool references) {
+  std::vector<Loaded> out;
+  if (indexes.empty()) return out;
+  store::UidSet set;
+  for (uint32_t i : indexes) {
+    store::Uid u = entries[i].uid;
+    if (!set.empty() && set.back().last + 1 == u) {
+      set.back().last = u;
+    } else {
+      set.push_back({u, u});
+    }
+  }
+  auto rows = store->GetMessages(mailbox, set);
+  if (!rows) return Fail(rows.error());
+  for (uint32_t i : indexes) {
+    auto it = std::lower_bound(
+        rows->begin(), rows->end(), entries[i].uid,
+        [](const store::MessageRow& r, store::Uid u) { return r.uid < u; });
+    if (it == rows->end() || it->uid != entries[i].uid) continue;
+    auto info = store->GetBlobInfo(it->blob);
+    if (!info) return Fail(info.error());
+    auto s = mime::Deserialize(info->summary);
+    if (!s) return Fail(s.error());
+    Loaded l;
+    l.index = i;
+    l.row = *it;
+    if (references) {
+      auto header = store->ReadBlob(it->blob, 0, s->root.body_start);
+      if (!header) return Fail(header.error());
+      auto refs = mime::FindHeaders(*header, "References");
+      if (!refs.empty()) l.references = mime::UnfoldHeaderValue(refs[0]);
+    }
+    l.summary = std::move(*s);
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
+}  // namespace
+
+awaitable<Reply> Session::CmdSort(Command cmd) {
+  auto& a = std::get<SortArgs>(cmd.args);
+  if (!CharsetOk(a.charset)) {
+    co_return Reply::No("[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+  }
+  auto r = co_await Evaluate(a.key);
+  if (!r) co_return ErrorReply(r.error(), "SORT");
+  auto* store = env_.store;
+  store::MailboxId mb = view_->mailbox.id;
+  const auto& entries = view_->entries;
+  const auto& idx = *r;
+  auto data = co_await Blocking(
+      [&] { return LoadMessages(store, mb, entries, idx, false); });
+  if (!data) co_return ErrorReply(data.error(), "SORT");
+  std::vector<SortCriterion> criteria;
+  for (const auto& k : a.keys) {
+    using SK = SortArgKey::Kind;
+    SortKey key = SortKey::kArrival;
+    switch (k.kind) {
+      case SK::kArrival: key = SortKey::kArrival; break;
+      case SK::kCc: key = SortKey::kCc; break;
+      case SK::kDate: key = SortKey::kDate; break;
+      case SK::kFrom: key = SortKey::kFrom; break;
+      case SK::kSize: key = SortKey::kSize; break;
+      case SK::kSubject: key = SortKey::kSubject; break;
+      case SK::kTo: key = SortKey::kTo; break;
+      case SK::kDisplayFrom: key = SortKey::kDisplayFrom; break;
+      case SK::kDisplayTo: key = SortKey::kDisplayTo; break;
+    }
+    criteria.push_back({key, k.reverse});
+  }
+  std::vector<SortMessage> msgs;
+  for (const auto& l : *data) {
+    uint32_t id = cmd.uid ? view_->entries[l.index].uid : l.index + 1;
+    msgs.push_back(
+        MakeSortMessage(id, l.summary, l.row.internal_date, l.row.size));
+  }
+  std::vector<uint32_t> nums = SortMessages(std::move(msgs), criteria);
+  if (a.has_return) {
+    // RFC 5267 §3.2 ESORT: MIN/MAX/COUNT/ALL over the sorted result, ALL in
+    // sort order.
+    std::string line = "* ESEARCH (TAG \"" + cmd.tag + "\")";
+    if (cmd.uid) line += " UID";
+    auto opts = a.return_options;
+    if (opts.empty()) opts = {"ALL"};
+    if (HasOpt(opts, "MIN") && !nums.empty()) {
+      line += " MIN " + std::to_string(*std::min_element(nums.begin(), nums.end()));
+    }
+    if (HasOpt(opts, "MAX") && !nums.empty()) {
+      line += " MAX " + std::to_string(*std::max_element(nums.begin(), nums.end()));
+    }
+    if (HasOpt(opts, "COUNT")) line += " COUNT " + std::to_string(nums.size());
+    if (HasOpt(opts, "ALL") && !nums.empty()) {
+      std::string all;
+      for (uint32_t n : nums) {
+        if (!all.empty()) all += ',';
+        all += std::to_string(n);
+      }
+      line += " ALL " + all;
+    }
+    Send(line + "\r\n");
+  } else {
+    std::string line = "* SORT";
+    for (uint32_t n : nums) line += " " + std::to_string(n);
+    Send(line + "\r\n");
+  }
+  co_return Reply::Ok("SORT completed");
+}
+
+awaitable<Reply> Session::CmdThread(Command cmd) {
+  auto& a = std::get<ThreadArgs>(cmd.args);
+  if (a.algorithm != "ORDEREDSUBJECT" && a.algorithm != "REFERENCES") {
+    co_return Reply::Bad("Unknown threading algorithm");
+  }
+  if (!CharsetOk(a.charset)) {
+    co_return Reply::No("[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+  }
+  auto r = co_await Evaluate(a.key);
+  if (!r) co_return ErrorReply(r.error(), "THREAD");
+  bool refs = a.algorithm == "REFERENCES";
+  auto* store = env_.store;
+  store::MailboxId mb = view_->mailbox.id;
+  const auto& entries = view_->entries;
+  const auto& idx = *r;
+  auto data = co_await Blocking(
+      [&] { return LoadMessages(store, mb, entries, idx, refs); });
+  if (!data) co_return ErrorReply(data.error(), "THREAD");
+  std::vector<ThreadMessage> msgs;
+  for (const auto& l : *data) {
+    uint32_t id = cmd.uid ? view_->entries[l.index].uid : l.index + 1;
+    msgs.push_back(MakeThreadMessage(id, l.summary, l.references,
+                                     l.row.internal_date));
+  }
+  auto roots = refs ? ThreadReferences(std::move(msgs))
+                    : ThreadOrderedSubject(std::move(msgs));
+  Send("* THREAD " + RenderThreads(roots) + "\r\n");
+  co_return Reply::Ok("THREAD completed");
+}
+
+}  // namespace correio::imap

@@ -1,0 +1,128 @@
+// SELECT / EXAMINE (RFC 9051 §6.3.2-3), CLOSE (§6.4.1), UNSELECT (§6.4.2).
+#include "imap/server/session_internal.h"
+
+namespace correio::imap {
+
+awaitable<Reply> Session::CmdSelect(Command cmd) {
+  auto& a = std::get<SelectArgs>(cmd.args);
+  bool examine = cmd.name == "EXAMINE";
+  if (view_) {
+    // RFC 9051 §6.3.2: selecting closes the previous mailbox, even when the
+    // new SELECT fails; [CLOSED] marks the point (RFC 7162 §3.2.11).
+    ResetSelection();
+    Send("* OK [CLOSED] Previous mailbox closed\r\n");
+  }
+  auto name = DecodeMailboxName(a.mailbox);
+  if (!name) co_return Reply::No("[CANNOT] " + name.error().message());
+  auto* store = env_.store;
+  store::AccountId id = account_.id;
+  std::string n = *name;
+  // Subscribed to the account's changes since login, so nothing committed
+  // after this snapshot is missed (ApplyChange skips what it already has).
+  pending_.clear();
+  struct Loaded {
+    store::Mailbox mailbox;
+    std::vector<store::ViewEntry> entries;
+  };
+  auto loaded = co_await Blocking([&]() -> Result<Loaded> {
+    auto mb = store->GetMailbox(id, n);
+    if (!mb) return Fail(mb.error());
+    auto entries = store->ListView(mb->id);
+    if (!entries) return Fail(entries.error());
+    // Re-read so UIDNEXT/HIGHESTMODSEQ are not older than the entries.
+    auto mb2 = store->GetMailboxById(mb->id);
+    if (!mb2) return Fail(mb2.error());
+    return Loaded{std::move(*mb2), std::move(*entries)};
+  });
+  if (!loaded) co_return ErrorReply(loaded.error(), cmd.name);
+  View v;
+  v.mailbox = std::move(loaded->mailbox);
+  v.read_only = examine;
+  v.uid_next = v.mailbox.uid_next;
+  v.highest_modseq = v.mailbox.highest_modseq;
+  v.entries.reserve(loaded->entries.size());
+  uint32_t first_unseen = 0;
+  std::vector<std::string> keywords;
+  for (auto& e : loaded->entries) {
+    v.entries.push_back({e.uid, e.flags.system, e.modseq});
+    if (!first_unseen && !(e.flags.system & store::kFlagSeen)) {
+      first_unseen = static_cast<uint32_t>(v.entries.size());
+    }
+    if (!e.flags.keywords.empty()) {
+      for (const auto& k : e.flags.keywords) {
+        if (keywords.size() < 100 &&
+            std::find(keywords.begin(), keywords.end(), k) == keywords.end()) {
+          keywords.push_back(k);
+        }
+      }
+      v.keywords.emplace(e.uid, std::move(e.flags.keywords));
+    }
+    if (e.modseq > v.highest_modseq) v.highest_modseq = e.modseq;
+  }
+  loaded->entries = {};
+  std::string flags = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
+  for (const auto& k : keywords) flags += " " + k;
+  Send("* FLAGS (" + flags + ")\r\n");
+  Send(examine ? "* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n"
+               : "* OK [PERMANENTFLAGS (" + flags + " \\*)] Flags permitted\r\n");
+  Send("* " + std::to_string(v.entries.size()) + " EXISTS\r\n");
+  if (!rev2_) {
+    // IMAP4rev1 clients expect RECENT; it is always 0 (\Recent not kept).
+    Send("* 0 RECENT\r\n");
+    if (first_unseen) {
+      Send("* OK [UNSEEN " + std::to_string(first_unseen) +
+           "] First unseen\r\n");
+    }
+  }
+  Send("* OK [UIDVALIDITY " + std::to_string(v.mailbox.uid_validity) +
+       "] UIDs valid\r\n");
+  Send("* OK [UIDNEXT " + std::to_string(v.uid_next) +
+       "] Predicted next UID\r\n");
+  if (a.condstore || condstore_) {
+    Send("* OK [HIGHESTMODSEQ " + std::to_string(v.highest_modseq) +
+         "] Highest\r\n");
+  }
+  Send("* OK [MAILBOXID (F" + std::to_string(v.mailbox.id) + ")] Ok\r\n");
+  if (rev2_) {
+    // RFC 9051 §6.3.2: the mailbox name as the server sees it.
+    Send("* LIST () \"/\" " + EncodeMailboxName(v.mailbox.name) + "\r\n");
+  }
+  view_ = std::move(v);
+  state_ = SessionState::kSelected;
+  co_return Reply::Ok(examine ? "[READ-ONLY] EXAMINE completed"
+                              : "[READ-WRITE] SELECT completed");
+}
+
+awaitable<Reply> Session::CmdClose(Command) {
+  if (!view_->read_only) {
+    // RFC 9051 §6.4.1: silently expunge \Deleted messages (no EXPUNGE
+    // responses), then close.
+    std::vector<uint32_t> del;
+    for (size_t i = 0; i < view_->entries.size(); ++i) {
+      if (view_->entries[i].system & store::kFlagDeleted) {
+        del.push_back(static_cast<uint32_t>(i));
+      }
+    }
+    if (!del.empty()) {
+      auto uids = UidSetOf(del);
+      auto* store = env_.store;
+      store::MailboxId mb = view_->mailbox.id;
+      uint64_t origin = origin_;
+      auto r = co_await Blocking(
+          [&] { return store->Expunge(mb, uids, origin); });
+      if (!r) {
+        ResetSelection();
+        co_return ErrorReply(r.error(), "CLOSE");
+      }
+    }
+  }
+  ResetSelection();
+  co_return Reply::Ok("CLOSE completed");
+}
+
+awaitable<Reply> Session::CmdUnselect(Command) {
+  ResetSelection();
+  co_return Reply::Ok("UNSELECT completed");
+}
+
+}  // namespace correio::imap
