@@ -8,7 +8,7 @@ BUILD_PKGS=(
   libboost1.81-dev libssl-dev libsqlite3-dev libpq-dev
   libgmime-3.0-dev libc-ares-dev libsodium-dev libcrypt-dev
   libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev
 )
 TEST_PKGS=(
   python3 openssl curl swaks msmtp isync fetchmail getmail6

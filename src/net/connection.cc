@@ -105,19 +105,17 @@ void Connection::Compact() {
   }
 }
 
-awaitable<Result<size_t>> Connection::FillBuffer() {
+awaitable<Result<size_t>> Connection::ReadRaw(char* into, size_t n) {
   if (closed_) co_return Fail(ErrorCode::kTemp, "connection closed");
   if (stopping_) co_return Fail(ErrorCode::kTemp, "server stopping");
-  Compact();
-  if (buf_.size() < end_ + kReadChunk) buf_.resize(end_ + kReadChunk);
   ArmWatchdog();
-  auto into = asio::buffer(buf_.data() + end_, buf_.size() - end_);
+  auto buffer = asio::buffer(into, n);
   boost::system::error_code ec;
-  size_t n = 0;
+  size_t got = 0;
   if (tls_) {
-    std::tie(ec, n) = co_await tls_->async_read_some(into, kTuple);
+    std::tie(ec, got) = co_await tls_->async_read_some(buffer, kTuple);
   } else {
-    std::tie(ec, n) = co_await socket_.async_read_some(into, kTuple);
+    std::tie(ec, got) = co_await socket_.async_read_some(buffer, kTuple);
   }
   --pending_;
   if (ec) {
@@ -128,8 +126,36 @@ awaitable<Result<size_t>> Connection::FillBuffer() {
     }
     co_return Fail(ErrorCode::kTemp, ec.message());
   }
-  end_ += n;
-  co_return n;
+  co_return got;
+}
+
+awaitable<Result<size_t>> Connection::FillBuffer() {
+  Compact();
+  if (buf_.size() < end_ + kReadChunk) buf_.resize(end_ + kReadChunk);
+  if (!deflate_) {
+    auto n = co_await ReadRaw(buf_.data() + end_, buf_.size() - end_);
+    if (n) end_ += *n;
+    co_return n;
+  }
+  // Compressed: inflate what we have; read more only when it yields
+  // nothing (a sync-flush marker alone, or a block cut by the network).
+  for (;;) {
+    if (!deflate_->has_input()) {
+      char raw[kReadChunk];
+      auto n = co_await ReadRaw(raw, sizeof raw);
+      if (!n) co_return n;
+      deflate_->Feed(std::string_view(raw, *n));
+    }
+    auto n = deflate_->Inflate(buf_.data() + end_, buf_.size() - end_);
+    if (!n) {
+      Close();
+      co_return Fail(n.error());
+    }
+    if (*n > 0) {
+      end_ += *n;
+      co_return n;
+    }
+  }
 }
 
 awaitable<Result<Line>> Connection::ReadLine(size_t max_length) {
@@ -194,6 +220,12 @@ void Connection::DiscardBuffered() {
 
 awaitable<Status> Connection::Write(std::string_view data) {
   if (closed_) co_return Fail(ErrorCode::kTemp, "connection closed");
+  std::string packed;
+  if (deflate_) {
+    auto st = deflate_->Compress(data, packed);
+    if (!st) co_return st;
+    data = packed;
+  }
   ArmWatchdog();
   boost::system::error_code ec;
   if (tls_) {
@@ -208,6 +240,19 @@ awaitable<Status> Connection::Write(std::string_view data) {
     co_return Fail(ErrorCode::kTemp, timed_out_ ? "timeout" : ec.message());
   }
   co_return Status{};
+}
+
+Status Connection::StartCompression() {
+  if (deflate_) return Fail(ErrorCode::kPerm, "compression already active");
+  auto d = DeflateStream::Create();
+  if (!d) return Fail(d.error());
+  deflate_ = std::move(*d);
+  // Whatever the peer sent after the command is already compressed.
+  if (end_ > begin_) {
+    deflate_->Feed(std::string_view(buf_.data() + begin_, end_ - begin_));
+    begin_ = end_ = 0;
+  }
+  return Status{};
 }
 
 awaitable<Status> Connection::StartTls(std::shared_ptr<ssl::context> ctx) {

@@ -23,6 +23,7 @@
 #include <string_view>
 
 #include "base/error.h"
+#include "net/deflate.h"
 
 namespace correio::net {
 
@@ -79,6 +80,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // received before it. kPerm when the handshake fails.
   awaitable<Status> StartTls(std::shared_ptr<boost::asio::ssl::context> ctx);
 
+  // RFC 4978 COMPRESS=DEFLATE from now on, both ways: received octets are
+  // inflated before any read sees them (those already buffered included)
+  // and every Write is deflated and sync-flushed. kPerm when already on.
+  Status StartCompression();
+  bool compressed() const { return deflate_ != nullptr; }
+
   // Asks the session to finish: pending reads fail with kTemp and
   // stopping() is true, so the session can say goodbye and return.
   void RequestStop();
@@ -89,6 +96,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   awaitable<Result<size_t>> FillBuffer();
+  // One read from the socket (TLS or not) into [into, into+n).
+  awaitable<Result<size_t>> ReadRaw(char* into, size_t n);
   void ArmWatchdog();
   awaitable<void> Watchdog();
   void Compact();
@@ -113,6 +122,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // and the finished write must not exempt the read from the deadline.
   int pending_ = 0;
   std::string too_long_head_;
+  std::unique_ptr<DeflateStream> deflate_;
   bool timed_out_ = false;
   bool stopping_ = false;
   bool closed_ = false;

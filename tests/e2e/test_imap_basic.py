@@ -10,6 +10,7 @@ import imaplib
 import re
 import ssl
 import unittest
+import zlib
 
 from harness import LineClient, ServerTestCase, client_tls_context
 
@@ -335,6 +336,79 @@ class ImapBasicTest(ServerTestCase):
         self.assertEqual(a.readline(), b"* 1 EXISTS\r\n")
         a.send(b"DONE\r\n")
         self.assertTrue(a.readline().startswith(tag + b" OK"))
+
+    def test_twenty_megabytes_byte_identical(self):
+        m = self.login()
+        box = self.fresh_mailbox(m, "Big")
+        line = bytes(range(33, 127)) + b"\r\n"  # 96 octets
+        body = (b"From: big@example.org\r\nSubject: big\r\n"
+                b"Content-Type: application/octet-stream\r\n\r\n" +
+                line * (20 * 1024 * 1024 // len(line)))
+        typ, data = m.append(box, None, None, body)
+        self.assertEqual(typ, "OK", data)
+        m.select(box, readonly=True)
+        typ, data = m.fetch("1", "(RFC822.SIZE BODY.PEEK[])")
+        self.assertEqual(typ, "OK")
+        self.assertIn(b"RFC822.SIZE %d" % len(body), data[0][0])
+        self.assertEqual(len(data[0][1]), len(body))
+        self.assertTrue(data[0][1] == body, "FETCH differs from APPEND")
+        typ, data = m.fetch("1", "(BODY.PEEK[]<10485760.100>)")
+        self.assertEqual(data[0][1], body[10485760:10485860])
+        m.logout()
+
+    def test_compress_deflate(self):
+        # RFC 4978: after the tagged OK both directions are raw DEFLATE.
+        m = self.login()
+        box = self.fresh_mailbox(m, "Zip")
+        body = MESSAGE * 50
+        self.assertEqual(m.append(box, None, None, body)[0], "OK")
+        m.logout()
+        c = LineClient(self.server.connect("imaps", tls=True))
+        c.line()
+        c.send('z1 LOGIN %s "%s"\r\n' % (USER, PASSWORD))
+        self.assertIn("COMPRESS=DEFLATE", c.line())
+        c.send("z2 COMPRESS GZIP\r\n")
+        self.assertEqual(c.line(), "z2 NO Unknown compression mechanism")
+        c.send("z3 COMPRESS DEFLATE\r\n")
+        self.assertEqual(c.line(), "z3 OK DEFLATE active")
+        self.assertEqual(c.buf, b"")
+        out = zlib.compressobj(6, zlib.DEFLATED, -15)
+        inf = zlib.decompressobj(-15)
+        received = b""
+
+        def send(text):
+            c.sock.sendall(out.compress(text.encode()) +
+                           out.flush(zlib.Z_SYNC_FLUSH))
+
+        def until(tag):
+            """Everything before the tagged reply, and the tagged reply."""
+            nonlocal received
+            pattern = re.compile(b"(?:^|\r\n)(" + tag + b" [^\r\n]*)\r\n")
+            while not pattern.search(received):
+                chunk = c.sock.recv(65536)
+                self.assertTrue(chunk, "connection closed")
+                received += inf.decompress(chunk)
+            m = pattern.search(received)
+            reply, received = received[:m.start()], received[m.end():]
+            return reply, m.group(1)
+
+        send("z4 CAPABILITY\r\n")
+        caps, done = until(b"z4")
+        self.assertTrue(done.startswith(b"z4 OK"), done)
+        self.assertNotIn(b"COMPRESS=DEFLATE", caps)
+        send("z5 SELECT %s\r\nz6 FETCH 1 BODY.PEEK[]\r\n" % box)
+        _, done = until(b"z5")
+        self.assertTrue(done.startswith(b"z5 OK"), done)
+        data, done = until(b"z6")
+        self.assertTrue(done.startswith(b"z6 OK"), done)
+        literal = b"{%d}\r\n" % len(body)
+        self.assertIn(literal + body + b")", data)
+        send("z7 COMPRESS DEFLATE\r\n")
+        _, done = until(b"z7")
+        self.assertTrue(done.startswith(b"z7 NO [COMPRESSIONACTIVE]"), done)
+        # Garbage that is not DEFLATE ends the session, nothing else.
+        c.sock.sendall(b"\xff\xff\xff\xff not deflate")
+        self.assertTrue(c.closed())
 
     def test_quota_and_overquota(self):
         m = imaps(self.server)

@@ -1,5 +1,5 @@
 // CAPABILITY, NOOP/CHECK, LOGOUT, ID (RFC 2971), ENABLE (RFC 5161),
-// NAMESPACE (RFC 2342), GETQUOTA/GETQUOTAROOT (RFC 9208).
+// NAMESPACE (RFC 2342), GETQUOTA/GETQUOTAROOT (RFC 9208), COMPRESS (RFC 4978).
 #include <spdlog/spdlog.h>
 
 #include "base/strings.h"
@@ -55,6 +55,30 @@ awaitable<Reply> Session::CmdEnable(Command cmd) {
   }
   Send("* ENABLED" + enabled + "\r\n");
   co_return Reply::Ok("ENABLE completed");
+}
+
+awaitable<Reply> Session::CmdCompress(Command cmd) {
+  // RFC 4978 §3. The OK goes out uncompressed; everything after it, both
+  // ways, is raw DEFLATE. Unknown mechanisms get NO, as Dovecot answers.
+  const auto& a = std::get<CompressArgs>(cmd.args);
+  if (conn_->compressed()) {
+    co_return Reply::No("[COMPRESSIONACTIVE] DEFLATE is already active");
+  }
+  if (!EqualsIgnoreCase(a.mechanism, "DEFLATE")) {
+    co_return Reply::No("Unknown compression mechanism");
+  }
+  Send(cmd.tag + " OK DEFLATE active\r\n");
+  bool sent = co_await Flush();
+  if (!sent) {
+    state_ = SessionState::kLogout;
+    co_return Reply{"", ""};
+  }
+  auto st = conn_->StartCompression();
+  if (!st) {
+    spdlog::warn("{} COMPRESS: {}", log_, st.error().message());
+    state_ = SessionState::kLogout;
+  }
+  co_return Reply{"", ""};
 }
 
 awaitable<Reply> Session::CmdNamespace(Command) {

@@ -55,6 +55,7 @@ const Session::CommandSpec Session::kCommands[] = {
     {"STATUS", false, kAuth, 0, &Session::CmdStatus},
     {"APPEND", false, kAuth, 0, &Session::CmdAppend},
     {"IDLE", false, kAuth, 0, &Session::CmdIdle},
+    {"COMPRESS", false, kAuth, 0, &Session::CmdCompress},
     {"GETQUOTA", false, kAuth, 0, &Session::CmdGetQuota},
     {"GETQUOTAROOT", false, kAuth, 0, &Session::CmdGetQuotaRoot},
     {"CHECK", false, kSel, 0, &Session::CmdNoop},
@@ -204,6 +205,7 @@ std::string Session::Capabilities() const {
       "ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND BINARY "
       "UTF8=ACCEPT WITHIN SAVEDATE PREVIEW OBJECTID QUOTA QUOTA=RES-STORAGE "
       "QUOTA=RES-MESSAGE STATUS=SIZE";
+  if (!conn_->compressed()) c += " COMPRESS=DEFLATE";
   c += " APPENDLIMIT=" + std::to_string(cfg_.limits.max_message_size);
   return c;
 }

@@ -190,6 +190,7 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<Reply> CmdSort(Command cmd);
   awaitable<Reply> CmdThread(Command cmd);
   awaitable<Reply> CmdIdle(Command cmd);
+  awaitable<Reply> CmdCompress(Command cmd);
 
   // Shared by LOGIN and AUTHENTICATE: wait the throttle delay, then enter
   // the authenticated state.
