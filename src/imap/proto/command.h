@@ -164,9 +164,21 @@ struct EnableArgs {
   std::vector<std::string> capabilities;  // uppercased
 };
 
+// SELECT/EXAMINE (QRESYNC (uidvalidity modseq [known-uids
+// [(seq-set uid-set)]])), RFC 7162 §3.2.5.
+struct QresyncParams {
+  uint32_t uid_validity = 0;
+  uint64_t modseq = 0;
+  std::optional<SequenceSet> known_uids;
+  // The sequence-match data is parsed and not used: the expunge log is
+  // complete, so VANISHED (EARLIER) is exact without it.
+  std::optional<SequenceSet> match_seqs, match_uids;
+};
+
 struct SelectArgs {
   std::string mailbox;
   bool condstore = false;  // (CONDSTORE) select parameter, RFC 7162 §3.1.8
+  std::optional<QresyncParams> qresync;
 };
 
 struct MailboxArgs {  // DELETE, SUBSCRIBE, UNSUBSCRIBE, GETQUOTAROOT

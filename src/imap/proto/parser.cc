@@ -922,6 +922,35 @@ bool Parser::ParseArgs(Command* c) {
       for (;;) {
         if (Keyword("CONDSTORE")) {
           a.condstore = true;
+        } else if (Keyword("QRESYNC")) {
+          QresyncParams q;
+          if (!Sp() || !Expect('(', "(") || !NzNumber(&q.uid_validity) ||
+              !Sp() || !Number64(&q.modseq) || q.modseq == 0) {
+            return Fail("Bad QRESYNC parameters");
+          }
+          if (Eat(' ')) {
+            if (Eat('(')) {
+              q.match_seqs.emplace();
+              q.match_uids.emplace();
+              if (!SeqSet(&*q.match_seqs) || !Sp() ||
+                  !SeqSet(&*q.match_uids) || !Expect(')', ")")) {
+                return false;
+              }
+            } else {
+              q.known_uids.emplace();
+              if (!SeqSet(&*q.known_uids)) return false;
+              if (Eat(' ')) {
+                q.match_seqs.emplace();
+                q.match_uids.emplace();
+                if (!Expect('(', "(") || !SeqSet(&*q.match_seqs) || !Sp() ||
+                    !SeqSet(&*q.match_uids) || !Expect(')', ")")) {
+                  return false;
+                }
+              }
+            }
+          }
+          if (!Expect(')', ")")) return false;
+          a.qresync = std::move(q);
         } else {
           return Fail("Unknown select parameter");
         }

@@ -325,6 +325,33 @@ TEST(ParserTest, MiscCommands) {
   c = MustParse("a SELECT Inbox (CONDSTORE)\r\n");
   EXPECT_TRUE(std::get<SelectArgs>(c.args).condstore);
   EXPECT_EQ(std::get<SelectArgs>(c.args).mailbox, "INBOX");
+  // RFC 7162 §3.2.5.2 examples.
+  c = MustParse(
+      "A02 SELECT INBOX (QRESYNC (67890007 90060115194045000 "
+      "41:211,214:541))\r\n");
+  auto q = std::get<SelectArgs>(c.args).qresync;
+  ASSERT_TRUE(q.has_value());
+  EXPECT_EQ(q->uid_validity, 67890007u);
+  EXPECT_EQ(q->modseq, 90060115194045000u);
+  ASSERT_TRUE(q->known_uids.has_value());
+  EXPECT_EQ(q->known_uids->ranges.size(), 2u);
+  EXPECT_FALSE(q->match_seqs.has_value());
+  c = MustParse(
+      "B04 SELECT INBOX (QRESYNC (67890007 90060115194045000 1:29997 "
+      "(5000,7500,9000,9990:9999 15000,22500,27000,29970,29973,29976:29979)"
+      "))\r\n");
+  q = std::get<SelectArgs>(c.args).qresync;
+  ASSERT_TRUE(q.has_value() && q->match_seqs && q->match_uids);
+  EXPECT_EQ(q->match_seqs->ranges.size(), 4u);
+  c = MustParse("a EXAMINE INBOX (CONDSTORE QRESYNC (1 2))\r\n");
+  EXPECT_TRUE(std::get<SelectArgs>(c.args).condstore);
+  EXPECT_FALSE(std::get<SelectArgs>(c.args).qresync->known_uids);
+  for (const char* bad : {"a SELECT INBOX (QRESYNC (0 5))\r\n",
+                          "a SELECT INBOX (QRESYNC (1 0))\r\n",
+                          "a SELECT INBOX (QRESYNC (1))\r\n",
+                          "a SELECT INBOX (QRESYNC (1 2 3:4 (1)))\r\n"}) {
+    EXPECT_FALSE(ParseCommand(bad)) << bad;
+  }
   c = MustParse("a CREATE Drafts2 (USE (\\Drafts))\r\n");
   EXPECT_EQ(std::get<CreateArgs>(c.args).special_use.size(), 1u);
   c = MustParse("a STATUS blurdybloop (UIDNEXT MESSAGES)\r\n");

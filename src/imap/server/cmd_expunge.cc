@@ -37,6 +37,12 @@ awaitable<Reply> Session::CmdExpunge(Command cmd) {
   }
   auto st = co_await ExpungeIndexes(del);
   if (!st) co_return ErrorReply(st.error(), "EXPUNGE");
+  if (condstore_) {
+    // RFC 7162 §3.1.11: the mailbox's new HIGHESTMODSEQ.
+    co_return Reply::Ok("[HIGHESTMODSEQ " +
+                        std::to_string(view_->highest_modseq) +
+                        "] EXPUNGE completed");
+  }
   co_return Reply::Ok("EXPUNGE completed");
 }
 

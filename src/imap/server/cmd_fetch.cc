@@ -303,6 +303,10 @@ Result<Batch> RenderBatch(store::Store* store, store::MailboxId mailbox,
 
 awaitable<Reply> Session::CmdFetch(Command cmd) {
   auto& a = std::get<FetchArgs>(cmd.args);
+  if (a.vanished && (!cmd.uid || !qresync_ || !a.changed_since)) {
+    // RFC 7162 §3.2.6: UID FETCH only, with CHANGEDSINCE, after ENABLE.
+    co_return Reply::Bad("VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC");
+  }
   auto indexes = Resolve(a.set, cmd.uid);
   if (!indexes) co_return Reply::Bad(indexes.error().message());
   std::vector<FetchItem> items = a.items;
@@ -310,6 +314,32 @@ awaitable<Reply> Session::CmdFetch(Command cmd) {
     return std::any_of(items.begin(), items.end(),
                        [k](const FetchItem& i) { return i.kind == k; });
   };
+  if (a.changed_since || has(FK::kModSeq)) EnableCondstore();
+  if (a.vanished) {
+    // The UIDs of the requested set expunged since the given modseq.
+    auto* store = env_.store;
+    store::MailboxId mb = view_->mailbox.id;
+    uint64_t since = *a.changed_since;
+    auto gone = co_await Blocking(
+        [&] { return store->ExpungedSince(mb, since); });
+    if (!gone) co_return ErrorReply(gone.error(), "FETCH");
+    auto ranges = NormalizeRanges(a.set, view_->uid_next - 1);
+    std::vector<uint32_t> in;
+    for (store::Uid u : *gone) {
+      if (view_->Find(u) >= 0) continue;
+      for (const auto& [lo, hi] : ranges) {
+        if (u >= lo && u <= hi) {
+          in.push_back(u);
+          break;
+        }
+      }
+    }
+    std::sort(in.begin(), in.end());
+    in.erase(std::unique(in.begin(), in.end()), in.end());
+    if (!in.empty()) {
+      Send("* VANISHED (EARLIER) " + FormatNumberSet(in) + "\r\n");
+    }
+  }
   // RFC 9051 §6.4.9: UID FETCH always reports UID.
   auto item = [](FK k) {
     FetchItem i;

@@ -206,6 +206,9 @@ awaitable<Reply> Session::CmdStatus(Command cmd) {
     }
   }
   if (unknown) co_return Reply::Bad("Unknown STATUS item");
+  if (std::find(items.begin(), items.end(), "HIGHESTMODSEQ") != items.end()) {
+    EnableCondstore();  // RFC 7162 §3.1
+  }
   auto r = co_await Blocking([&]() -> Result<std::string> {
     auto mb = store->GetMailbox(id, n);
     if (!mb) return Fail(mb.error());

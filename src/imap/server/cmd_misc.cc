@@ -51,6 +51,14 @@ awaitable<Reply> Session::CmdEnable(Command cmd) {
     } else if (c == "IMAP4REV2" && !rev2_) {
       rev2_ = true;
       enabled += " IMAP4rev2";
+    } else if (c == "CONDSTORE" && !condstore_) {
+      condstore_ = true;
+      enabled += " CONDSTORE";
+    } else if (c == "QRESYNC" && !qresync_) {
+      // RFC 7162 §3.2.3: QRESYNC implies CONDSTORE.
+      qresync_ = true;
+      condstore_ = true;
+      enabled += " QRESYNC";
     }
   }
   Send("* ENABLED" + enabled + "\r\n");

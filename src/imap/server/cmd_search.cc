@@ -285,6 +285,12 @@ bool HasOpt(const std::vector<std::string>& v, std::string_view s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
 
+// Keys are bounded in depth by the parser (max_depth), so recursion is too.
+bool UsesModSeq(const SearchKey& k) {
+  if (k.kind == SearchKey::Kind::kModSeq) return true;
+  return std::any_of(k.children.begin(), k.children.end(), UsesModSeq);
+}
+
 }  // namespace
 
 awaitable<Reply> Session::CmdSearch(Command cmd) {
@@ -298,17 +304,24 @@ awaitable<Reply> Session::CmdSearch(Command cmd) {
     }
   }
   bool save = HasOpt(a.return_options, "SAVE");
+  bool modseq_key = UsesModSeq(a.key);
+  if (modseq_key) EnableCondstore();
   // RFC 5182 §2.1: a failed SEARCH ... SAVE leaves "$" empty.
   if (save) saved_.clear();
   auto r = co_await Evaluate(a.key);
   if (!r) co_return ErrorReply(r.error(), "SEARCH");
   std::vector<uint32_t> nums;  // what the client sees: UIDs or seqs
+  store::ModSeq highest = 0;   // RFC 7162 §3.1.5: of the messages found
   for (uint32_t i : *r) {
     nums.push_back(cmd.uid ? view_->entries[i].uid : i + 1);
+    highest = std::max(highest, view_->entries[i].modseq);
   }
   if (!a.has_return && !rev2_) {
     std::string line = "* SEARCH";
     for (uint32_t n : nums) line += " " + std::to_string(n);
+    if (modseq_key && !nums.empty()) {
+      line += " (MODSEQ " + std::to_string(highest) + ")";
+    }
     Send(line + "\r\n");
     co_return Reply::Ok("SEARCH completed");
   }
@@ -340,6 +353,8 @@ awaitable<Reply> Session::CmdSearch(Command cmd) {
   if (max && !nums.empty()) line += " MAX " + std::to_string(nums.back());
   if (count) line += " COUNT " + std::to_string(nums.size());
   if (all && !nums.empty()) line += " ALL " + FormatNumberSet(nums);
+  // RFC 7162 §3.1.5 / RFC 4731: MODSEQ when a MODSEQ key was used.
+  if (modseq_key && !nums.empty()) line += " MODSEQ " + std::to_string(highest);
   Send(line + "\r\n");
   co_return Reply::Ok("SEARCH completed");
 }

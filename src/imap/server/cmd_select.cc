@@ -6,6 +6,11 @@ namespace correio::imap {
 awaitable<Reply> Session::CmdSelect(Command cmd) {
   auto& a = std::get<SelectArgs>(cmd.args);
   bool examine = cmd.name == "EXAMINE";
+  if (a.qresync && !qresync_) {
+    // RFC 7162 §3.2.5: only after ENABLE QRESYNC; nothing changes.
+    co_return Reply::Bad("QRESYNC is not enabled");
+  }
+  if (a.condstore) condstore_ = true;
   if (view_) {
     // RFC 9051 §6.3.2: selecting closes the previous mailbox, even when the
     // new SELECT fails; [CLOSED] marks the point (RFC 7162 §3.2.11).
@@ -23,7 +28,9 @@ awaitable<Reply> Session::CmdSelect(Command cmd) {
   struct Loaded {
     store::Mailbox mailbox;
     std::vector<store::ViewEntry> entries;
+    std::vector<store::Uid> vanished;  // QRESYNC: expunged since its modseq
   };
+  const QresyncParams* q = a.qresync ? &*a.qresync : nullptr;
   auto loaded = co_await Blocking([&]() -> Result<Loaded> {
     auto mb = store->GetMailbox(id, n);
     if (!mb) return Fail(mb.error());
@@ -32,7 +39,13 @@ awaitable<Reply> Session::CmdSelect(Command cmd) {
     // Re-read so UIDNEXT/HIGHESTMODSEQ are not older than the entries.
     auto mb2 = store->GetMailboxById(mb->id);
     if (!mb2) return Fail(mb2.error());
-    return Loaded{std::move(*mb2), std::move(*entries)};
+    Loaded l{std::move(*mb2), std::move(*entries), {}};
+    if (q && q->uid_validity == l.mailbox.uid_validity) {
+      auto gone = store->ExpungedSince(l.mailbox.id, q->modseq);
+      if (!gone) return Fail(gone.error());
+      l.vanished = std::move(*gone);
+    }
+    return l;
   });
   if (!loaded) co_return ErrorReply(loaded.error(), cmd.name);
   View v;
@@ -78,7 +91,7 @@ awaitable<Reply> Session::CmdSelect(Command cmd) {
        "] UIDs valid\r\n");
   Send("* OK [UIDNEXT " + std::to_string(v.uid_next) +
        "] Predicted next UID\r\n");
-  if (a.condstore || condstore_) {
+  if (condstore_) {
     Send("* OK [HIGHESTMODSEQ " + std::to_string(v.highest_modseq) +
          "] Highest\r\n");
   }
@@ -89,6 +102,29 @@ awaitable<Reply> Session::CmdSelect(Command cmd) {
   }
   view_ = std::move(v);
   state_ = SessionState::kSelected;
+  if (q && q->uid_validity == view_->mailbox.uid_validity) {
+    // RFC 7162 §3.2.5.1: what the client missed since its modseq: the
+    // expunged UIDs it knew (all, without known-uids), then the messages
+    // changed since, with their flags and MODSEQ.
+    std::vector<uint32_t> gone;
+    auto known = q->known_uids
+                     ? NormalizeRanges(*q->known_uids, view_->uid_next - 1)
+                     : std::vector<std::pair<uint32_t, uint32_t>>{};
+    for (store::Uid u : loaded->vanished) {
+      if (view_->Find(u) >= 0) continue;  // re-appeared? never: UIDs unique
+      bool in = !q->known_uids;
+      for (const auto& [lo, hi] : known) in = in || (u >= lo && u <= hi);
+      if (in) gone.push_back(u);
+    }
+    std::sort(gone.begin(), gone.end());
+    gone.erase(std::unique(gone.begin(), gone.end()), gone.end());
+    if (!gone.empty()) {
+      Send("* VANISHED (EARLIER) " + FormatNumberSet(gone) + "\r\n");
+    }
+    for (size_t i = 0; i < view_->entries.size(); ++i) {
+      if (view_->entries[i].modseq > q->modseq) Send(FlagsFetch(i, true));
+    }
+  }
   co_return Reply::Ok(examine ? "[READ-ONLY] EXAMINE completed"
                               : "[READ-WRITE] SELECT completed");
 }

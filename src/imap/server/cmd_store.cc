@@ -34,6 +34,7 @@ awaitable<Reply> Session::CmdStore(Command cmd) {
                                          : store::FlagOp::kReplace;
   update.flags = std::move(*flags);
   update.unchanged_since = a.unchanged_since;
+  if (a.unchanged_since) EnableCondstore();
   if (indexes->empty()) co_return Reply::Ok("STORE completed");
   auto r = co_await UpdateFlags(*indexes, update);
   if (!r) co_return ErrorReply(r.error(), "STORE");

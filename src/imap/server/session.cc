@@ -147,8 +147,27 @@ std::vector<uint32_t> View::RemoveUids(const std::vector<store::Uid>& uids) {
 }
 
 void Session::SendExpunges(const std::vector<store::Uid>& uids) {
+  if (qresync_) {
+    std::vector<uint32_t> gone;
+    for (store::Uid u : uids) {
+      if (view_->Find(u) >= 0) gone.push_back(u);
+    }
+    view_->RemoveUids(gone);
+    std::sort(gone.begin(), gone.end());
+    if (!gone.empty()) Send("* VANISHED " + FormatNumberSet(gone) + "\r\n");
+    return;
+  }
   for (uint32_t seq : view_->RemoveUids(uids)) {
     Send("* " + std::to_string(seq) + " EXPUNGE\r\n");
+  }
+}
+
+void Session::EnableCondstore() {
+  if (condstore_) return;
+  condstore_ = true;
+  if (view_) {
+    Send("* OK [HIGHESTMODSEQ " + std::to_string(view_->highest_modseq) +
+         "] Highest\r\n");
   }
 }
 
@@ -204,7 +223,7 @@ std::string Session::Capabilities() const {
       "LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE ESEARCH SEARCHRES SORT "
       "ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND BINARY "
       "UTF8=ACCEPT WITHIN SAVEDATE PREVIEW OBJECTID QUOTA QUOTA=RES-STORAGE "
-      "QUOTA=RES-MESSAGE STATUS=SIZE";
+      "QUOTA=RES-MESSAGE STATUS=SIZE CONDSTORE QRESYNC";
   if (!conn_->compressed()) c += " COMPRESS=DEFLATE";
   c += " APPENDLIMIT=" + std::to_string(cfg_.limits.max_message_size);
   return c;
@@ -543,8 +562,13 @@ void Session::ResetSelection() {
 
 std::string Session::FlagsFetch(size_t i, bool with_uid) const {
   std::string s = "* " + std::to_string(i + 1) + " FETCH (";
-  if (with_uid) s += "UID " + std::to_string(view_->entries[i].uid) + " ";
+  // RFC 7162 §3.2.4: with QRESYNC every FETCH carries the UID.
+  if (with_uid || qresync_) {
+    s += "UID " + std::to_string(view_->entries[i].uid) + " ";
+  }
   s += "FLAGS " + FlagsString(view_->FlagsAt(i));
+  // RFC 7162 §3.1.4.2: MODSEQ in flag updates once CONDSTORE is on.
+  if (condstore_) s += " MODSEQ (" + std::to_string(view_->entries[i].modseq) + ")";
   s += ")\r\n";
   return s;
 }

@@ -28,6 +28,7 @@
 #include "imap/proto/assembler.h"
 #include "imap/proto/command.h"
 #include "imap/proto/parser.h"
+#include "imap/proto/sequence.h"
 #include "imap/server/session.h"
 #include "mail/env.h"
 #include "mime/message.h"
@@ -153,8 +154,13 @@ class Session : public std::enable_shared_from_this<Session> {
   void ResetSelection();
   // "* n FETCH (UID u FLAGS (...))" for view index i.
   std::string FlagsFetch(size_t i, bool with_uid) const;
-  // Drops `uids` from the view and queues their EXPUNGE responses.
+  // Drops `uids` from the view and queues their EXPUNGE responses (one
+  // VANISHED response once QRESYNC is enabled, RFC 7162 §3.2.10).
   void SendExpunges(const std::vector<store::Uid>& uids);
+  // A CONDSTORE-enabling command (RFC 7162 §3.1): from now on FETCH
+  // responses carry MODSEQ. In the selected state the client learns the
+  // HIGHESTMODSEQ at once.
+  void EnableCondstore();
 
   // Resolves a set (sequence numbers or UIDs) against the view to indexes.
   Result<std::vector<uint32_t>> Resolve(const SequenceSet& set, bool uid);
@@ -221,6 +227,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool utf8_ = false;       // ENABLE UTF8=ACCEPT (RFC 6855)
   bool rev2_ = false;       // ENABLE IMAP4rev2 (RFC 9051 §6.3.1)
   bool condstore_ = false;  // CONDSTORE enabled (RFC 7162)
+  bool qresync_ = false;    // QRESYNC enabled (RFC 7162 §3.2.3)
   std::optional<View> view_;
   std::vector<store::Uid> saved_;  // SEARCHRES $ (RFC 5182), as UIDs
   uint32_t bad_ = 0;
