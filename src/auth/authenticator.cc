@@ -1,5 +1,6 @@
 #include "auth/authenticator.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -92,11 +93,29 @@ class ThrottledSasl final : public SaslServer {
 
 }  // namespace
 
+namespace {
+
+// A login name is an address as the user typed it: no spaces or control
+// characters anywhere. NormalizeAddress trims whitespace (CR and LF
+// included) for lookups, so without this check "alice@example.org\r\n"
+// sent as an IMAP literal would log in as alice.
+bool PlausibleLoginName(std::string_view name) {
+  return std::none_of(name.begin(), name.end(), [](char ch) {
+    auto c = static_cast<unsigned char>(ch);
+    return c <= 0x20 || c == 0x7f;
+  });
+}
+
+}  // namespace
+
 Authenticator::Authenticator(store::Store& store, LoginThrottle& throttle)
     : store_(store), throttle_(throttle) {}
 
 CredentialLookup Authenticator::StoreLookup() {
-  return [&store = store_](std::string_view authcid) {
+  return [&store = store_](std::string_view authcid) -> Result<store::Account> {
+    if (!PlausibleLoginName(authcid)) {
+      return Fail(ErrorCode::kNotFound, "no such account");
+    }
     return store.GetAccount(NormalizeAddress(authcid));
   };
 }
@@ -114,7 +133,8 @@ LoginResult Authenticator::Login(std::string_view ip, std::string_view address,
     return LoginResult{Fail(ErrorCode::kPerm, std::string(kAuthFailed)),
                        d.delay, 0};
   };
-  if (user.empty() || user.size() > kMaxSaslIdentity || password.empty() ||
+  if (user.empty() || !PlausibleLoginName(address) ||
+      user.size() > kMaxSaslIdentity || password.empty() ||
       password.size() > kMaxPasswordLength) {
     return failed();
   }
@@ -149,6 +169,9 @@ Result<std::unique_ptr<SaslServer>> Authenticator::NewSasl(
     if (!shared->decision.allowed) {
       shared->blocked = true;
       return Fail(ErrorCode::kTemp, std::string(kBlocked));
+    }
+    if (!PlausibleLoginName(authcid)) {
+      return Fail(ErrorCode::kNotFound, "no such account");
     }
     return store.GetAccount(shared->account);
   };

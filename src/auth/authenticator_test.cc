@@ -201,6 +201,21 @@ TEST_F(AuthenticatorTest, SaslPlainAndLogin) {
             ErrorCode::kNotFound);
 }
 
+TEST_F(AuthenticatorTest, NamesWithControlsOrSpacesNeverLogIn) {
+  // The right password, the name wrapped in what a lookup would trim.
+  int n = 20;
+  for (std::string name : {"alice@example.com\r\n"s, "\r\nalice@example.com"s,
+                           " alice@example.com"s, "alice@example.com\t"s,
+                           "alice@example.com\0"s, "alice @example.com"s}) {
+    std::string ip = "192.0.2." + std::to_string(n++);
+    LoginResult r = auth_.Login(ip, name, "secret");
+    EXPECT_FALSE(r.account) << name;
+    SaslStep plain = Sasl(ip, "PLAIN", {"\0"s + name + "\0secret"s});
+    EXPECT_EQ(plain.state, SaslStep::kFailure) << name;
+  }
+  EXPECT_TRUE(auth_.Login(kIp, "alice@example.com", "secret").account);
+}
+
 TEST_F(AuthenticatorTest, SaslUpgradesImportedHash) {
   SaslStep plain = Sasl(kIp, "PLAIN", {"\0old@example.com\0correct horse"s});
   ASSERT_EQ(plain.state, SaslStep::kSuccess) << plain.reason;

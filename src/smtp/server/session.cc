@@ -69,14 +69,19 @@ std::string Rfc5322Date(std::time_t t) {
                      tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-// What a client said in EHLO goes into our Received header: keep only
-// octets that cannot break its syntax.
+// What a client said in EHLO goes into our Received header as given (RFC
+// 5321 §4.4), as Postfix does: every printable octet is kept, so
+// "${jndi:x}" or "%s%n" reads back byte for byte. Replaced by '?': controls
+// and space (they could fold or break the header), and the four octets that
+// delimit Received's own syntax: "(" ")" (the comment after the name), ";"
+// (the date) and the backslash (quoting).
 std::string CleanHelo(std::string_view helo) {
   std::string out;
   for (unsigned char c : helo) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c >= 0x80 ||
-              std::string_view(".-_:[]").find(c) != std::string_view::npos;
+    bool ok = (c > 0x20 && c < 0x7f &&
+               std::string_view("();\\").find(static_cast<char>(c)) ==
+                   std::string_view::npos) ||
+              c >= 0x80;
     out.push_back(ok ? static_cast<char>(c) : '?');
   }
   return out;
