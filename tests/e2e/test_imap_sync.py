@@ -11,6 +11,10 @@ updates from every path into the store (IMAP, SMTP, POP3).
   FETCH (CHANGEDSINCE ... VANISHED) to exactly the server's state; VANISHED
   replaces EXPUNGE once enabled.
 - POP3 DELE+QUIT and RETR while an IMAP client idles.
+- NOTIFY (RFC 5465): one connection watches every folder: STATUS for new
+  mail, expunges and flag changes elsewhere, LIST for created, renamed and
+  deleted mailboxes and subscription changes, FETCH of chosen attributes
+  for new mail in the selected mailbox; in IDLE and after commands.
 """
 
 import poplib
@@ -341,6 +345,79 @@ class ImapSync(ServerTestCase):
             self.assertIn("* OK [CLOSED] Previous mailbox closed", untagged)
             back.close()
         finally:
+            other.close()
+
+    def test_notify_watches_every_folder(self):
+        watcher, other = Imap(self.server), Imap(self.server)
+        try:
+            for box in ("NotifyA", "NotifyB", "Lists/one", "Lists", "Gone",
+                        "Gone2"):
+                other.cmd("DELETE %s" % box)
+            for box in ("NotifyA", "NotifyB", "Lists", "Lists/one", "Gone"):
+                other.ok("CREATE %s" % box)
+            append(other, "NotifyB", "before")
+            watcher.ok("SELECT NotifyA")
+            # Unknown events: NO [BADEVENT], nothing changes.
+            _, tagged = watcher.cmd("NOTIFY SET (personal (MessageNew "
+                                    "MessageExpunge Nonsense))")
+            self.assertIn("NO [BADEVENT", tagged)
+            _, tagged = watcher.cmd("NOTIFY SET (personal (MessageNew))")
+            self.assertIn(" BAD ", tagged)
+            untagged, _ = watcher.ok(
+                "NOTIFY SET STATUS (selected (MessageNew (UID "
+                "BODY.PEEK[HEADER.FIELDS (SUBJECT)]) MessageExpunge)) "
+                "(subtree Lists (MessageNew MessageExpunge)) "
+                "(personal (MessageNew MessageExpunge FlagChange "
+                "MailboxName SubscriptionChange))")
+            statuses = {re.match(r"\* STATUS (\S+)", u).group(1): u
+                        for u in untagged if u.startswith("* STATUS")}
+            # STATUS of every watched mailbox but the selected one.
+            self.assertIn("NotifyB", statuses)
+            self.assertIn("MESSAGES 1", statuses["NotifyB"])
+            self.assertIn("Lists/one", statuses)
+            self.assertNotIn("NotifyA", statuses)
+
+            watcher.idle()
+            append(other, "NotifyB", "elsewhere")
+            line = watcher.idle_read(1)[0]
+            self.assertRegex(line, r"^\* STATUS NotifyB \(MESSAGES 2 UIDNEXT "
+                                   r"\d+ UIDVALIDITY \d+ UNSEEN 2\)$")
+            append(other, "NotifyA", "selected one")
+            lines = watcher.idle_read(2)
+            self.assertEqual(lines[0], "* 1 EXISTS")
+            self.assertRegex(lines[1], r"^\* 1 FETCH \(UID \d+ BODY\[HEADER"
+                                       r"\.FIELDS \(SUBJECT\)\] \{\d+\}")
+            self.assertIn("Subject: selected one", lines[1])
+            other.ok("SELECT NotifyB")
+            other.ok("STORE 1 +FLAGS (\\Seen)")
+            self.assertRegex(watcher.idle_read(1)[0],
+                             r"^\* STATUS NotifyB \(MESSAGES 2 .*UNSEEN 1\)$")
+            other.ok("RENAME Gone Gone2")
+            self.assertEqual(watcher.idle_read(1)[0],
+                             '* LIST () "/" Gone2 ("OLDNAME" (Gone))')
+            other.ok("DELETE Gone2")
+            self.assertEqual(watcher.idle_read(1)[0],
+                             '* LIST (\\NonExistent) "/" Gone2')
+            other.ok("SUBSCRIBE NotifyB")
+            self.assertEqual(watcher.idle_read(1)[0],
+                             '* LIST (\\Subscribed) "/" NotifyB')
+            other.ok("UNSUBSCRIBE NotifyB")
+            self.assertEqual(watcher.idle_read(1)[0], '* LIST () "/" NotifyB')
+            watcher.done()
+            # Outside IDLE: the STATUS comes with the next command.
+            deliver(self.server, USER, "to the inbox")
+            time.sleep(0.2)
+            untagged, _ = watcher.ok("NOOP")
+            self.assertTrue(any(u.startswith("* STATUS INBOX (MESSAGES")
+                                for u in untagged), untagged)
+            # NOTIFY NONE: quiet again.
+            watcher.ok("NOTIFY NONE")
+            append(other, "NotifyB", "unseen by watcher")
+            time.sleep(0.2)
+            untagged, _ = watcher.ok("NOOP")
+            self.assertEqual(untagged, [])
+        finally:
+            watcher.close()
             other.close()
 
     def test_pop3_while_imap_idles(self):

@@ -288,6 +288,42 @@ struct QuotaArgs {  // GETQUOTA
   std::string root;
 };
 
+// NOTIFY (RFC 5465 §8). Events as bits; unknown event names are kept in
+// `unknown` so the server can answer NO [BADEVENT].
+enum NotifyEvent : uint32_t {
+  kEvMessageNew = 1 << 0,
+  kEvMessageExpunge = 1 << 1,
+  kEvFlagChange = 1 << 2,
+  kEvAnnotationChange = 1 << 3,
+  kEvMailboxName = 1 << 4,
+  kEvSubscriptionChange = 1 << 5,
+  kEvMailboxMetadataChange = 1 << 6,
+  kEvServerMetadataChange = 1 << 7,
+};
+
+struct NotifyGroup {
+  enum class Filter : uint8_t {
+    kSelected,
+    kSelectedDelayed,
+    kInboxes,
+    kPersonal,
+    kSubscribed,
+    kSubtree,    // mailboxes and everything below them
+    kMailboxes,  // exactly these
+  };
+  Filter filter = Filter::kSelected;
+  std::vector<std::string> mailboxes;  // kSubtree, kMailboxes (wire form)
+  uint32_t events = 0;                 // NotifyEvent bits; 0: NONE
+  std::vector<FetchItem> new_fetch;    // MessageNew (fetch-att ...)
+  std::vector<std::string> unknown;    // event names not in NotifyEvent
+};
+
+struct NotifyArgs {
+  bool none = false;    // NOTIFY NONE
+  bool status = false;  // NOTIFY SET STATUS
+  std::vector<NotifyGroup> groups;
+};
+
 struct CompressArgs {
   std::string mechanism;
 };
@@ -297,7 +333,7 @@ using CommandArgs =
                  SelectArgs, MailboxArgs, CreateArgs, RenameArgs, ListArgs,
                  StatusArgs, AppendArgs, FetchArgs, StoreArgs, CopyArgs,
                  SearchArgs, SortArgs, ThreadArgs, UidExpungeArgs, QuotaArgs,
-                 CompressArgs>;
+                 CompressArgs, NotifyArgs>;
 
 struct Command {
   std::string tag;

@@ -279,6 +279,9 @@ class Parser {
   bool SearchKeyOne(SearchKey* out, int depth);
   bool SearchProgram(SearchArgs* out);
   bool FetchAtt(FetchItem* out);
+  bool NotifyFilter(NotifyGroup* g);
+  bool NotifyMailboxes(NotifyGroup* g);
+  bool NotifyEvents(NotifyGroup* g);
   bool Section(SectionSpec* out, bool binary);
   bool Partial(FetchItem* out);
   bool ReturnList(std::vector<std::string>* out);
@@ -635,6 +638,91 @@ bool Parser::ParseFetch(FetchArgs* a) {
     }
   }
   return End();
+}
+
+bool Parser::NotifyFilter(NotifyGroup* g) {
+  using F = NotifyGroup::Filter;
+  if (Keyword("SELECTED-DELAYED")) {
+    g->filter = F::kSelectedDelayed;
+  } else if (Keyword("SELECTED")) {
+    g->filter = F::kSelected;
+  } else if (Keyword("INBOXES")) {
+    g->filter = F::kInboxes;
+  } else if (Keyword("PERSONAL")) {
+    g->filter = F::kPersonal;
+  } else if (Keyword("SUBSCRIBED")) {
+    g->filter = F::kSubscribed;
+  } else if (Keyword("SUBTREE")) {
+    g->filter = F::kSubtree;
+    return NotifyMailboxes(g);
+  } else if (Keyword("MAILBOXES")) {
+    g->filter = F::kMailboxes;
+    return NotifyMailboxes(g);
+  } else {
+    return Fail("Unknown NOTIFY filter");
+  }
+  return true;
+}
+
+bool Parser::NotifyMailboxes(NotifyGroup* g) {
+  // SP one-or-more-mailbox = mailbox / "(" mailbox *(SP mailbox) ")"
+  if (!Sp()) return false;
+  bool list = Eat('(');
+  for (;;) {
+    if (g->mailboxes.size() >= o_.max_items) return Fail("Too many mailboxes");
+    std::string m;
+    if (!Mailbox(&m)) return false;
+    g->mailboxes.push_back(std::move(m));
+    if (!list || Eat(')')) return true;
+    if (!Sp()) return false;
+  }
+}
+
+bool Parser::NotifyEvents(NotifyGroup* g) {
+  if (Keyword("NONE")) return true;
+  // The grammar says "(" event *(SP event) ")"; the RFC's own examples
+  // (and clients copying them) write the events bare inside the group:
+  // "(selected MessageNew MessageExpunge)". Both are accepted.
+  bool paren = Eat('(');
+  for (;;) {
+    auto w = Word(IsAtomChar);
+    if (w.empty()) return Fail("Expected event");
+    static constexpr std::pair<const char*, uint32_t> kEvents[] = {
+        {"MESSAGENEW", kEvMessageNew},
+        {"MESSAGEEXPUNGE", kEvMessageExpunge},
+        {"FLAGCHANGE", kEvFlagChange},
+        {"ANNOTATIONCHANGE", kEvAnnotationChange},
+        {"MAILBOXNAME", kEvMailboxName},
+        {"SUBSCRIPTIONCHANGE", kEvSubscriptionChange},
+        {"MAILBOXMETADATACHANGE", kEvMailboxMetadataChange},
+        {"SERVERMETADATACHANGE", kEvServerMetadataChange}};
+    uint32_t bit = 0;
+    for (const auto& [name, b] : kEvents) {
+      if (EqualsIgnoreCase(w, name)) bit = b;
+    }
+    if (bit == 0) {
+      if (g->unknown.size() < 100) g->unknown.emplace_back(w);
+    }
+    g->events |= bit;
+    if (bit == kEvMessageNew && At(' ') && s_.size() > p_ + 1 &&
+        s_[p_ + 1] == '(') {
+      ++p_;
+      Eat('(');
+      for (;;) {
+        if (g->new_fetch.size() >= o_.max_items) return Fail("Too many items");
+        FetchItem it;
+        if (!FetchAtt(&it)) return false;
+        g->new_fetch.push_back(std::move(it));
+        if (Eat(')')) break;
+        if (!Sp()) return false;
+      }
+    }
+    if (At(')')) {
+      if (paren) ++p_;
+      return true;
+    }
+    if (!Sp()) return false;
+  }
 }
 
 bool Parser::ParseStore(StoreArgs* a) {
@@ -1054,6 +1142,34 @@ bool Parser::ParseArgs(Command* c) {
   if (n == "GETQUOTA") {
     QuotaArgs a;
     if (!Sp() || !AString(&a.root)) return false;
+    c->args = std::move(a);
+    return End();
+  }
+  if (n == "NOTIFY") {
+    NotifyArgs a;
+    if (!Sp()) return false;
+    if (Keyword("NONE")) {
+      a.none = true;
+      c->args = std::move(a);
+      return End();
+    }
+    if (!Keyword("SET")) return Fail("Expected SET or NONE");
+    if (!Sp()) return false;
+    if (Keyword("STATUS")) {
+      a.status = true;
+      if (!Sp()) return false;
+    }
+    for (;;) {
+      if (a.groups.size() >= 100) return Fail("Too many event groups");
+      NotifyGroup g;
+      if (!Expect('(', "(") || !NotifyFilter(&g) || !Sp() ||
+          !NotifyEvents(&g) || !Expect(')', ")")) {
+        return false;
+      }
+      a.groups.push_back(std::move(g));
+      if (AtEnd()) break;
+      if (!Sp()) return false;
+    }
     c->args = std::move(a);
     return End();
   }

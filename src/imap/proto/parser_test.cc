@@ -346,6 +346,35 @@ TEST(ParserTest, MiscCommands) {
   c = MustParse("a EXAMINE INBOX (CONDSTORE QRESYNC (1 2))\r\n");
   EXPECT_TRUE(std::get<SelectArgs>(c.args).condstore);
   EXPECT_FALSE(std::get<SelectArgs>(c.args).qresync->known_uids);
+  // RFC 5465 §3.1 examples.
+  c = MustParse(
+      "a notify set status (selected MessageNew (uid "
+      "body.peek[header.fields (from to subject)]) MessageExpunge) "
+      "(subtree Lists MessageNew) (mailboxes (misc \"Other box\") "
+      "(MessageNew FlagChange)) (personal (MailboxName SubscriptionChange "
+      "Bogus))\r\n");
+  auto& n = std::get<NotifyArgs>(c.args);
+  EXPECT_TRUE(n.status);
+  ASSERT_EQ(n.groups.size(), 4u);
+  EXPECT_EQ(n.groups[0].filter, NotifyGroup::Filter::kSelected);
+  EXPECT_EQ(n.groups[0].events, kEvMessageNew | kEvMessageExpunge);
+  EXPECT_EQ(n.groups[0].new_fetch.size(), 2u);
+  EXPECT_EQ(n.groups[1].filter, NotifyGroup::Filter::kSubtree);
+  EXPECT_EQ(n.groups[1].mailboxes, std::vector<std::string>{"Lists"});
+  EXPECT_EQ(n.groups[2].mailboxes.size(), 2u);
+  EXPECT_EQ(n.groups[3].events, kEvMailboxName | kEvSubscriptionChange);
+  EXPECT_EQ(n.groups[3].unknown, std::vector<std::string>{"Bogus"});
+  c = MustParse("a NOTIFY NONE\r\n");
+  EXPECT_TRUE(std::get<NotifyArgs>(c.args).none);
+  c = MustParse("a NOTIFY SET (selected-delayed NONE) (inboxes NONE)\r\n");
+  EXPECT_EQ(std::get<NotifyArgs>(c.args).groups[0].filter,
+            NotifyGroup::Filter::kSelectedDelayed);
+  for (const char* bad : {"a NOTIFY SET\r\n", "a NOTIFY SET ()\r\n",
+                          "a NOTIFY SET (nowhere NONE)\r\n",
+                          "a NOTIFY SET (subtree NONE\r\n",
+                          "a NOTIFY\r\n"}) {
+    EXPECT_FALSE(ParseCommand(bad)) << bad;
+  }
   for (const char* bad : {"a SELECT INBOX (QRESYNC (0 5))\r\n",
                           "a SELECT INBOX (QRESYNC (1 0))\r\n",
                           "a SELECT INBOX (QRESYNC (1))\r\n",

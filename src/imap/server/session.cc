@@ -56,6 +56,7 @@ const Session::CommandSpec Session::kCommands[] = {
     {"APPEND", false, kAuth, 0, &Session::CmdAppend},
     {"IDLE", false, kAuth, 0, &Session::CmdIdle},
     {"COMPRESS", false, kAuth, 0, &Session::CmdCompress},
+    {"NOTIFY", false, kAuth, 0, &Session::CmdNotify},
     {"GETQUOTA", false, kAuth, 0, &Session::CmdGetQuota},
     {"GETQUOTAROOT", false, kAuth, 0, &Session::CmdGetQuotaRoot},
     {"CHECK", false, kSel, 0, &Session::CmdNoop},
@@ -223,7 +224,7 @@ std::string Session::Capabilities() const {
       "LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE ESEARCH SEARCHRES SORT "
       "ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND BINARY "
       "UTF8=ACCEPT WITHIN SAVEDATE PREVIEW OBJECTID QUOTA QUOTA=RES-STORAGE "
-      "QUOTA=RES-MESSAGE STATUS=SIZE CONDSTORE QRESYNC";
+      "QUOTA=RES-MESSAGE STATUS=SIZE CONDSTORE QRESYNC NOTIFY";
   if (!conn_->compressed()) c += " COMPRESS=DEFLATE";
   c += " APPENDLIMIT=" + std::to_string(cfg_.limits.max_message_size);
   return c;
@@ -386,6 +387,7 @@ awaitable<void> Session::Run() {
           // RFC 9051 §7.5.1: no EXPUNGE while answering FETCH, STORE or
           // SEARCH by sequence number (they would shift the numbers).
           ApplyPending(!(spec->flags & kSpecDefersExpunge) || current_uid_);
+          co_await ResolveNotes();
         }
       }
     }
@@ -574,8 +576,8 @@ std::string Session::FlagsFetch(size_t i, bool with_uid) const {
 }
 
 void Session::OnChange(std::shared_ptr<const store::Change> change) {
-  if (!view_ || change->mailbox != view_->mailbox.id) {
-    // Only the selected mailbox is reported (NOTIFY is issue 6).
+  if (!notify_ && (!view_ || change->mailbox != view_->mailbox.id)) {
+    // Without NOTIFY only the selected mailbox is reported.
     if (change->kind != store::Change::Kind::kMailboxDeleted &&
         change->kind != store::Change::Kind::kMailboxRenamed) {
       return;
@@ -607,6 +609,7 @@ void Session::ApplyPending(bool expunge_allowed) {
 }
 
 void Session::ApplyChange(const store::Change& c) {
+  if (notify_) NoteChange(c);
   if (!view_) return;
   View& v = *view_;
   using K = store::Change::Kind;
@@ -683,6 +686,7 @@ void Session::IdleWriteFailed() {
 // trapped (SIGILL). docs/coroutines.md has the audit for the whole tree.
 awaitable<void> IdleWriter(std::shared_ptr<Session> self) {
   while (self->IdleStep()) {
+    co_await self->ResolveNotes();
     bool written = co_await self->Flush();
     if (!written) {
       self->IdleWriteFailed();

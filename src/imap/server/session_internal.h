@@ -20,6 +20,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -85,6 +86,17 @@ struct View {
   std::vector<uint32_t> RemoveUids(const std::vector<store::Uid>& uids);
 };
 
+// A NOTIFY event about a mailbox other than the selected one, waiting for
+// ResolveNotes to turn it into a STATUS or LIST response.
+struct NotifyNote {
+  enum Kind : uint8_t { kStatus, kList, kSubscription };
+  Kind kind = kStatus;
+  store::MailboxId mailbox = 0;
+  std::string name;      // internal UTF-8
+  std::string old_name;  // kList after a rename
+  bool deleted = false;  // kList after a delete
+};
+
 class Session;
 awaitable<void> IdleWriter(std::shared_ptr<Session> self);
 
@@ -103,6 +115,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool IdleStep();
   void IdleWriteFailed();
   awaitable<bool> Flush();
+  // NOTIFY: turns the notes taken since the last call into responses
+  // (reads the store). A no-op without NOTIFY.
+  awaitable<void> ResolveNotes();
 
  private:
   using Handler = awaitable<Reply> (Session::*)(Command cmd);
@@ -197,6 +212,12 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<Reply> CmdThread(Command cmd);
   awaitable<Reply> CmdIdle(Command cmd);
   awaitable<Reply> CmdCompress(Command cmd);
+  awaitable<Reply> CmdNotify(Command cmd);
+
+  // NOTIFY (cmd_notify.cc): the events the filters give a mailbox name, a
+  // note for each change that needs a response, and the responses.
+  uint32_t NotifyEventsFor(std::string_view name) const;
+  void NoteChange(const store::Change& c);
 
   // Shared by LOGIN and AUTHENTICATE: wait the throttle delay, then enter
   // the authenticated state.
@@ -228,6 +249,12 @@ class Session : public std::enable_shared_from_this<Session> {
   bool rev2_ = false;       // ENABLE IMAP4rev2 (RFC 9051 §6.3.1)
   bool condstore_ = false;  // CONDSTORE enabled (RFC 7162)
   bool qresync_ = false;    // QRESYNC enabled (RFC 7162 §3.2.3)
+  std::optional<NotifyArgs> notify_;  // NOTIFY SET in force (names UTF-8)
+  std::vector<FetchItem> notify_new_fetch_;  // MessageNew (fetch-att ...)
+  std::vector<uint32_t> notify_new_uids_;    // ... to fetch next
+  std::vector<NotifyNote> notes_;
+  std::set<std::string> notify_subscribed_;  // for the SUBSCRIBED filter
+  bool notify_subscriptions_stale_ = false;
   std::optional<View> view_;
   std::vector<store::Uid> saved_;  // SEARCHRES $ (RFC 5182), as UIDs
   uint32_t bad_ = 0;
