@@ -442,7 +442,9 @@ def scenario_imap(cfg, res, stack):
                                     "p50 / p99", "ms", name + " p99", st[
                                         "p99_ms"], better="lower")
                         log(f"imap {name} {label}: {r['rate']:.0f} cmd/s "
-                            f"p99 {r['p99_ms']:.1f} ms, errors {r['errors']}")
+                            f"p99 {r['p99_ms']:.1f} ms, errors {r['errors']}"
+                            + (f" (first: {r.get('first_error')})"
+                               if r["errors"] else ""))
                     except (NotAvailable, OSError, ImapError) as e:
                         for what, unit, better in (
                                 ("commands/s", "cmd/s", "higher"),

@@ -5,8 +5,8 @@
 // every session (app/serve.cc owns them and stops the listeners first).
 //
 // Thread-safety: all members are thread-safe; sessions on any worker use
-// them concurrently. Blocking calls (store, password hashing) go through
-// `pool` (net/blocking.h, STYLE 13).
+// them concurrently. Blocking calls go through `pool` (store) or
+// `auth_pool` (password hashing) (net/blocking.h, STYLE 13).
 #pragma once
 
 #include <atomic>
@@ -32,6 +32,11 @@ struct Env {
   auth::Authenticator* auth = nullptr;
   auth::LoginThrottle* throttle = nullptr;
   net::BlockingPool* pool = nullptr;
+  // Password hashing (LOGIN, every SASL step): its own threads, so that a
+  // burst of logins (Argon2id costs tens of ms of CPU each) never queues
+  // the store calls of sessions already logged in behind it. Null: `pool`.
+  net::BlockingPool* auth_pool = nullptr;
+  net::BlockingPool& AuthPool() const { return auth_pool ? *auth_pool : *pool; }
   std::shared_ptr<net::TlsContext> tls;
 
   // A fresh id for a session, used as the `origin` of its store changes so

@@ -34,7 +34,7 @@ awaitable<Reply> Session::CmdLogin(Command cmd) {
   auto& a = std::get<LoginArgs>(cmd.args);
   auto* authn = env_.auth;
   std::string ip = conn_->remote_ip();
-  auto result = co_await Blocking([&] {
+  auto result = co_await net::RunBlocking(env_.AuthPool(), [&] {
     return authn->Login(ip, a.user, a.password);
   });
   // Throttle: wait before either answer, asynchronously.
@@ -82,7 +82,7 @@ awaitable<Reply> Session::CmdAuthenticate(Command cmd) {
   }
   for (int round = 0;; ++round) {
     if (round > 10) co_return Reply::Bad("Too many SASL rounds");
-    auto step = co_await Blocking([&] {
+    auto step = co_await net::RunBlocking(env_.AuthPool(), [&] {
       return server->Step(response ? std::optional<std::string_view>(*response)
                                    : std::nullopt);
     });

@@ -24,8 +24,20 @@ struct Needs {
   bool row = false;
   bool summary = false;
   bool raw = false;
+  // Every raw item is a top-level header (BODY[HEADER], HEADER.FIELDS,
+  // RFC822.HEADER): only the header block is read from the store. This is
+  // what clients fetch for a message list, 50 at a time.
+  bool header_only = true;
   bool seen = false;  // a non-peek body item sets \Seen (§6.4.5)
 };
+
+bool IsTopLevelHeader(const FetchItem& it) {
+  if (it.kind == FK::kRfc822Header) return true;
+  if (it.kind != FK::kBodySection || !it.section.part.empty()) return false;
+  return it.section.kind == SectionSpec::Kind::kHeader ||
+         it.section.kind == SectionSpec::Kind::kHeaderFields ||
+         it.section.kind == SectionSpec::Kind::kHeaderFieldsNot;
+}
 
 Needs NeedsOf(const std::vector<FetchItem>& items) {
   Needs n;
@@ -50,6 +62,7 @@ Needs NeedsOf(const std::vector<FetchItem>& items) {
       case FK::kBinarySize:
       case FK::kRfc822Header:
         n.row = n.summary = n.raw = true;
+        if (!IsTopLevelHeader(it)) n.header_only = false;
         if (!it.peek && it.kind != FK::kRfc822Header &&
             it.kind != FK::kBinarySize) {
           n.seen = true;
@@ -177,13 +190,27 @@ Result<Batch> RenderBatch(store::Store* store, store::MailboxId mailbox,
     std::string raw;
     if (needs.summary) {
       auto info = store->GetBlobInfo(row->blob);
+      if (!info && info.error().code() == ErrorCode::kNotFound) {
+        // Expunged by another session (body freed) since the rows were
+        // read: as a row already gone ([EXPUNGEISSUED], RFC 9051 §7.1).
+        out.expunged = true;
+        continue;
+      }
       if (!info) return Fail(info.error());
       auto s = mime::Deserialize(info->summary);
       if (!s) return Fail(s.error());
       summary = std::move(*s);
     }
     if (needs.raw) {
-      auto data = store->ReadBlob(row->blob, 0, row->size);
+      uint64_t length = needs.header_only
+                            ? std::min<uint64_t>(summary.root.body_start,
+                                                 row->size)
+                            : row->size;
+      auto data = store->ReadBlob(row->blob, 0, length);
+      if (!data && data.error().code() == ErrorCode::kNotFound) {
+        out.expunged = true;
+        continue;
+      }
       if (!data) return Fail(data.error());
       raw = std::move(*data);
     }

@@ -231,8 +231,15 @@ Result<std::vector<uint32_t>> RunSearch(store::Store* store,
       if (it != rows.end() && it->uid == m.entry->uid) m.row = &*it;
       if (m.row && in.need_header) {
         auto h = ReadHeader(store, *m.row);
-        if (!h) return Fail(h.error());
-        m.header = std::move(*h);
+        if (h) {
+          m.header = std::move(*h);
+        } else if (h.error().code() == ErrorCode::kNotFound) {
+          // Expunged by another session (and its body freed) since the
+          // rows were read: it matches nothing, as a row already gone does.
+          m.row = nullptr;
+        } else {
+          return Fail(h.error());
+        }
       }
     }
     if (Match(key, m, in)) out.push_back(static_cast<uint32_t>(i));
@@ -392,6 +399,9 @@ Result<std::vector<Loaded>> LoadMessages(store::Store* store,
         [](const store::MessageRow& r, store::Uid u) { return r.uid < u; });
     if (it == rows->end() || it->uid != entries[i].uid) continue;
     auto info = store->GetBlobInfo(it->blob);
+    // Expunged by another session since the rows were read: left out, as
+    // a row already gone is.
+    if (!info && info.error().code() == ErrorCode::kNotFound) continue;
     if (!info) return Fail(info.error());
     auto s = mime::Deserialize(info->summary);
     if (!s) return Fail(s.error());
@@ -400,6 +410,7 @@ Result<std::vector<Loaded>> LoadMessages(store::Store* store,
     l.row = *it;
     if (references) {
       auto header = store->ReadBlob(it->blob, 0, s->root.body_start);
+      if (!header && header.error().code() == ErrorCode::kNotFound) continue;
       if (!header) return Fail(header.error());
       auto refs = mime::FindHeaders(*header, "References");
       if (!refs.empty()) l.references = mime::UnfoldHeaderValue(refs[0]);

@@ -384,7 +384,8 @@ net::awaitable<bool> Session::Pass(const Command& cmd) {
                 password = cmd.text] {
     return auth->Login(ip, user, password);
   };
-  auth::LoginResult result = co_await Blocking(std::move(login));
+  auth::LoginResult result =
+      co_await net::RunBlocking(env_.AuthPool(), login);
   co_return co_await CompleteLogin(std::move(result.account), result.delay);
 }
 
@@ -434,7 +435,8 @@ net::awaitable<bool> Session::Auth(const Command& cmd) {
       return server->Step(response ? std::optional<std::string_view>(*response)
                                    : std::nullopt);
     };
-    auth::SaslStep step = co_await Blocking(std::move(run_step));
+    auth::SaslStep step =
+        co_await net::RunBlocking(env_.AuthPool(), run_step);
     bool need_answer =
         step.state == auth::SaslStep::kChallenge ||
         (step.state == auth::SaslStep::kSuccess && step.final_data.has_value());

@@ -858,7 +858,7 @@ net::awaitable<bool> Session::OnAuth(std::string_view args) {
     // (nullopt otherwise); later Steps always carry a response.
     std::optional<std::string> in = std::move(response);
     response.reset();
-    auto step = co_await net::RunBlocking(*env_.pool, [server, &in] {
+    auto step = co_await net::RunBlocking(env_.AuthPool(), [server, &in] {
       std::optional<std::string_view> view;
       if (in) view = *in;
       return server->Step(view);
