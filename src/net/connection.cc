@@ -6,6 +6,9 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <openssl/err.h>
+
+#include <climits>
 #include <cstring>
 
 namespace correio::net {
@@ -45,8 +48,8 @@ Connection::Connection(tcp::socket socket, uint64_t id,
 Connection::~Connection() { Close(); }
 
 std::string Connection::tls_description() const {
-  if (!tls_) return "";
-  SSL* s = const_cast<ssl::stream<tcp::socket&>&>(*tls_).native_handle();
+  if (!ssl_) return "";
+  SSL* s = ssl_.get();
   return std::string(SSL_get_version(s)) + " " + SSL_get_cipher_name(s);
 }
 
@@ -105,23 +108,63 @@ void Connection::Compact() {
   }
 }
 
-awaitable<Result<size_t>> Connection::ReadRaw(char* into, size_t n) {
+awaitable<Status> Connection::WaitReady(tcp::socket::wait_type what) {
   if (closed_) co_return Fail(ErrorCode::kTemp, "connection closed");
   if (stopping_) co_return Fail(ErrorCode::kTemp, "server stopping");
   ArmWatchdog();
-  auto buffer = asio::buffer(into, n);
-  boost::system::error_code ec;
-  size_t got = 0;
-  if (tls_) {
-    std::tie(ec, got) = co_await tls_->async_read_some(buffer, kTuple);
-  } else {
-    std::tie(ec, got) = co_await socket_.async_read_some(buffer, kTuple);
-  }
+  auto [ec] = co_await socket_.async_wait(what, kTuple);
   --pending_;
   if (ec) {
     if (timed_out_) co_return Fail(ErrorCode::kTemp, "timeout");
     if (stopping_) co_return Fail(ErrorCode::kTemp, "server stopping");
-    if (ec == asio::error::eof || ec == ssl::error::stream_truncated) {
+    co_return Fail(ErrorCode::kTemp, ec.message());
+  }
+  co_return Status{};
+}
+
+awaitable<Result<bool>> Connection::SslRetry(int rc, const char* what) {
+  int err = SSL_get_error(ssl_.get(), rc);
+  if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+    auto st = co_await WaitReady(err == SSL_ERROR_WANT_READ
+                                     ? tcp::socket::wait_read
+                                     : tcp::socket::wait_write);
+    if (!st) co_return Fail(st.error());
+    co_return true;
+  }
+  unsigned long e = ERR_peek_error();
+  if (err == SSL_ERROR_ZERO_RETURN ||
+      (err == SSL_ERROR_SYSCALL && e == 0)) {
+    // close_notify, or the peer just closed the socket.
+    co_return Fail(ErrorCode::kNotFound, "end of stream");
+  }
+  char reason[256] = "";
+  if (e != 0) ERR_error_string_n(e, reason, sizeof reason);
+  ERR_clear_error();
+  co_return Fail(ErrorCode::kTemp,
+                 std::string(what) + ": " + (e ? reason : "I/O error"));
+}
+
+awaitable<Result<size_t>> Connection::ReadRaw(char* into, size_t n) {
+  if (closed_) co_return Fail(ErrorCode::kTemp, "connection closed");
+  if (stopping_) co_return Fail(ErrorCode::kTemp, "server stopping");
+  if (ssl_) {
+    for (;;) {
+      ERR_clear_error();
+      int rc = SSL_read(ssl_.get(), into,
+                        static_cast<int>(std::min<size_t>(n, INT_MAX)));
+      if (rc > 0) co_return static_cast<size_t>(rc);
+      auto again = co_await SslRetry(rc, "TLS read");
+      if (!again) co_return Fail(again.error());
+    }
+  }
+  ArmWatchdog();
+  auto buffer = asio::buffer(into, n);
+  auto [ec, got] = co_await socket_.async_read_some(buffer, kTuple);
+  --pending_;
+  if (ec) {
+    if (timed_out_) co_return Fail(ErrorCode::kTemp, "timeout");
+    if (stopping_) co_return Fail(ErrorCode::kTemp, "server stopping");
+    if (ec == asio::error::eof) {
       co_return Fail(ErrorCode::kNotFound, "end of stream");
     }
     co_return Fail(ErrorCode::kTemp, ec.message());
@@ -226,15 +269,30 @@ awaitable<Status> Connection::Write(std::string_view data) {
     if (!st) co_return st;
     data = packed;
   }
-  ArmWatchdog();
-  boost::system::error_code ec;
-  if (tls_) {
-    std::tie(ec, std::ignore) =
-        co_await asio::async_write(*tls_, asio::buffer(data), kTuple);
-  } else {
-    std::tie(ec, std::ignore) =
-        co_await asio::async_write(socket_, asio::buffer(data), kTuple);
+  if (ssl_) {
+    size_t done = 0;
+    while (done < data.size()) {
+      if (closed_) co_return Fail(ErrorCode::kTemp, "connection closed");
+      ERR_clear_error();
+      int rc = SSL_write(
+          ssl_.get(), data.data() + done,
+          static_cast<int>(std::min<size_t>(data.size() - done, INT_MAX)));
+      if (rc > 0) {
+        done += static_cast<size_t>(rc);
+        continue;
+      }
+      auto again = co_await SslRetry(rc, "TLS write");
+      if (!again) {
+        co_return Fail(ErrorCode::kTemp, timed_out_ ? "timeout"
+                                                    : again.error().message());
+      }
+    }
+    co_return Status{};
   }
+  ArmWatchdog();
+  auto [ec, written] =
+      co_await asio::async_write(socket_, asio::buffer(data), kTuple);
+  (void)written;
   --pending_;
   if (ec) {
     co_return Fail(ErrorCode::kTemp, timed_out_ ? "timeout" : ec.message());
@@ -256,16 +314,32 @@ Status Connection::StartCompression() {
 }
 
 awaitable<Status> Connection::StartTls(std::shared_ptr<ssl::context> ctx) {
-  if (tls_) co_return Fail(ErrorCode::kPerm, "TLS already active");
+  if (ssl_) co_return Fail(ErrorCode::kPerm, "TLS already active");
   // STYLE 17: nothing received in plaintext may be read after the upgrade.
   DiscardBuffered();
   tls_ctx_ = std::move(ctx);
-  tls_ = std::make_unique<ssl::stream<tcp::socket&>>(socket_, *tls_ctx_);
-  ArmWatchdog();
-  auto [ec] = co_await tls_->async_handshake(ssl::stream_base::server, kTuple);
-  --pending_;
-  if (ec) {
-    co_return Fail(ErrorCode::kPerm, "TLS handshake failed: " + ec.message());
+  SSL* s = SSL_new(tls_ctx_->native_handle());
+  if (s == nullptr) co_return Fail(ErrorCode::kPerm, "TLS: SSL_new failed");
+  ssl_.reset(s);
+  boost::system::error_code ec;
+  socket_.native_non_blocking(true, ec);
+  if (ec || SSL_set_fd(s, socket_.native_handle()) != 1) {
+    co_return Fail(ErrorCode::kPerm, "TLS: cannot attach to the socket");
+  }
+  // Partial writes so a large reply goes out as the socket drains; record
+  // buffers are freed whenever they are empty (idle connections).
+  SSL_set_mode(s, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                      SSL_MODE_RELEASE_BUFFERS);
+  SSL_set_accept_state(s);
+  for (;;) {
+    ERR_clear_error();
+    int rc = SSL_do_handshake(s);
+    if (rc == 1) break;
+    auto again = co_await SslRetry(rc, "TLS handshake failed");
+    if (!again) {
+      co_return Fail(ErrorCode::kPerm, again.error().message());
+    }
   }
   co_return Status{};
 }
@@ -281,6 +355,12 @@ void Connection::RequestStop() {
 void Connection::Close() {
   if (closed_) return;
   closed_ = true;
+  if (ssl_ && !timed_out_) {
+    // One non-blocking try at close_notify; never waited for.
+    ERR_clear_error();
+    SSL_shutdown(ssl_.get());
+    ERR_clear_error();
+  }
   timer_.cancel();
   boost::system::error_code ec;
   socket_.shutdown(tcp::socket::shutdown_both, ec);

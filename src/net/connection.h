@@ -14,7 +14,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/stream.hpp>
+#include <openssl/ssl.h>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
@@ -48,7 +48,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const std::string& local_ip() const { return local_ip_; }
   uint16_t local_port() const { return local_port_; }
   const std::string& listener_name() const { return listener_name_; }
-  bool tls_active() const { return tls_ != nullptr; }
+  bool tls_active() const { return ssl_ != nullptr; }
   std::string tls_description() const;  // "TLSv1.3 TLS_AES_256_GCM_SHA384"
 
   // The deadline applied to every following read and write, until changed.
@@ -103,8 +103,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Compact();
 
   tcp::socket socket_;
-  std::shared_ptr<boost::asio::ssl::context> tls_ctx_;  // keeps tls_ valid
-  std::unique_ptr<boost::asio::ssl::stream<tcp::socket&>> tls_;
+  // TLS is OpenSSL on the socket's descriptor (non-blocking), driven by
+  // waits for readiness, not asio::ssl::stream: the stream keeps two 17 KB
+  // buffers (and a 2x17 KB BIO pair) per connection for its whole life,
+  // while OpenSSL with SSL_MODE_RELEASE_BUFFERS frees its record buffers
+  // whenever the connection is idle. An idle IMAPS session went from about
+  // 85 KB to about 25 KB (docs/benchmarks.md).
+  struct SslFree {
+    void operator()(SSL* s) const { SSL_free(s); }
+  };
+  std::shared_ptr<boost::asio::ssl::context> tls_ctx_;  // keeps ssl_ valid
+  std::unique_ptr<SSL, SslFree> ssl_;
+  // Waits until the socket is readable or writable (deadline applies).
+  awaitable<Status> WaitReady(tcp::socket::wait_type what);
+  // After an SSL_* call returned `rc`: waits as OpenSSL asks (true: call
+  // again) or says why not.
+  awaitable<Result<bool>> SslRetry(int rc, const char* what);
   uint64_t id_;
   std::string listener_name_;
   std::string remote_ip_, local_ip_;

@@ -1,5 +1,7 @@
 #include "net/server.h"
 
+#include <csignal>
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -34,6 +36,9 @@ struct Server::Acceptor {
 Server::Server(size_t workers, ServerLimits limits,
                std::shared_ptr<TlsContext> tls)
     : limits_(limits), tls_(std::move(tls)) {
+  // OpenSSL writes to the socket itself (net/connection.h), without
+  // MSG_NOSIGNAL: a peer that went away must give EPIPE, not kill us.
+  ::signal(SIGPIPE, SIG_IGN);
   if (workers == 0) workers = 1;
   for (size_t i = 0; i < workers; ++i) {
     workers_.push_back(std::make_unique<Worker>());
