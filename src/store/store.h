@@ -125,10 +125,13 @@ class Store {
   virtual Result<FlagResult> UpdateFlags(MailboxId mailbox, const UidSet& uids,
                                          const FlagUpdate& update,
                                          uint64_t origin = 0) = 0;
-  // Removes exactly the listed messages that exist (the caller chooses, e.g.
-  // those with \Deleted) and logs them for QRESYNC.
+  // Removes exactly the listed messages that exist and logs them for
+  // QRESYNC. With `only_deleted`, only those of them that have \Deleted at
+  // the moment of the commit (IMAP EXPUNGE and CLOSE: a session's view of
+  // the flags may be behind another session's STORE).
   virtual Result<ExpungeResult> Expunge(MailboxId mailbox, const UidSet& uids,
-                                        uint64_t origin = 0) = 0;
+                                        uint64_t origin = 0,
+                                        bool only_deleted = false) = 0;
   // COPY/MOVE with UID mapping (UIDPLUS). Quota is enforced for COPY and for
   // MOVE across accounts (never happens today: mailboxes are per account).
   virtual Result<CopyResult> Copy(MailboxId source, const UidSet& uids,

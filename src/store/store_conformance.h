@@ -629,6 +629,26 @@ TEST_P(StoreConformance, ExpungeAndExpungedSince) {
   EXPECT_EQ(Deliver(Blob("new"), {ia})[0].uid, 6u);
 }
 
+TEST_P(StoreConformance, ExpungeOnlyDeletedDecidesAtCommit) {
+  Account a = NewAccount("a@example.org");
+  MailboxId ia = Box(a.id, "INBOX").id;
+  Deliver(Blob("one"), {ia}, kFlagDeleted);
+  Deliver(Blob("two"), {ia});
+  Deliver(Blob("three"), {ia}, kFlagDeleted | kFlagSeen);
+  // Another session takes \Deleted off 3 before the EXPUNGE commits.
+  FlagUpdate off;
+  off.op = FlagOp::kRemove;
+  off.flags.system = kFlagDeleted;
+  ASSERT_TRUE(store_->UpdateFlags(ia, {{3, 3}}, off));
+  auto ex = store_->Expunge(ia, {{1, 100}}, 0, /*only_deleted=*/true).value();
+  EXPECT_EQ(ex.uids, std::vector<Uid>{1});
+  EXPECT_EQ(ViewUids(ia), (std::vector<Uid>{2, 3}));
+  // Nothing left with \Deleted: no change, no new MODSEQ.
+  ModSeq before = store_->GetMailboxById(ia)->highest_modseq;
+  EXPECT_TRUE(store_->Expunge(ia, {{1, 100}}, 0, true)->uids.empty());
+  EXPECT_EQ(store_->GetMailboxById(ia)->highest_modseq, before);
+}
+
 TEST_P(StoreConformance, CopyAndMove) {
   Account a = NewAccount("a@example.org");
   MailboxId ia = Box(a.id, "INBOX").id;

@@ -5,14 +5,17 @@
 
 namespace correio::imap {
 
-awaitable<Status> Session::ExpungeIndexes(const std::vector<uint32_t>& indexes) {
-  if (indexes.empty()) co_return Status{};
-  auto uids = UidSetOf(indexes);
+awaitable<Status> Session::ExpungeDeleted(const store::UidSet& uids) {
+  if (uids.empty()) co_return Status{};
   auto* store = env_.store;
   store::MailboxId mb = view_->mailbox.id;
   uint64_t origin = origin_;
-  auto r = co_await Blocking(
-      [&] { return store->Expunge(mb, uids, origin); });
+  // The store picks the messages that have \Deleted when it commits: this
+  // session's view of the flags may be behind another session's STORE
+  // (its change still queued), and the mailbox's state is what counts.
+  auto r = co_await Blocking([&] {
+    return store->Expunge(mb, uids, origin, /*only_deleted=*/true);
+  });
   if (!r) co_return Fail(r.error());
   SendExpunges(r->uids);
   if (r->modseq > view_->highest_modseq) view_->highest_modseq = r->modseq;
@@ -21,21 +24,18 @@ awaitable<Status> Session::ExpungeIndexes(const std::vector<uint32_t>& indexes) 
 
 awaitable<Reply> Session::CmdExpunge(Command cmd) {
   if (view_->read_only) co_return Reply::No("[READ-ONLY] Mailbox is read-only");
-  std::vector<uint32_t> candidates;
+  store::UidSet uids;
   if (cmd.uid) {
+    // RFC 4315 §2.1: the \Deleted messages among the given UIDs.
     auto r = Resolve(std::get<UidExpungeArgs>(cmd.args).set, true);
     if (!r) co_return Reply::Bad(r.error().message());
-    candidates = std::move(*r);
+    uids = UidSetOf(*r);
   } else {
-    for (size_t i = 0; i < view_->entries.size(); ++i) {
-      candidates.push_back(static_cast<uint32_t>(i));
-    }
+    // Every \Deleted message, also one this session has not heard of yet
+    // (its EXISTS and EXPUNGE follow, in that order).
+    uids = {{1, UINT32_MAX}};
   }
-  std::vector<uint32_t> del;
-  for (uint32_t i : candidates) {
-    if (view_->entries[i].system & store::kFlagDeleted) del.push_back(i);
-  }
-  auto st = co_await ExpungeIndexes(del);
+  auto st = co_await ExpungeDeleted(uids);
   if (!st) co_return ErrorReply(st.error(), "EXPUNGE");
   if (condstore_) {
     // RFC 7162 §3.1.11: the mailbox's new HIGHESTMODSEQ.

@@ -148,6 +148,8 @@ struct Msg {
   std::string flags;  // "(\Seen ...)"
   store::ModSeq modseq = 0;
   bool add_flags = false;  // \Seen was just set: report FLAGS too
+  bool add_modseq = false;  // ... and MODSEQ, CONDSTORE being on
+  bool add_uid = false;     // ... and UID, QRESYNC being on
 };
 
 struct Batch {
@@ -220,9 +222,17 @@ Result<Batch> RenderBatch(store::Store* store, store::MailboxId mailbox,
       if (!first) line += ' ';
       first = false;
     };
+    if (m.add_uid) {
+      // RFC 7162 §3.2.4: with QRESYNC a flag change always names its UID.
+      sep();
+      line += "UID " + std::to_string(m.uid);
+    }
     if (m.add_flags) {
       sep();
       line += "FLAGS " + m.flags;
+      // RFC 7162 §3.1: a flag change reported with CONDSTORE on carries
+      // its MODSEQ (unless the client asked for MODSEQ anyway).
+      if (m.add_modseq) line += " MODSEQ (" + std::to_string(m.modseq) + ")";
     }
     for (const auto& it : items) {
       if (it.kind == FK::kFlags && m.add_flags) continue;  // sent already
@@ -412,6 +422,8 @@ awaitable<Reply> Session::CmdFetch(Command cmd) {
       m.modseq = view_->entries[i].modseq;
       m.flags = FlagsString(view_->FlagsAt(i));
       m.add_flags = !seen_now.empty() && seen_now[i];
+      m.add_modseq = m.add_flags && condstore_ && !has(FK::kModSeq);
+      m.add_uid = m.add_flags && qresync_ && !has(FK::kUid);
       msgs.push_back(std::move(m));
     }
     auto* store = env_.store;

@@ -25,6 +25,7 @@ awaitable<Reply> Session::CmdSelect(Command cmd) {
   // Subscribed to the account's changes since login, so nothing committed
   // after this snapshot is missed (ApplyChange skips what it already has).
   pending_.clear();
+  selecting_ = true;
   struct Loaded {
     store::Mailbox mailbox;
     std::vector<store::ViewEntry> entries;
@@ -47,6 +48,7 @@ awaitable<Reply> Session::CmdSelect(Command cmd) {
     }
     return l;
   });
+  selecting_ = false;
   if (!loaded) co_return ErrorReply(loaded.error(), cmd.name);
   View v;
   v.mailbox = std::move(loaded->mailbox);
@@ -132,24 +134,18 @@ awaitable<Reply> Session::CmdSelect(Command cmd) {
 awaitable<Reply> Session::CmdClose(Command) {
   if (!view_->read_only) {
     // RFC 9051 §6.4.1: silently expunge \Deleted messages (no EXPUNGE
-    // responses), then close.
-    std::vector<uint32_t> del;
-    for (size_t i = 0; i < view_->entries.size(); ++i) {
-      if (view_->entries[i].system & store::kFlagDeleted) {
-        del.push_back(static_cast<uint32_t>(i));
-      }
-    }
-    if (!del.empty()) {
-      auto uids = UidSetOf(del);
-      auto* store = env_.store;
-      store::MailboxId mb = view_->mailbox.id;
-      uint64_t origin = origin_;
-      auto r = co_await Blocking(
-          [&] { return store->Expunge(mb, uids, origin); });
-      if (!r) {
-        ResetSelection();
-        co_return ErrorReply(r.error(), "CLOSE");
-      }
+    // responses), then close. The store decides what has \Deleted at
+    // commit, as for EXPUNGE (cmd_expunge.cc).
+    auto* store = env_.store;
+    store::MailboxId mb = view_->mailbox.id;
+    uint64_t origin = origin_;
+    store::UidSet all{{1, UINT32_MAX}};
+    auto r = co_await Blocking([&] {
+      return store->Expunge(mb, all, origin, /*only_deleted=*/true);
+    });
+    if (!r) {
+      ResetSelection();
+      co_return ErrorReply(r.error(), "CLOSE");
     }
   }
   ResetSelection();

@@ -381,6 +381,12 @@ awaitable<void> Session::Run() {
         ++bad_;
       } else {
         current_uid_ = cmd.uid;
+        // Other sessions' flag changes first, so the command works on the
+        // flags as they are (a STORE reports real flags, a FETCH BODY[]
+        // sees \Seen taken off elsewhere). New messages and expunges wait
+        // until after it: they would change what "*" and the client's
+        // sequence numbers mean.
+        if (view_) ApplyPendingFlags();
         reply = co_await (this->*(spec->handler))(std::move(cmd));
         if (reply.status == "BAD") ++bad_;
         if (state_ != SessionState::kLogout && reply.status != "") {
@@ -576,7 +582,8 @@ std::string Session::FlagsFetch(size_t i, bool with_uid) const {
 }
 
 void Session::OnChange(std::shared_ptr<const store::Change> change) {
-  if (!notify_ && (!view_ || change->mailbox != view_->mailbox.id)) {
+  if (!notify_ && !selecting_ &&
+      (!view_ || change->mailbox != view_->mailbox.id)) {
     // Without NOTIFY only the selected mailbox is reported.
     if (change->kind != store::Change::Kind::kMailboxDeleted &&
         change->kind != store::Change::Kind::kMailboxRenamed) {
@@ -596,15 +603,42 @@ void Session::OnChange(std::shared_ptr<const store::Change> change) {
 }
 
 void Session::ApplyPending(bool expunge_allowed) {
+  // When expunges may not be sent, they stay queued (in order) and every
+  // other change is applied around them: new messages and flag changes
+  // never shift sequence numbers, and numbering them with the expunged
+  // message still in the view is what the client expects, since it has
+  // not been told of the expunge either. So a STORE, FETCH or SEARCH
+  // always sees the other sessions' flags (RFC 9051 §7.5.1).
+  std::deque<std::shared_ptr<const store::Change>> held;
   while (!pending_.empty()) {
-    const auto& c = *pending_.front();
-    if (!expunge_allowed && c.kind == store::Change::Kind::kExpunged &&
-        c.origin != origin_ && view_ && c.mailbox == view_->mailbox.id) {
-      break;
-    }
-    auto keep = pending_.front();
+    auto c = std::move(pending_.front());
     pending_.pop_front();
-    ApplyChange(*keep);
+    if (!expunge_allowed && c->kind == store::Change::Kind::kExpunged &&
+        view_ && c->mailbox == view_->mailbox.id) {
+      held.push_back(std::move(c));
+      continue;
+    }
+    ApplyChange(*c);
+  }
+  pending_ = std::move(held);
+}
+
+void Session::ApplyPendingFlags() {
+  // The changes stay queued: one may also name a message whose EXISTS is
+  // still queued, and applying them again later is a no-op for the rest
+  // (the MODSEQ check).
+  for (const auto& p : pending_) {
+    const store::Change& c = *p;
+    if (c.kind != store::Change::Kind::kFlags || c.origin == origin_ ||
+        c.mailbox != view_->mailbox.id) {
+      continue;
+    }
+    for (const auto& m : c.messages) {
+      int64_t i = view_->Find(m.uid);
+      if (i < 0 || m.modseq <= view_->entries[i].modseq) continue;
+      view_->SetFlags(static_cast<size_t>(i), m.flags, m.modseq);
+      Send(FlagsFetch(static_cast<size_t>(i), true));
+    }
   }
 }
 
@@ -652,7 +686,9 @@ void Session::ApplyChange(const store::Change& c) {
       break;
     }
     case K::kExpunged: {
-      if (c.origin == origin_) break;  // our EXPUNGE/MOVE reported it
+      // Our own EXPUNGE/MOVE reported what was in the view already; what
+      // is left is a message it removed before we had announced it (its
+      // EXISTS came just now).
       SendExpunges(c.uids);
       if (c.modseq > v.highest_modseq) v.highest_modseq = c.modseq;
       break;

@@ -162,9 +162,12 @@ class Session : public std::enable_shared_from_this<Session> {
                                   bool allow_recent) const;
 
   // Changes from other sessions.
-  // Sends what can be sent now; stops before an EXPUNGE when
-  // `expunge_allowed` is false (leaving it and all after it queued).
+  // Sends what can be sent now; with `expunge_allowed` false, expunges of
+  // the selected mailbox stay queued and everything else is applied.
   void ApplyPending(bool expunge_allowed);
+  // Applies the queued flag changes of other sessions to the messages the
+  // view has, leaving everything queued (run before each command).
+  void ApplyPendingFlags();
   void ApplyChange(const store::Change& c);
   void ResetSelection();
   // "* n FETCH (UID u FLAGS (...))" for view index i.
@@ -232,8 +235,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // Performs flag changes and reports them (STORE, \Seen by FETCH).
   awaitable<Result<store::FlagResult>> UpdateFlags(
       const std::vector<uint32_t>& indexes, const store::FlagUpdate& update);
-  // Expunges the given view indexes' messages and sends EXPUNGE responses.
-  awaitable<Status> ExpungeIndexes(const std::vector<uint32_t>& indexes);
+  // Expunges those of `uids` that have \Deleted (decided by the store at
+  // commit) and sends EXPUNGE responses.
+  awaitable<Status> ExpungeDeleted(const store::UidSet& uids);
 
   std::shared_ptr<net::Connection> conn_;
   mail::Env env_;
@@ -249,6 +253,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool rev2_ = false;       // ENABLE IMAP4rev2 (RFC 9051 §6.3.1)
   bool condstore_ = false;  // CONDSTORE enabled (RFC 7162)
   bool qresync_ = false;    // QRESYNC enabled (RFC 7162 §3.2.3)
+  // SELECT/EXAMINE is loading its snapshot: changes are kept (not
+  // dropped for want of a view) so none committed meanwhile is lost.
+  bool selecting_ = false;
   std::optional<NotifyArgs> notify_;  // NOTIFY SET in force (names UTF-8)
   std::vector<FetchItem> notify_new_fetch_;  // MessageNew (fetch-att ...)
   std::vector<uint32_t> notify_new_uids_;    // ... to fetch next

@@ -567,7 +567,7 @@ class MemoryStore final : public Store {
   }
 
   Result<ExpungeResult> Expunge(MailboxId mailbox, const UidSet& uids,
-                                uint64_t origin) override {
+                                uint64_t origin, bool only_deleted) override {
     return Counted([&]() -> Result<ExpungeResult> {
       ExpungeResult out;
       {
@@ -575,6 +575,11 @@ class MemoryStore final : public Store {
         Box* b = FindBox(mailbox);
         if (!b) return Fail(ErrorCode::kNotFound, "no mailbox");
         out.uids = Select(*b, uids);
+        if (only_deleted) {
+          std::erase_if(out.uids, [&](Uid u) {
+            return !(b->messages.at(u).flags.system & kFlagDeleted);
+          });
+        }
         out.modseq = b->mailbox.highest_modseq;
         if (out.uids.empty()) return out;
         out.modseq = ++b->mailbox.highest_modseq;

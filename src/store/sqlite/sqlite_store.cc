@@ -939,13 +939,18 @@ class SqliteStore final : public Store {
   }
 
   Result<ExpungeResult> Expunge(MailboxId mailbox, const UidSet& uids,
-                                uint64_t origin) override {
+                                uint64_t origin, bool only_deleted) override {
     return Write<ExpungeResult>(
         [&](Db& db, std::vector<Change>& changes) -> Result<ExpungeResult> {
           auto box = MailboxById(db, mailbox);
           if (!box) return Fail(box.error());
           auto rows = SelectMessages(db, mailbox, uids);
           if (!rows) return Fail(rows.error());
+          if (only_deleted) {
+            std::erase_if(*rows, [](const MessageRow& m) {
+              return !(m.flags.system & kFlagDeleted);
+            });
+          }
           ExpungeResult out;
           out.modseq = box->highest_modseq;
           if (rows->empty()) return out;
