@@ -10,7 +10,7 @@ CMAKE_GEN  := -G Ninja
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build run test test-build clean format fuzz bench bench-quick
+.PHONY: all deps build run test test-build clean format fuzz bench bench-quick soak
 
 all: build
 
@@ -35,6 +35,17 @@ test-build: deps $(TEST_BUILD)/build.ninja
 
 test: test-build
 	cd $(TEST_BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+# The randomized multi-session IMAP model test, long (make test runs it
+# short): SOAK_SEEDS seeds x SOAK_OPS operations with SOAK_SESSIONS sessions.
+SOAK_SEEDS    ?= 1-200
+SOAK_OPS      ?= 2000
+SOAK_SESSIONS ?= 5
+soak: test-build
+	cd tests/e2e && CORREIO_BIN=$(abspath $(TEST_BUILD))/correio \
+	  CORREIO_MODEL_SEEDS=$(SOAK_SEEDS) CORREIO_MODEL_OPS=$(SOAK_OPS) \
+	  CORREIO_MODEL_SESSIONS=$(SOAK_SESSIONS) \
+	  python3 -m unittest -v test_imap_model
 
 # Benchmarks side by side with Postfix and Dovecot (docs/benchmarks.md):
 # results in bench/results/LATEST.md. bench-quick: small counts, ~5 minutes.
