@@ -6,8 +6,11 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -389,6 +392,36 @@ int Serve(ServeOptions options) {
         signal_ctx.stop();
       };
   signals.async_wait(on_signal);
+
+  // Upkeep on the signal context, the work itself on the store pool:
+  // expunge records older than imap.expunge_log_days are dropped at start
+  // and hourly (QRESYNC then answers from the floor, see store.h).
+  boost::asio::steady_timer upkeep(signal_ctx);
+  store::Store* the_store = store->get();
+  auto compact = [&cfg, &pool, the_store] {
+    if (cfg.imap.expunge_log_days == 0) return;
+    boost::asio::post(pool.pool(), [&cfg, the_store] {
+      int64_t before = static_cast<int64_t>(std::time(nullptr)) -
+                       int64_t{cfg.imap.expunge_log_days} * 86400;
+      auto n = the_store->CompactExpungeLog(before);
+      if (!n) {
+        spdlog::warn("expunge log compaction: {}", n.error().message());
+      } else if (*n > 0) {
+        spdlog::info("expunge log: {} records older than {} days dropped", *n,
+                     cfg.imap.expunge_log_days);
+      }
+    });
+  };
+  std::function<void()> schedule_upkeep = [&] {
+    upkeep.expires_after(std::chrono::hours(1));
+    upkeep.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      compact();
+      schedule_upkeep();
+    });
+  };
+  compact();
+  schedule_upkeep();
 
   (*outbound)->Start();
   server.Start();

@@ -763,6 +763,11 @@ Config ReadConfig(Checker& c, const toml::table& root) {
     r.Finish();
   }
   {
+    TableReader r(&c, top.Table("imap"), "imap.");
+    r.Integer("expunge_log_days", &cfg.imap.expunge_log_days, 0);
+    r.Finish();
+  }
+  {
     TableReader r(&c, top.Table("queue"), "queue.");
     ReadQueue(c, r, &cfg.queue);
     r.Finish();
@@ -991,6 +996,13 @@ mark_seen_on_retr = true
 download_once = false
 # Offer APOP (RFC 1939 §7). Needs the plain password stored; MD5-based.
 apop = false
+
+[imap]
+# Days each expunged message is remembered for QRESYNC (RFC 7162), so a
+# device offline that long learns exactly what went away. Older records
+# are dropped; such a device is then told every UID it knew that is gone
+# (correct, only longer). 0: keep forever.
+expunge_log_days = 400
 
 [queue]
 # Delays in seconds between delivery attempts; the last one repeats.

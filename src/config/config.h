@@ -76,6 +76,15 @@ struct Pop3 {
   bool operator==(const Pop3&) const = default;
 };
 
+struct Imap {
+  // QRESYNC (RFC 7162): how long the record of each expunged message is
+  // kept, so that a client offline that long still resyncs exactly with
+  // VANISHED (EARLIER) of only what went away. After that a client is told
+  // every UID it knew that is gone (still exact, longer). 0: forever.
+  uint32_t expunge_log_days = 400;
+  bool operator==(const Imap&) const = default;
+};
+
 struct Queue {
   // Retry delays in seconds; the last repeats until max_age_seconds.
   std::vector<uint32_t> retry_schedule = {300, 600, 1800, 3600, 7200, 14400};
@@ -117,6 +126,7 @@ struct Config {
   Limits limits;
   Auth auth;
   Pop3 pop3;
+  Imap imap;
   Queue queue;
   Dns dns;
   Log log;

@@ -126,8 +126,8 @@ TEST(ConfigDefaults, DefaultTextExplainsEveryKey) {
     }
   }
   // 6 top-level + 7*4 listener + 2 tls + 13 limits + 4 auth + 4 pop3 +
-  // 9 queue + 1 dns + 3 log.
-  EXPECT_EQ(keys, 6u + 28u + 2u + 13u + 4u + 4u + 9u + 1u + 3u);
+  // 1 imap + 9 queue + 1 dns + 3 log.
+  EXPECT_EQ(keys, 6u + 28u + 2u + 13u + 4u + 4u + 1u + 9u + 1u + 3u);
 }
 
 TEST(ConfigSyntax, ParserLineAndMessage) {

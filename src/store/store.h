@@ -138,9 +138,17 @@ class Store {
                                   MailboxId dest, uint64_t origin = 0) = 0;
   virtual Result<CopyResult> Move(MailboxId source, const UidSet& uids,
                                   MailboxId dest, uint64_t origin = 0) = 0;
-  // UIDs expunged with a MODSEQ greater than `since` (QRESYNC VANISHED).
+  // UIDs expunged with a MODSEQ greater than `since` (QRESYNC VANISHED),
+  // as far as the log still has them: see ExpungeLogFloor.
   virtual Result<std::vector<Uid>> ExpungedSince(MailboxId mailbox,
                                                  ModSeq since) = 0;
+  // Expunges with a MODSEQ up to this may have been dropped from the log
+  // (CompactExpungeLog); 0: the log is complete. A client resyncing from a
+  // MODSEQ below it must be told of every UID it knew that is gone.
+  virtual Result<ModSeq> ExpungeLogFloor(MailboxId mailbox) = 0;
+  // Drops the expunge records made before `before` (unix seconds) in every
+  // mailbox, raising each mailbox's floor over them; how many went.
+  virtual Result<uint64_t> CompactExpungeLog(int64_t before) = 0;
   // UIDs of messages whose decoded text contains `needle`, compared
   // case-insensitively, answered from an index.
   virtual Result<std::vector<Uid>> SearchText(MailboxId mailbox,

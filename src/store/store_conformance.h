@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <ctime>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -627,6 +628,32 @@ TEST_P(StoreConformance, ExpungeAndExpungedSince) {
   EXPECT_EQ(rec->Take().size(), 1u);
   // UIDs are never reused after expunge.
   EXPECT_EQ(Deliver(Blob("new"), {ia})[0].uid, 6u);
+}
+
+TEST_P(StoreConformance, CompactedExpungeLogRaisesTheFloor) {
+  Account a = NewAccount("a@example.org");
+  MailboxId ia = Box(a.id, "INBOX").id;
+  MailboxId other = Box(a.id, "Sent").id;
+  for (int i = 0; i < 4; ++i) Deliver(Blob("m" + std::to_string(i)), {ia});
+  Deliver(Blob("o"), {other});
+  ModSeq m0 = store_->GetMailboxById(ia)->highest_modseq;
+  EXPECT_EQ(store_->ExpungeLogFloor(ia).value(), 0u);
+  auto first = store_->Expunge(ia, {{1, 2}}).value();
+  // Nothing is older than a minute ago: nothing goes.
+  int64_t now = static_cast<int64_t>(std::time(nullptr));
+  EXPECT_EQ(store_->CompactExpungeLog(now - 60).value(), 0u);
+  EXPECT_EQ(store_->ExpungeLogFloor(ia).value(), 0u);
+  // Everything made before a minute from now goes; the floor says which
+  // MODSEQs may be missing, and only in the mailbox that had records.
+  EXPECT_EQ(store_->CompactExpungeLog(now + 60).value(), 2u);
+  EXPECT_EQ(store_->ExpungeLogFloor(ia).value(), first.modseq);
+  EXPECT_EQ(store_->ExpungeLogFloor(other).value(), 0u);
+  EXPECT_TRUE(store_->ExpungedSince(ia, m0)->empty());
+  // Later expunges are logged again, above the floor.
+  auto second = store_->Expunge(ia, {{3, 3}}).value();
+  EXPECT_EQ(store_->ExpungedSince(ia, m0).value(), std::vector<Uid>{3});
+  EXPECT_GT(second.modseq, store_->ExpungeLogFloor(ia).value());
+  EXPECT_TRUE(store_->CheckIntegrity()->empty());
 }
 
 TEST_P(StoreConformance, ExpungeOnlyDeletedDecidesAtCommit) {

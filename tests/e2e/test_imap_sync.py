@@ -20,11 +20,13 @@ updates from every path into the store (IMAP, SMTP, POP3).
 import poplib
 import re
 import socket
+import sqlite3
 import ssl
+import tempfile
 import time
 import unittest
 
-from harness import DOMAIN, ServerTestCase, client_tls_context
+from harness import DOMAIN, Server, ServerTestCase, client_tls_context
 from test_pop3_basic import deliver
 
 USER = "sync@" + DOMAIN
@@ -445,6 +447,65 @@ class ImapSync(ServerTestCase):
             c.done()
         finally:
             c.close()
+
+
+class ExpungeLogRetention(unittest.TestCase):
+    """imap.expunge_log_days: once old expunge records are dropped, a
+    QRESYNC client is told every UID it knew that is gone (exact, longer)."""
+
+    def test_resync_after_the_log_was_compacted(self):
+        tmp = tempfile.TemporaryDirectory(prefix="correio-e2e-")
+        server = Server(data_dir=tmp.name)
+        server.start()
+        try:
+            server.add_user(USER, PASSWORD)
+            c = Imap(server)
+            c.ok("CREATE Old")
+            uids = [append(c, "Old", "o%d" % i) for i in range(6)]
+            c.ok("SELECT Old")
+            c.ok("UID STORE %d +FLAGS (\\Deleted)" % uids[0])
+            c.ok("EXPUNGE")  # before the client's state: it never knew it
+            untagged, _ = c.ok("SELECT Old (CONDSTORE)")
+            text = " ".join(untagged)
+            validity = int(re.search(r"UIDVALIDITY (\d+)", text).group(1))
+            modseq = int(re.search(r"HIGHESTMODSEQ (\d+)", text).group(1))
+            c.ok("UID STORE %d,%d +FLAGS (\\Deleted)" % (uids[2], uids[4]))
+            c.ok("EXPUNGE")
+            c.close()
+            server.stop()
+            # Every record becomes older than imap.expunge_log_days; the
+            # server drops them when it starts.
+            db = sqlite3.connect(tmp.name + "/correio.db")
+            db.execute("UPDATE expunged SET at = 0")
+            db.commit()
+            db.close()
+            server = Server(data_dir=tmp.name)
+            server.start()
+            c = Imap(server)
+            c.ok("ENABLE QRESYNC")
+            known = "%d:%d" % (uids[1], uids[5])
+            untagged, _ = c.ok("SELECT Old (QRESYNC (%d %d %s))" %
+                               (validity, modseq, known))
+            vanished = [u for u in untagged if u.startswith("* VANISHED")]
+            self.assertEqual(len(vanished), 1, untagged)
+            self.assertEqual(uid_set(vanished[0].split()[-1]),
+                             {uids[2], uids[4]})
+            # Without known-uids: every UID below UIDNEXT that is gone,
+            # including one the client never knew (allowed by RFC 7162).
+            untagged, _ = c.ok("SELECT Old (QRESYNC (%d %d))" %
+                               (validity, modseq))
+            vanished = [u for u in untagged if u.startswith("* VANISHED")]
+            self.assertEqual(uid_set(vanished[0].split()[-1]),
+                             {uids[0], uids[2], uids[4]})
+            # And UID FETCH ... VANISHED the same way.
+            untagged, _ = c.ok("UID FETCH %s (FLAGS) (CHANGEDSINCE %d "
+                               "VANISHED)" % (known, modseq))
+            self.assertEqual(uid_set(untagged[0].split()[-1]),
+                             {uids[2], uids[4]})
+            c.close()
+        finally:
+            server.stop()
+            tmp.cleanup()
 
 
 if __name__ == "__main__":

@@ -357,12 +357,21 @@ awaitable<Reply> Session::CmdFetch(Command cmd) {
     auto* store = env_.store;
     store::MailboxId mb = view_->mailbox.id;
     uint64_t since = *a.changed_since;
-    auto gone = co_await Blocking(
-        [&] { return store->ExpungedSince(mb, since); });
+    struct Gone {
+      std::vector<store::Uid> uids;
+      bool log_incomplete = false;
+    };
+    auto gone = co_await Blocking([&]() -> Result<Gone> {
+      auto uids = store->ExpungedSince(mb, since);
+      if (!uids) return Fail(uids.error());
+      auto floor = store->ExpungeLogFloor(mb);
+      if (!floor) return Fail(floor.error());
+      return Gone{std::move(*uids), *floor > since};
+    });
     if (!gone) co_return ErrorReply(gone.error(), "FETCH");
     auto ranges = NormalizeRanges(a.set, view_->uid_next - 1);
     std::vector<uint32_t> in;
-    for (store::Uid u : *gone) {
+    for (store::Uid u : gone->uids) {
       if (view_->Find(u) >= 0) continue;
       for (const auto& [lo, hi] : ranges) {
         if (u >= lo && u <= hi) {
@@ -373,9 +382,10 @@ awaitable<Reply> Session::CmdFetch(Command cmd) {
     }
     std::sort(in.begin(), in.end());
     in.erase(std::unique(in.begin(), in.end()), in.end());
-    if (!in.empty()) {
-      Send("* VANISHED (EARLIER) " + FormatNumberSet(in) + "\r\n");
-    }
+    // A compacted log: every UID of the set that is not here.
+    std::string set =
+        gone->log_incomplete ? GoneUids(ranges) : FormatNumberSet(in);
+    if (!set.empty()) Send("* VANISHED (EARLIER) " + set + "\r\n");
   }
   // RFC 9051 §6.4.9: UID FETCH always reports UID.
   auto item = [](FK k) {

@@ -30,6 +30,7 @@ awaitable<Reply> Session::CmdSelect(Command cmd) {
     store::Mailbox mailbox;
     std::vector<store::ViewEntry> entries;
     std::vector<store::Uid> vanished;  // QRESYNC: expunged since its modseq
+    bool log_incomplete = false;       // ... but the log was compacted
   };
   const QresyncParams* q = a.qresync ? &*a.qresync : nullptr;
   auto loaded = co_await Blocking([&]() -> Result<Loaded> {
@@ -45,6 +46,10 @@ awaitable<Reply> Session::CmdSelect(Command cmd) {
       auto gone = store->ExpungedSince(l.mailbox.id, q->modseq);
       if (!gone) return Fail(gone.error());
       l.vanished = std::move(*gone);
+      // Read after the list: a compaction in between shows here.
+      auto floor = store->ExpungeLogFloor(l.mailbox.id);
+      if (!floor) return Fail(floor.error());
+      l.log_incomplete = *floor > q->modseq;
     }
     return l;
   });
@@ -120,9 +125,16 @@ awaitable<Reply> Session::CmdSelect(Command cmd) {
     }
     std::sort(gone.begin(), gone.end());
     gone.erase(std::unique(gone.begin(), gone.end()), gone.end());
-    if (!gone.empty()) {
-      Send("* VANISHED (EARLIER) " + FormatNumberSet(gone) + "\r\n");
+    std::string set = FormatNumberSet(gone);
+    if (loaded->log_incomplete) {
+      // Records older than imap.expunge_log_days are gone: every UID the
+      // client may know (known-uids, else all below UIDNEXT) that is not
+      // here (RFC 7162 §3.2.5.2 allows more than the minimum).
+      set = GoneUids(q->known_uids ? known
+                                   : std::vector<std::pair<uint32_t, uint32_t>>{
+                                         {1, view_->uid_next - 1}});
     }
+    if (!set.empty()) Send("* VANISHED (EARLIER) " + set + "\r\n");
     for (size_t i = 0; i < view_->entries.size(); ++i) {
       if (view_->entries[i].modseq > q->modseq) Send(FlagsFetch(i, true));
     }

@@ -163,6 +163,29 @@ void Session::SendExpunges(const std::vector<store::Uid>& uids) {
   }
 }
 
+std::string Session::GoneUids(
+    const std::vector<std::pair<uint32_t, uint32_t>>& ranges) const {
+  std::string out;
+  auto add = [&](uint32_t lo, uint32_t hi) {
+    if (!out.empty()) out += ',';
+    out += std::to_string(lo);
+    if (hi != lo) out += ':' + std::to_string(hi);
+  };
+  const auto& e = view_->entries;
+  for (const auto& [first, last] : ranges) {
+    uint32_t next = first;  // lowest UID of the range not yet accounted for
+    auto it = std::lower_bound(
+        e.begin(), e.end(), first,
+        [](const View::Entry& x, uint32_t u) { return x.uid < u; });
+    for (; it != e.end() && it->uid <= last; ++it) {
+      if (it->uid > next) add(next, it->uid - 1);
+      next = it->uid + 1;
+    }
+    if (next <= last && next != 0) add(next, last);
+  }
+  return out;
+}
+
 void Session::EnableCondstore() {
   if (condstore_) return;
   condstore_ = true;

@@ -179,6 +179,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // responses carry MODSEQ. In the selected state the client learns the
   // HIGHESTMODSEQ at once.
   void EnableCondstore();
+  // QRESYNC when the expunge log no longer reaches back far enough: the
+  // UIDs within `ranges` that the view does not have, as "a:b,c" (every one
+  // of them is gone: UIDs are never reused).
+  std::string GoneUids(
+      const std::vector<std::pair<uint32_t, uint32_t>>& ranges) const;
 
   // Resolves a set (sequence numbers or UIDs) against the view to indexes.
   Result<std::vector<uint32_t>> Resolve(const SequenceSet& set, bool uid);

@@ -1,6 +1,7 @@
 #include "store/memory/memory_store.h"
 
 #include <algorithm>
+#include <ctime>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -619,10 +620,32 @@ class MemoryStore final : public Store {
     Box* b = FindBox(mailbox);
     if (!b) return Fail(ErrorCode::kNotFound, "no mailbox");
     std::vector<Uid> out;
-    for (const auto& [uid, modseq] : b->expunged) {
-      if (modseq > since) out.push_back(uid);
+    for (const auto& e : b->expunged) {
+      if (e.modseq > since) out.push_back(e.uid);
     }
+    std::sort(out.begin(), out.end());
     return out;
+  }
+
+  Result<ModSeq> ExpungeLogFloor(MailboxId mailbox) override {
+    std::lock_guard lock(mu_);
+    Box* b = FindBox(mailbox);
+    if (!b) return Fail(ErrorCode::kNotFound, "no mailbox");
+    return b->expunge_floor;
+  }
+
+  Result<uint64_t> CompactExpungeLog(int64_t before) override {
+    std::lock_guard lock(mu_);
+    uint64_t n = 0;
+    for (auto& [id, b] : boxes_) {
+      std::erase_if(b.expunged, [&](const Box::Expunged& e) {
+        if (e.at >= before) return false;
+        b.expunge_floor = std::max(b.expunge_floor, e.modseq);
+        ++n;
+        return true;
+      });
+    }
+    return n;
   }
 
   Result<std::vector<Uid>> SearchText(MailboxId mailbox, TextField field,
@@ -698,8 +721,8 @@ class MemoryStore final : public Store {
     std::set<MessageId> live;
     for (const auto& [mid, b] : boxes_) {
       for (const auto& [uid, m] : b.messages) live.insert(m.id);
-      for (const auto& [uid, modseq] : b.expunged) {
-        if (b.messages.count(uid) || modseq > b.mailbox.highest_modseq) {
+      for (const auto& e : b.expunged) {
+        if (b.messages.count(e.uid) || e.modseq > b.mailbox.highest_modseq) {
           problems.push_back("expunge log names a live uid or is ahead");
         }
       }
@@ -738,7 +761,13 @@ class MemoryStore final : public Store {
   struct Box {
     Mailbox mailbox;
     std::map<Uid, MessageRow> messages;
-    std::vector<std::pair<Uid, ModSeq>> expunged;
+    struct Expunged {
+      Uid uid;
+      ModSeq modseq;
+      int64_t at;  // unix seconds
+    };
+    std::vector<Expunged> expunged;
+    ModSeq expunge_floor = 0;
   };
   struct BlobRec {
     NewBlob blob;
@@ -894,7 +923,10 @@ class MemoryStore final : public Store {
       SubUsage(b.mailbox.account, m.size);
       ReleaseBlob(m.blob);
       pop3_downloaded_.erase(m.id);
-      if (modseq) b.expunged.emplace_back(uid, modseq);
+      if (modseq) {
+        b.expunged.push_back(
+            {uid, modseq, static_cast<int64_t>(std::time(nullptr))});
+      }
     }
   }
 
@@ -933,7 +965,8 @@ class MemoryStore final : public Store {
         ex.modseq = ++src->mailbox.highest_modseq;
         for (Uid uid : sel) {
           src->messages.erase(uid);
-          src->expunged.emplace_back(uid, ex.modseq);
+          src->expunged.push_back(
+              {uid, ex.modseq, static_cast<int64_t>(std::time(nullptr))});
         }
         if (cross) {
           for (const auto& r : rows) SubUsage(src->mailbox.account, r.size);

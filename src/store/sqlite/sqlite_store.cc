@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <ctime>
 #include <deque>
 #include <functional>
 #include <map>
@@ -129,6 +130,14 @@ INSERT INTO meta(key, value)
              coalesce((SELECT max(uid_validity) FROM mailboxes), 0));
 ALTER TABLE accounts DROP COLUMN last_uid_validity;
 ALTER TABLE messages ADD COLUMN pop3_downloaded INTEGER NOT NULL DEFAULT 0;
+)sql",
+    // 2 -> 3: the expunge log can be compacted (imap.expunge_log_days):
+    // when each record was made, and per mailbox the highest MODSEQ whose
+    // records may be gone. Older records count as made at time 0.
+    R"sql(
+ALTER TABLE expunged ADD COLUMN at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN expunge_floor INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX expunged_at ON expunged(at);
 )sql",
 };
 static_assert(std::size(kMigrations) == kSqliteSchemaVersion);
@@ -997,6 +1006,31 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<ModSeq> ExpungeLogFloor(MailboxId mailbox) override {
+    return Read([&](Db& db) -> Result<ModSeq> {
+      auto s = db.Prepare("SELECT expunge_floor FROM mailboxes WHERE id = ?");
+      if (!s) return Fail(s.error());
+      auto row = s->Bind(mailbox).Step();
+      if (!row) return Fail(row.error());
+      if (!*row) return Fail(ErrorCode::kNotFound, "no mailbox");
+      return static_cast<ModSeq>(s->Int(0));
+    });
+  }
+
+  Result<uint64_t> CompactExpungeLog(int64_t before) override {
+    return Write<uint64_t>(
+        [&](Db& db, std::vector<Change>&) -> Result<uint64_t> {
+          TRY(db.Run(
+              "UPDATE mailboxes SET expunge_floor = max(expunge_floor, "
+              "(SELECT max(e.modseq) FROM expunged e WHERE e.mailbox = "
+              "mailboxes.id AND e.at < ?1)) WHERE id IN (SELECT mailbox FROM "
+              "expunged WHERE at < ?1)",
+              before));
+          TRY(db.Run("DELETE FROM expunged WHERE at < ?", before));
+          return static_cast<uint64_t>(db.Changes());
+        });
+  }
+
   Result<std::vector<Uid>> SearchText(MailboxId mailbox, TextField field,
                                       std::string_view needle) override {
     return Read([&](Db& db) -> Result<std::vector<Uid>> {
@@ -1529,9 +1563,10 @@ class SqliteStore final : public Store {
     TRY(ReleaseBlob(db, m.blob));
     if (modseq) {
       TRY(
-          db.Run("INSERT OR REPLACE INTO expunged(mailbox, uid, modseq) "
-                 "VALUES (?, ?, ?)",
-                 m.mailbox, m.uid, modseq));
+          db.Run("INSERT OR REPLACE INTO expunged(mailbox, uid, modseq, at) "
+                 "VALUES (?, ?, ?, ?)",
+                 m.mailbox, m.uid, modseq,
+                 static_cast<int64_t>(std::time(nullptr))));
     }
     return {};
   }
@@ -1648,9 +1683,10 @@ class SqliteStore final : public Store {
                        modseq, source));
             for (const auto& m : *rows) {
               TRY(db.Run(
-                  "INSERT OR REPLACE INTO expunged(mailbox, uid, modseq) "
-                  "VALUES (?, ?, ?)",
-                  source, m.uid, modseq));
+                  "INSERT OR REPLACE INTO expunged(mailbox, uid, modseq, at) "
+                  "VALUES (?, ?, ?, ?)",
+                  source, m.uid, modseq,
+                  static_cast<int64_t>(std::time(nullptr))));
             }
             // Published after the target's new messages so a watcher never
             // sees the message gone from both mailboxes.
