@@ -108,17 +108,25 @@ void Connection::Compact() {
   }
 }
 
+std::optional<Error> Connection::Unusable() const {
+  if (closed_) return Error(ErrorCode::kTemp, "connection closed");
+  if (stopping_) return Error(ErrorCode::kTemp, "server stopping");
+  return std::nullopt;
+}
+
+Error Connection::ReadError(const boost::system::error_code& ec) const {
+  if (timed_out_) return Error(ErrorCode::kTemp, "timeout");
+  if (stopping_) return Error(ErrorCode::kTemp, "server stopping");
+  if (ec == asio::error::eof) return Error(ErrorCode::kNotFound, "end of stream");
+  return Error(ErrorCode::kTemp, ec.message());
+}
+
 awaitable<Status> Connection::WaitReady(tcp::socket::wait_type what) {
-  if (closed_) co_return Fail(ErrorCode::kTemp, "connection closed");
-  if (stopping_) co_return Fail(ErrorCode::kTemp, "server stopping");
+  if (auto e = Unusable()) co_return Fail(*e);
   ArmWatchdog();
   auto [ec] = co_await socket_.async_wait(what, kTuple);
   --pending_;
-  if (ec) {
-    if (timed_out_) co_return Fail(ErrorCode::kTemp, "timeout");
-    if (stopping_) co_return Fail(ErrorCode::kTemp, "server stopping");
-    co_return Fail(ErrorCode::kTemp, ec.message());
-  }
+  if (ec) co_return Fail(ReadError(ec));
   co_return Status{};
 }
 
@@ -145,8 +153,7 @@ awaitable<Result<bool>> Connection::SslRetry(int rc, const char* what) {
 }
 
 awaitable<Result<size_t>> Connection::ReadRaw(char* into, size_t n) {
-  if (closed_) co_return Fail(ErrorCode::kTemp, "connection closed");
-  if (stopping_) co_return Fail(ErrorCode::kTemp, "server stopping");
+  if (auto e = Unusable()) co_return Fail(*e);
   if (ssl_) {
     for (;;) {
       ERR_clear_error();
@@ -161,14 +168,7 @@ awaitable<Result<size_t>> Connection::ReadRaw(char* into, size_t n) {
   auto buffer = asio::buffer(into, n);
   auto [ec, got] = co_await socket_.async_read_some(buffer, kTuple);
   --pending_;
-  if (ec) {
-    if (timed_out_) co_return Fail(ErrorCode::kTemp, "timeout");
-    if (stopping_) co_return Fail(ErrorCode::kTemp, "server stopping");
-    if (ec == asio::error::eof) {
-      co_return Fail(ErrorCode::kNotFound, "end of stream");
-    }
-    co_return Fail(ErrorCode::kTemp, ec.message());
-  }
+  if (ec) co_return Fail(ReadError(ec));
   co_return got;
 }
 

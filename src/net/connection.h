@@ -13,12 +13,14 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/context.hpp>
 #include <openssl/ssl.h>
+
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -114,6 +116,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   };
   std::shared_ptr<boost::asio::ssl::context> tls_ctx_;  // keeps ssl_ valid
   std::unique_ptr<SSL, SslFree> ssl_;
+  // Why no I/O can start (closed, stopping), if so.
+  std::optional<Error> Unusable() const;
+  // The error a failed read or wait reports: timeout, stopping, end of
+  // stream (kNotFound) or the socket's own error.
+  Error ReadError(const boost::system::error_code& ec) const;
   // Waits until the socket is readable or writable (deadline applies).
   awaitable<Status> WaitReady(tcp::socket::wait_type what);
   // After an SSL_* call returned `rc`: waits as OpenSSL asks (true: call

@@ -279,6 +279,8 @@ class Parser {
   bool SearchKeyOne(SearchKey* out, int depth);
   bool SearchProgram(SearchArgs* out);
   bool FetchAtt(FetchItem* out);
+  // fetch-att *(SP fetch-att) ")", after the "(".
+  bool FetchAttList(std::vector<FetchItem>* out);
   bool NotifyFilter(NotifyGroup* g);
   bool NotifyMailboxes(NotifyGroup* g);
   bool NotifyEvents(NotifyGroup* g);
@@ -607,14 +609,7 @@ bool Parser::ParseFetch(FetchArgs* a) {
                  FK::kEnvelope, FK::kBody})
       add(k);
   } else if (Eat('(')) {
-    for (;;) {
-      if (a->items.size() >= o_.max_items) return Fail("Too many items");
-      FetchItem it;
-      if (!FetchAtt(&it)) return false;
-      a->items.push_back(std::move(it));
-      if (Eat(')')) break;
-      if (!Sp()) return false;
-    }
+    if (!FetchAttList(&a->items)) return false;
   } else {
     FetchItem it;
     if (!FetchAtt(&it)) return false;
@@ -638,6 +633,17 @@ bool Parser::ParseFetch(FetchArgs* a) {
     }
   }
   return End();
+}
+
+bool Parser::FetchAttList(std::vector<FetchItem>* out) {
+  for (;;) {
+    if (out->size() >= o_.max_items) return Fail("Too many items");
+    FetchItem it;
+    if (!FetchAtt(&it)) return false;
+    out->push_back(std::move(it));
+    if (Eat(')')) return true;
+    if (!Sp()) return false;
+  }
 }
 
 bool Parser::NotifyFilter(NotifyGroup* g) {
@@ -706,16 +712,8 @@ bool Parser::NotifyEvents(NotifyGroup* g) {
     g->events |= bit;
     if (bit == kEvMessageNew && At(' ') && s_.size() > p_ + 1 &&
         s_[p_ + 1] == '(') {
-      ++p_;
-      Eat('(');
-      for (;;) {
-        if (g->new_fetch.size() >= o_.max_items) return Fail("Too many items");
-        FetchItem it;
-        if (!FetchAtt(&it)) return false;
-        g->new_fetch.push_back(std::move(it));
-        if (Eat(')')) break;
-        if (!Sp()) return false;
-      }
+      p_ += 2;  // " ("
+      if (!FetchAttList(&g->new_fetch)) return false;
     }
     if (At(')')) {
       if (paren) ++p_;

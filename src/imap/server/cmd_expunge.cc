@@ -5,7 +5,8 @@
 
 namespace correio::imap {
 
-awaitable<Status> Session::ExpungeDeleted(const store::UidSet& uids) {
+awaitable<Status> Session::ExpungeDeleted(const store::UidSet& uids,
+                                          bool report) {
   if (uids.empty()) co_return Status{};
   auto* store = env_.store;
   store::MailboxId mb = view_->mailbox.id;
@@ -17,7 +18,7 @@ awaitable<Status> Session::ExpungeDeleted(const store::UidSet& uids) {
     return store->Expunge(mb, uids, origin, /*only_deleted=*/true);
   });
   if (!r) co_return Fail(r.error());
-  SendExpunges(r->uids);
+  if (report) SendExpunges(r->uids);
   if (r->modseq > view_->highest_modseq) view_->highest_modseq = r->modseq;
   co_return Status{};
 }

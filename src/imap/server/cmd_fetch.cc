@@ -357,34 +357,11 @@ awaitable<Reply> Session::CmdFetch(Command cmd) {
     auto* store = env_.store;
     store::MailboxId mb = view_->mailbox.id;
     uint64_t since = *a.changed_since;
-    struct Gone {
-      std::vector<store::Uid> uids;
-      bool log_incomplete = false;
-    };
-    auto gone = co_await Blocking([&]() -> Result<Gone> {
-      auto uids = store->ExpungedSince(mb, since);
-      if (!uids) return Fail(uids.error());
-      auto floor = store->ExpungeLogFloor(mb);
-      if (!floor) return Fail(floor.error());
-      return Gone{std::move(*uids), *floor > since};
-    });
-    if (!gone) co_return ErrorReply(gone.error(), "FETCH");
-    auto ranges = NormalizeRanges(a.set, view_->uid_next - 1);
-    std::vector<uint32_t> in;
-    for (store::Uid u : gone->uids) {
-      if (view_->Find(u) >= 0) continue;
-      for (const auto& [lo, hi] : ranges) {
-        if (u >= lo && u <= hi) {
-          in.push_back(u);
-          break;
-        }
-      }
-    }
-    std::sort(in.begin(), in.end());
-    in.erase(std::unique(in.begin(), in.end()), in.end());
-    // A compacted log: every UID of the set that is not here.
+    auto log = co_await Blocking(
+        [&] { return ReadExpungeLog(store, mb, since); });
+    if (!log) co_return ErrorReply(log.error(), "FETCH");
     std::string set =
-        gone->log_incomplete ? GoneUids(ranges) : FormatNumberSet(in);
+        VanishedSet(*log, NormalizeRanges(a.set, view_->uid_next - 1));
     if (!set.empty()) Send("* VANISHED (EARLIER) " + set + "\r\n");
   }
   // RFC 9051 §6.4.9: UID FETCH always reports UID.

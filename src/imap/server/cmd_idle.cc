@@ -13,7 +13,7 @@ namespace asio = boost::asio;
 awaitable<Reply> Session::CmdIdle(Command) {
   Send("+ idling\r\n");
   ApplyPending(true);
-  co_await ResolveNotes();
+  if (notify_) co_await ResolveNotes();
   if (!co_await Flush()) {
     state_ = SessionState::kLogout;
     co_return Reply{"", ""};

@@ -172,9 +172,7 @@ awaitable<void> Session::ResolveNotes() {
     }
     a.items = notify_new_fetch_;
     fetch.args = std::move(a);
-    bool uid = current_uid_;
     (void)co_await CmdFetch(std::move(fetch));
-    current_uid_ = uid;
   }
   if (notes_.empty() && !notify_subscriptions_stale_) co_return;
   std::vector<NotifyNote> notes = std::move(notes_);

@@ -29,8 +29,7 @@ awaitable<Reply> Session::CmdSelect(Command cmd) {
   struct Loaded {
     store::Mailbox mailbox;
     std::vector<store::ViewEntry> entries;
-    std::vector<store::Uid> vanished;  // QRESYNC: expunged since its modseq
-    bool log_incomplete = false;       // ... but the log was compacted
+    ExpungeLog vanished;  // QRESYNC: expunged since the client's modseq
   };
   const QresyncParams* q = a.qresync ? &*a.qresync : nullptr;
   auto loaded = co_await Blocking([&]() -> Result<Loaded> {
@@ -43,13 +42,9 @@ awaitable<Reply> Session::CmdSelect(Command cmd) {
     if (!mb2) return Fail(mb2.error());
     Loaded l{std::move(*mb2), std::move(*entries), {}};
     if (q && q->uid_validity == l.mailbox.uid_validity) {
-      auto gone = store->ExpungedSince(l.mailbox.id, q->modseq);
-      if (!gone) return Fail(gone.error());
-      l.vanished = std::move(*gone);
-      // Read after the list: a compaction in between shows here.
-      auto floor = store->ExpungeLogFloor(l.mailbox.id);
-      if (!floor) return Fail(floor.error());
-      l.log_incomplete = *floor > q->modseq;
+      auto log = ReadExpungeLog(store, l.mailbox.id, q->modseq);
+      if (!log) return Fail(log.error());
+      l.vanished = std::move(*log);
     }
     return l;
   });
@@ -113,27 +108,12 @@ awaitable<Reply> Session::CmdSelect(Command cmd) {
     // RFC 7162 §3.2.5.1: what the client missed since its modseq: the
     // expunged UIDs it knew (all, without known-uids), then the messages
     // changed since, with their flags and MODSEQ.
-    std::vector<uint32_t> gone;
+    // The UIDs the client may know: known-uids, else all below UIDNEXT.
     auto known = q->known_uids
                      ? NormalizeRanges(*q->known_uids, view_->uid_next - 1)
-                     : std::vector<std::pair<uint32_t, uint32_t>>{};
-    for (store::Uid u : loaded->vanished) {
-      if (view_->Find(u) >= 0) continue;  // re-appeared? never: UIDs unique
-      bool in = !q->known_uids;
-      for (const auto& [lo, hi] : known) in = in || (u >= lo && u <= hi);
-      if (in) gone.push_back(u);
-    }
-    std::sort(gone.begin(), gone.end());
-    gone.erase(std::unique(gone.begin(), gone.end()), gone.end());
-    std::string set = FormatNumberSet(gone);
-    if (loaded->log_incomplete) {
-      // Records older than imap.expunge_log_days are gone: every UID the
-      // client may know (known-uids, else all below UIDNEXT) that is not
-      // here (RFC 7162 §3.2.5.2 allows more than the minimum).
-      set = GoneUids(q->known_uids ? known
-                                   : std::vector<std::pair<uint32_t, uint32_t>>{
-                                         {1, view_->uid_next - 1}});
-    }
+                     : std::vector<std::pair<uint32_t, uint32_t>>{
+                           {1, view_->uid_next - 1}};
+    std::string set = VanishedSet(loaded->vanished, known);
     if (!set.empty()) Send("* VANISHED (EARLIER) " + set + "\r\n");
     for (size_t i = 0; i < view_->entries.size(); ++i) {
       if (view_->entries[i].modseq > q->modseq) Send(FlagsFetch(i, true));
@@ -146,15 +126,9 @@ awaitable<Reply> Session::CmdSelect(Command cmd) {
 awaitable<Reply> Session::CmdClose(Command) {
   if (!view_->read_only) {
     // RFC 9051 §6.4.1: silently expunge \Deleted messages (no EXPUNGE
-    // responses), then close. The store decides what has \Deleted at
-    // commit, as for EXPUNGE (cmd_expunge.cc).
-    auto* store = env_.store;
-    store::MailboxId mb = view_->mailbox.id;
-    uint64_t origin = origin_;
-    store::UidSet all{{1, UINT32_MAX}};
-    auto r = co_await Blocking([&] {
-      return store->Expunge(mb, all, origin, /*only_deleted=*/true);
-    });
+    // responses), then close.
+    store::UidSet all{{1, UINT32_MAX}};  // named: GCC 12 (docs/coroutines.md)
+    auto r = co_await ExpungeDeleted(all, /*report=*/false);
     if (!r) {
       ResetSelection();
       co_return ErrorReply(r.error(), "CLOSE");

@@ -163,8 +163,33 @@ void Session::SendExpunges(const std::vector<store::Uid>& uids) {
   }
 }
 
-std::string Session::GoneUids(
+Result<Session::ExpungeLog> Session::ReadExpungeLog(store::Store* store,
+                                                    store::MailboxId mailbox,
+                                                    store::ModSeq since) {
+  auto uids = store->ExpungedSince(mailbox, since);
+  if (!uids) return Fail(uids.error());
+  auto floor = store->ExpungeLogFloor(mailbox);
+  if (!floor) return Fail(floor.error());
+  return ExpungeLog{std::move(*uids), *floor > since};
+}
+
+std::string Session::VanishedSet(
+    const ExpungeLog& log,
     const std::vector<std::pair<uint32_t, uint32_t>>& ranges) const {
+  auto in_ranges = [&](uint32_t u) {
+    return std::any_of(ranges.begin(), ranges.end(), [u](const auto& r) {
+      return u >= r.first && u <= r.second;
+    });
+  };
+  if (!log.incomplete) {
+    std::vector<uint32_t> gone;
+    for (store::Uid u : log.uids) {
+      if (view_->Find(u) < 0 && in_ranges(u)) gone.push_back(u);
+    }
+    std::sort(gone.begin(), gone.end());
+    gone.erase(std::unique(gone.begin(), gone.end()), gone.end());
+    return FormatNumberSet(gone);
+  }
   std::string out;
   auto add = [&](uint32_t lo, uint32_t hi) {
     if (!out.empty()) out += ',';
@@ -416,7 +441,7 @@ awaitable<void> Session::Run() {
           // RFC 9051 §7.5.1: no EXPUNGE while answering FETCH, STORE or
           // SEARCH by sequence number (they would shift the numbers).
           ApplyPending(!(spec->flags & kSpecDefersExpunge) || current_uid_);
-          co_await ResolveNotes();
+          if (notify_) co_await ResolveNotes();  // no frame otherwise
         }
       }
     }
@@ -632,18 +657,18 @@ void Session::ApplyPending(bool expunge_allowed) {
   // message still in the view is what the client expects, since it has
   // not been told of the expunge either. So a STORE, FETCH or SEARCH
   // always sees the other sessions' flags (RFC 9051 §7.5.1).
-  std::deque<std::shared_ptr<const store::Change>> held;
-  while (!pending_.empty()) {
-    auto c = std::move(pending_.front());
-    pending_.pop_front();
+  // In place, without a second queue: this runs after every command.
+  size_t kept = 0;
+  for (size_t i = 0; i < pending_.size(); ++i) {
+    auto c = std::move(pending_[i]);
     if (!expunge_allowed && c->kind == store::Change::Kind::kExpunged &&
         view_ && c->mailbox == view_->mailbox.id) {
-      held.push_back(std::move(c));
+      pending_[kept++] = std::move(c);
       continue;
     }
     ApplyChange(*c);
   }
-  pending_ = std::move(held);
+  pending_.resize(kept);
 }
 
 void Session::ApplyPendingFlags() {
@@ -651,17 +676,20 @@ void Session::ApplyPendingFlags() {
   // still queued, and applying them again later is a no-op for the rest
   // (the MODSEQ check).
   for (const auto& p : pending_) {
-    const store::Change& c = *p;
-    if (c.kind != store::Change::Kind::kFlags || c.origin == origin_ ||
-        c.mailbox != view_->mailbox.id) {
-      continue;
+    if (p->kind == store::Change::Kind::kFlags &&
+        p->mailbox == view_->mailbox.id) {
+      ApplyFlagChange(*p);
     }
-    for (const auto& m : c.messages) {
-      int64_t i = view_->Find(m.uid);
-      if (i < 0 || m.modseq <= view_->entries[i].modseq) continue;
-      view_->SetFlags(static_cast<size_t>(i), m.flags, m.modseq);
-      Send(FlagsFetch(static_cast<size_t>(i), true));
-    }
+  }
+}
+
+void Session::ApplyFlagChange(const store::Change& c) {
+  if (c.origin == origin_) return;  // our STORE reported it already
+  for (const auto& m : c.messages) {
+    int64_t i = view_->Find(m.uid);
+    if (i < 0 || m.modseq <= view_->entries[i].modseq) continue;
+    view_->SetFlags(static_cast<size_t>(i), m.flags, m.modseq);
+    Send(FlagsFetch(static_cast<size_t>(i), true));
   }
 }
 
@@ -698,16 +726,9 @@ void Session::ApplyChange(const store::Change& c) {
       }
       break;
     }
-    case K::kFlags: {
-      if (c.origin == origin_) break;  // our STORE reported it already
-      for (const auto& m : c.messages) {
-        int64_t i = v.Find(m.uid);
-        if (i < 0 || m.modseq <= v.entries[i].modseq) continue;
-        v.SetFlags(static_cast<size_t>(i), m.flags, m.modseq);
-        Send(FlagsFetch(static_cast<size_t>(i), true));
-      }
+    case K::kFlags:
+      ApplyFlagChange(c);
       break;
-    }
     case K::kExpunged: {
       // Our own EXPUNGE/MOVE reported what was in the view already; what
       // is left is a message it removed before we had announced it (its

@@ -168,6 +168,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // Applies the queued flag changes of other sessions to the messages the
   // view has, leaving everything queued (run before each command).
   void ApplyPendingFlags();
+  // Another session's flag change to the selected mailbox: the view's
+  // messages that it makes newer, each reported with a FETCH.
+  void ApplyFlagChange(const store::Change& c);
   void ApplyChange(const store::Change& c);
   void ResetSelection();
   // "* n FETCH (UID u FLAGS (...))" for view index i.
@@ -179,10 +182,21 @@ class Session : public std::enable_shared_from_this<Session> {
   // responses carry MODSEQ. In the selected state the client learns the
   // HIGHESTMODSEQ at once.
   void EnableCondstore();
-  // QRESYNC when the expunge log no longer reaches back far enough: the
-  // UIDs within `ranges` that the view does not have, as "a:b,c" (every one
-  // of them is gone: UIDs are never reused).
-  std::string GoneUids(
+  // QRESYNC: the expunge log since a MODSEQ (run on the blocking pool;
+  // the floor is read after the list, so a compaction in between shows).
+  struct ExpungeLog {
+    std::vector<store::Uid> uids;
+    bool incomplete = false;  // records past imap.expunge_log_days dropped
+  };
+  static Result<ExpungeLog> ReadExpungeLog(store::Store* store,
+                                           store::MailboxId mailbox,
+                                           store::ModSeq since);
+  // The VANISHED (EARLIER) set ("a:b,c") within `ranges`: the logged UIDs
+  // the view does not have; with an incomplete log, every UID of `ranges`
+  // the view does not have (all gone: UIDs are never reused; RFC 7162
+  // §3.2.5.2 allows more than the minimum).
+  std::string VanishedSet(
+      const ExpungeLog& log,
       const std::vector<std::pair<uint32_t, uint32_t>>& ranges) const;
 
   // Resolves a set (sequence numbers or UIDs) against the view to indexes.
@@ -242,7 +256,9 @@ class Session : public std::enable_shared_from_this<Session> {
       const std::vector<uint32_t>& indexes, const store::FlagUpdate& update);
   // Expunges those of `uids` that have \Deleted (decided by the store at
   // commit) and sends EXPUNGE responses.
-  awaitable<Status> ExpungeDeleted(const store::UidSet& uids);
+  // `report` false: silently (CLOSE).
+  awaitable<Status> ExpungeDeleted(const store::UidSet& uids,
+                                   bool report = true);
 
   std::shared_ptr<net::Connection> conn_;
   mail::Env env_;
