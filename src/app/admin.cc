@@ -212,6 +212,7 @@ int UserAdd(const config::Config& cfg, const UserAddOptions& options) {
   auto scram = auth::DeriveScram(*password);
   if (!scram) return Report(Fail(scram.error()));
   account.scram = *scram;
+  if (cfg.pop3.apop) account.apop_secret = *password;  // docs/pop3.md
   account.quota_bytes = quota;
   auto created = store->CreateAccount(account);
   if (!created) {
@@ -258,6 +259,10 @@ int UserPasswd(const config::Config& cfg, const std::string& raw,
   auto scram = auth::DeriveScram(*password);
   if (!scram) return Report(Fail(scram.error()));
   auto st = store->SetCredentials(account->id, *hash, *scram);
+  // APOP's secret follows the password while pop3.apop is on (docs/pop3.md).
+  if (st && (cfg.pop3.apop || !account->apop_secret.empty())) {
+    st = store->SetApopSecret(account->id, cfg.pop3.apop ? *password : "");
+  }
   if (st) {
     std::cout << "password changed for " << account->address << "\n";
     if (generated) std::cout << "password " << *password << "\n";

@@ -1,9 +1,12 @@
 #include "auth/authenticator.h"
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
 #include <string>
 #include <utility>
 
+#include "auth/crypto_internal.h"
 #include "auth/password.h"
 #include "auth/sasl_internal.h"
 #include "base/strings.h"
@@ -19,7 +22,16 @@ constexpr std::string_view kAuthFailed = "authentication failed";
 // failure here (store busy, a password HashPassword refuses) leaves the
 // account as it was and never fails the login.
 void UpgradeCredentials(store::Store& store, store::Account& account,
-                        std::string_view password) {
+                        std::string_view password, bool keep_apop_secret) {
+  // APOP's secret follows the password while pop3.apop is on and is wiped
+  // at the first login after it was turned off (docs/pop3.md).
+  if (keep_apop_secret ? account.apop_secret != password
+                       : !account.apop_secret.empty()) {
+    std::string secret(keep_apop_secret ? password : std::string_view());
+    if (store.SetApopSecret(account.id, secret)) {
+      account.apop_secret = std::move(secret);
+    }
+  }
   bool rehash = NeedsRehash(account.password_hash);
   if (!rehash && !account.scram.empty()) return;
   std::string hash = account.password_hash;
@@ -108,8 +120,9 @@ bool PlausibleLoginName(std::string_view name) {
 
 }  // namespace
 
-Authenticator::Authenticator(store::Store& store, LoginThrottle& throttle)
-    : store_(store), throttle_(throttle) {}
+Authenticator::Authenticator(store::Store& store, LoginThrottle& throttle,
+                             bool keep_apop_secret)
+    : store_(store), throttle_(throttle), keep_apop_secret_(keep_apop_secret) {}
 
 CredentialLookup Authenticator::StoreLookup() {
   return [&store = store_](std::string_view authcid) -> Result<store::Account> {
@@ -153,7 +166,46 @@ LoginResult Authenticator::Login(std::string_view ip, std::string_view address,
     return failed();
   }
   throttle_.RecordSuccess(ip, user);
-  UpgradeCredentials(store_, *account, password);
+  UpgradeCredentials(store_, *account, password, keep_apop_secret_);
+  return LoginResult{std::move(*account), check.delay, 0};
+}
+
+std::string ApopDigest(std::string_view timestamp, std::string_view secret) {
+  std::string input(timestamp);
+  input += secret;
+  return HexEncode(internal::Md5(input));
+}
+
+LoginResult Authenticator::LoginApop(std::string_view ip,
+                                     std::string_view address,
+                                     std::string_view timestamp,
+                                     std::string_view digest) {
+  std::string user = NormalizeAddress(address);
+  ThrottleDecision check = throttle_.Check(ip, user);
+  if (!check.allowed) {
+    return LoginResult{Fail(ErrorCode::kTemp, std::string(kBlocked)),
+                       std::chrono::seconds(0), check.blocked_until};
+  }
+  auto failed = [&] {
+    ThrottleDecision d = throttle_.RecordFailure(ip, user);
+    return LoginResult{Fail(ErrorCode::kPerm, std::string(kAuthFailed)),
+                       d.delay, 0};
+  };
+  if (!keep_apop_secret_ || user.empty() || !PlausibleLoginName(address) ||
+      user.size() > kMaxSaslIdentity || digest.size() != 32) {
+    return failed();
+  }
+  Result<store::Account> account = store_.GetAccount(user);
+  if (!account && account.error().code() != ErrorCode::kNotFound) {
+    return LoginResult{Fail(account.error()), std::chrono::seconds(0), 0};
+  }
+  // An unknown user, or one who has not logged in with the password since
+  // APOP was turned on (no secret yet), fails like a wrong digest.
+  const std::string& secret = account ? account->apop_secret : std::string();
+  std::string expected = ApopDigest(timestamp, secret);
+  bool match = CRYPTO_memcmp(expected.data(), digest.data(), 32) == 0;
+  if (!account || secret.empty() || !match) return failed();
+  throttle_.RecordSuccess(ip, user);
   return LoginResult{std::move(*account), check.delay, 0};
 }
 
@@ -176,8 +228,9 @@ Result<std::unique_ptr<SaslServer>> Authenticator::NewSasl(
     return store.GetAccount(shared->account);
   };
   internal::PasswordVerified upgrade =
-      [&store = store_](store::Account& account, std::string_view password) {
-        UpgradeCredentials(store, account, password);
+      [&store = store_, keep = keep_apop_secret_](store::Account& account,
+                                                  std::string_view password) {
+        UpgradeCredentials(store, account, password, keep);
       };
   Result<std::unique_ptr<SaslServer>> inner = internal::NewSaslServerWithHook(
       mechanism, std::move(lookup), std::move(upgrade));

@@ -26,6 +26,7 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "auth/sasl.h"
@@ -47,13 +48,26 @@ struct LoginResult {
   int64_t blocked_until = 0;
 };
 
+// APOP's digest (RFC 1939 §7): lowercase hex MD5 of timestamp + secret.
+std::string ApopDigest(std::string_view timestamp, std::string_view secret);
+
 class Authenticator {
  public:
-  // Both must outlive the Authenticator.
-  Authenticator(store::Store& store, LoginThrottle& throttle);
+  // Both must outlive the Authenticator. keep_apop_secret is pop3.apop:
+  // while on, every password login stores the password as the account's
+  // APOP secret (Store::SetApopSecret); while off, it removes one.
+  Authenticator(store::Store& store, LoginThrottle& throttle,
+                bool keep_apop_secret = false);
 
   LoginResult Login(std::string_view ip, std::string_view address,
                     std::string_view password);
+
+  // POP3 APOP (RFC 1939 §7): `digest` (32 lowercase hex digits) must be
+  // ApopDigest(timestamp, the account's APOP secret). Throttled and
+  // answered like Login; always kPerm when APOP is off or the account has
+  // no secret yet.
+  LoginResult LoginApop(std::string_view ip, std::string_view address,
+                        std::string_view timestamp, std::string_view digest);
 
   // A SASL exchange for a client at `ip`: accounts are looked up in the
   // store, each step is throttled (a blocked IP fails with kTemp at the
@@ -69,6 +83,7 @@ class Authenticator {
  private:
   store::Store& store_;
   LoginThrottle& throttle_;
+  bool keep_apop_secret_;
 };
 
 }  // namespace correio::auth

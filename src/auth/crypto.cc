@@ -37,6 +37,7 @@ std::string Digest(const EVP_MD* md, std::string_view data) {
 
 }  // namespace
 
+std::string Md5(std::string_view data) { return Digest(EVP_md5(), data); }
 std::string Sha1(std::string_view data) { return Digest(EVP_sha1(), data); }
 std::string Sha256(std::string_view data) { return Digest(EVP_sha256(), data); }
 std::string Sha512(std::string_view data) { return Digest(EVP_sha512(), data); }

@@ -15,6 +15,8 @@ void EnsureSodium();
 // `n` bytes from the system CSPRNG (libsodium randombytes_buf).
 std::string RandomBytes(size_t n);
 
+// MD5 only for APOP (RFC 1939 §7), which defines it; nothing else uses it.
+std::string Md5(std::string_view data);
 std::string Sha1(std::string_view data);
 std::string Sha256(std::string_view data);
 std::string Sha512(std::string_view data);

@@ -760,6 +760,7 @@ Config ReadConfig(Checker& c, const toml::table& root) {
     r.Bool("mark_seen_on_retr", &cfg.pop3.mark_seen_on_retr);
     r.Bool("download_once", &cfg.pop3.download_once);
     r.Bool("apop", &cfg.pop3.apop);
+    r.Integer("login_delay_seconds", &cfg.pop3.login_delay_seconds, 0);
     r.Finish();
   }
   {
@@ -994,8 +995,14 @@ delete_mode = "delete"
 mark_seen_on_retr = true
 # Hide messages that a POP3 session has already downloaded.
 download_once = false
-# Offer APOP (RFC 1939 §7). Needs the plain password stored; MD5-based.
+# Offer APOP (RFC 1939 §7). MD5-based, and it needs the password itself:
+# while on, each password login (and user add/passwd) stores it in the
+# account as the APOP secret; turned off, the next login removes it.
 apop = false
+# Minimum seconds between two logins to one maildrop (RFC 2449
+# LOGIN-DELAY, advertised in CAPA); a login that comes sooner gets
+# -ERR [LOGIN-DELAY]. 0: no minimum.
+login_delay_seconds = 0
 
 [imap]
 # Days each expunged message is remembered for QRESYNC (RFC 7162), so a

@@ -73,6 +73,9 @@ struct Pop3 {
   bool mark_seen_on_retr = true;
   bool download_once = false;
   bool apop = false;
+  // RFC 2449 LOGIN-DELAY: minimum seconds between logins to one maildrop
+  // (advertised in CAPA; 0: none).
+  uint32_t login_delay_seconds = 0;
   bool operator==(const Pop3&) const = default;
 };
 

@@ -56,6 +56,8 @@ class Store {
   virtual Result<std::vector<Account>> ListAccounts() = 0;
   virtual Status SetCredentials(AccountId id, std::string_view password_hash,
                                 const ScramCredentials& scram) = 0;
+  // The APOP shared secret (RFC 1939 §7); empty removes it.
+  virtual Status SetApopSecret(AccountId id, std::string_view secret) = 0;
   virtual Status SetQuota(AccountId id, uint64_t bytes, uint64_t messages) = 0;
   virtual Status SetAccountSettings(AccountId id,
                                     const AccountSettings& settings) = 0;

@@ -220,6 +220,7 @@ TEST_P(StoreConformance, AccountsAndDefaultMailboxes) {
   scram.server_key = std::string(32, '\x00');
   ASSERT_TRUE(store_->SetCredentials(a.id, "$2y$hash", scram).has_value());
   ASSERT_TRUE(store_->SetQuota(a.id, 5, 6).has_value());
+  ASSERT_TRUE(store_->SetApopSecret(a.id, "tanstaaf").has_value());
   AccountSettings settings;
   settings.pop3_delete_mode = "keep-seen";
   settings.pop3_download_once = true;
@@ -233,6 +234,11 @@ TEST_P(StoreConformance, AccountsAndDefaultMailboxes) {
   EXPECT_EQ(got->scram.server_key, scram.server_key);
   EXPECT_EQ(got->quota_bytes, 5u);
   EXPECT_EQ(got->quota_messages, 6u);
+  EXPECT_EQ(got->apop_secret, "tanstaaf");
+  ASSERT_TRUE(store_->SetApopSecret(a.id, "").has_value());
+  EXPECT_EQ(store_->GetAccountById(a.id)->apop_secret, "");
+  EXPECT_EQ(store_->SetApopSecret(a.id + 1000, "x").error().code(),
+            ErrorCode::kNotFound);
   EXPECT_EQ(got->settings.pop3_delete_mode, "keep-seen");
   EXPECT_EQ(got->settings.pop3_download_once, true);
   ASSERT_TRUE(store_->SetAccountSettings(a.id, {}).has_value());

@@ -43,6 +43,9 @@ struct Account {
   std::string address;        // normalized, lowercase
   std::string password_hash;  // "$argon2id$..." or an imported crypt format
   ScramCredentials scram;
+  // APOP (RFC 1939 §7) needs the password itself: MD5(timestamp + secret).
+  // Kept only while pop3.apop is on (docs/pop3.md); empty otherwise.
+  std::string apop_secret;
   uint64_t quota_bytes = 0;     // 0 = unlimited
   uint64_t quota_messages = 0;  // 0 = unlimited
   AccountSettings settings;

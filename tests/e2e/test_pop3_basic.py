@@ -293,5 +293,33 @@ class Pop3Archive(ServerTestCase):
         p.quit()
 
 
+class Pop3Apop(ServerTestCase):
+    """pop3.apop = true: `user add` stores the APOP secret, the greeting
+    carries a timestamp, and poplib's APOP logs in on the plain port."""
+    server_args = {"extra_config": "[pop3]\napop = true\n"}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.server.add_user(ALICE, PASSWORD)
+
+    def test_apop_login_plain_port(self):
+        deliver(self.server, ALICE, "apop mail")
+        p = poplib.POP3("127.0.0.1", self.server.port("pop3"), timeout=60)
+        greeting = p.getwelcome()
+        self.assertRegex(greeting, rb"^\+OK .* <[0-9a-f]{16}\.[0-9]+@[^>]+>$")
+        reply = p.apop(ALICE, PASSWORD)
+        self.assertTrue(reply.startswith(b"+OK Maildrop has 1 messages"))
+        self.assertEqual(subjects(p), ["apop mail"])
+        p.dele(1)
+        p.quit()
+        # A wrong secret is refused the way a wrong password is.
+        p = poplib.POP3("127.0.0.1", self.server.port("pop3"), timeout=60)
+        with self.assertRaises(poplib.error_proto) as e:
+            p.apop(ALICE, "not the password")
+        self.assertIn(b"[AUTH]", e.exception.args[0])
+        p.quit()
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,5 +1,7 @@
 #include "pop3/proto/command.h"
 
+#include <algorithm>
+#include <cctype>
 #include <limits>
 #include <vector>
 
@@ -152,6 +154,18 @@ Result<Command> ParseCommand(std::string_view line) {
       if (auto st = count(1, 1); !st) return Fail(st.error());
       cmd.text = std::string(words[0]);
       break;
+    case Args::kNameAndDigest: {
+      if (auto st = count(2, 2); !st) return Fail(st.error());
+      std::string_view digest = words[1];
+      bool hex = digest.size() == 32 &&
+                 std::all_of(digest.begin(), digest.end(), [](char c) {
+                   return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+                 });
+      if (!hex) return Fail(ErrorCode::kInvalid, "Invalid digest");
+      cmd.text = std::string(words[0]);
+      cmd.digest = AsciiLowercase(digest);
+      break;
+    }
     case Args::kMechanism:
       // RFC 5034 §4: AUTH mechanism [initial-response].
       if (auto st = count(0, 2); !st) return Fail(st.error());

@@ -56,6 +56,7 @@ class LineReader {
 enum class Verb : uint8_t {
   kUser,
   kPass,
+  kApop,
   kAuth,
   kStls,
   kCapa,
@@ -79,6 +80,7 @@ enum class Args : uint8_t {
   kName,            // USER name (one word)
   kRest,            // PASS string: the rest of the line, spaces included
   kMechanism,       // AUTH [mechanism [initial-response]]
+  kNameAndDigest,   // APOP name digest (32 hex digits)
 };
 
 // States a command is valid in (RFC 1939 §3), as a bit set.
@@ -95,6 +97,7 @@ struct CommandSpec {
 inline constexpr CommandSpec kCommands[] = {
     {Verb::kUser, "USER", Args::kName, kAuthorization},
     {Verb::kPass, "PASS", Args::kRest, kAuthorization},
+    {Verb::kApop, "APOP", Args::kNameAndDigest, kAuthorization},
     {Verb::kAuth, "AUTH", Args::kMechanism, kAuthorization},
     {Verb::kStls, "STLS", Args::kNone, kAuthorization},
     {Verb::kCapa, "CAPA", Args::kNone, kAuthorization | kTransaction},
@@ -124,6 +127,8 @@ struct Command {
   // AUTH: the initial response as sent (base64, or "=" for empty; RFC 5034
   // §4). Not decoded here.
   std::optional<std::string> initial_response;
+  // APOP: the MD5 digest, 32 hex digits lowercased (RFC 1939 §7).
+  std::string digest;
   bool operator==(const Command&) const = default;
 };
 

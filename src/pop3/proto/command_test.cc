@@ -119,6 +119,9 @@ TEST(ParseCommand, EveryVerbCaseInsensitive) {
       case Args::kRest:
         line += " x";
         break;
+      case Args::kNameAndDigest:
+        line += " x c4c9334bac560ecc979e58001b3e22fb";
+        break;
       default:
         break;
     }
@@ -146,12 +149,20 @@ TEST(ParseCommand, Arguments) {
   EXPECT_FALSE(Parse("AUTH SCRAM-SHA-256").initial_response);
   EXPECT_EQ(Parse("AUTH").text, "");
   EXPECT_EQ(Parse("DELE 0").number, 0u);  // the session says "no such message"
+  // RFC 1939 §7's example; the digest is lowercased for comparison.
+  Command apop = Parse("APOP mrose C4C9334BAC560ECC979E58001B3E22FB");
+  EXPECT_EQ(apop.verb, Verb::kApop);
+  EXPECT_EQ(apop.text, "mrose");
+  EXPECT_EQ(apop.digest, "c4c9334bac560ecc979e58001b3e22fb");
 }
 
 TEST(ParseCommand, Errors) {
   EXPECT_EQ(ParseError("FOO"), "Unknown command");
   EXPECT_EQ(ParseError(""), "Unknown command");
-  EXPECT_EQ(ParseError("APOP alice 0123456789abcdef"), "Unknown command");
+  EXPECT_EQ(ParseError("APOP alice 0123456789abcdef"), "Invalid digest");
+  EXPECT_EQ(ParseError("APOP alice c4c9334bac560ecc979e58001b3e22fg"),
+            "Invalid digest");
+  EXPECT_EQ(ParseError("APOP alice"), "Missing argument");
   EXPECT_EQ(ParseError("RETR"), "Missing argument");
   EXPECT_EQ(ParseError("PASS"), "Missing argument");
   EXPECT_EQ(ParseError("USER"), "Missing argument");

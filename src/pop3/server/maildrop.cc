@@ -1,7 +1,9 @@
 #include "pop3/server/maildrop.h"
 
 #include <algorithm>
+#include <chrono>
 #include <mutex>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "base/strings.h"
@@ -122,6 +124,12 @@ std::unordered_set<store::AccountId>& LockedAccounts() {
   static std::unordered_set<store::AccountId> locked;
   return locked;
 }
+// Last login per account (steady clock seconds), for LOGIN-DELAY. One
+// entry per account that logged in since start: bounded by the accounts.
+std::unordered_map<store::AccountId, int64_t>& LastLogins() {
+  static std::unordered_map<store::AccountId, int64_t> last;
+  return last;
+}
 
 }  // namespace
 
@@ -143,6 +151,20 @@ MaildropLock& MaildropLock::operator=(MaildropLock&& other) noexcept {
     other.held_ = false;
   }
   return *this;
+}
+
+int64_t MaildropLock::StartLogin(uint32_t min_interval_seconds) {
+  if (!held_ || min_interval_seconds == 0) return 0;
+  int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                    std::chrono::steady_clock::now().time_since_epoch())
+                    .count();
+  std::lock_guard lock(LockMutex());
+  auto [it, fresh] = LastLogins().try_emplace(account_, now);
+  if (fresh) return 0;
+  int64_t ready = it->second + min_interval_seconds;
+  if (now < ready) return ready - now;
+  it->second = now;
+  return 0;
 }
 
 void MaildropLock::Release() {

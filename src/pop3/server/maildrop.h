@@ -125,6 +125,11 @@ class MaildropLock {
   ~MaildropLock() { Release(); }
   bool held() const { return held_; }
   void Release();
+  // RFC 2449 §6.5 LOGIN-DELAY, with the lock held: 0 and the login is
+  // recorded when the last one to this maildrop was at least
+  // `min_interval_seconds` ago (or never, or the interval is 0); otherwise
+  // the seconds still to wait, and nothing is recorded.
+  int64_t StartLogin(uint32_t min_interval_seconds);
 
  private:
   explicit MaildropLock(store::AccountId account)

@@ -1,5 +1,6 @@
 #include "pop3/server/session.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -9,6 +10,7 @@
 #include <chrono>
 #include <limits>
 #include <optional>
+#include <random>
 #include <utility>
 
 #include "auth/sasl.h"
@@ -34,6 +36,16 @@ constexpr uint64_t kBlobChunk = 256 * 1024;
 constexpr size_t kListFlush = 64 * 1024;
 
 enum class State : uint8_t { kAuthorization, kTransaction };
+
+// RFC 1939 §7: a greeting timestamp unique to this greeting, in the
+// msg-id form "<random.time@host>".
+std::string ApopTimestamp(const std::string& hostname) {
+  static thread_local std::mt19937_64 rng(std::random_device{}());
+  auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  return fmt::format("<{:016x}.{}@{}>", rng(), now, hostname);
+}
 enum class Context : uint8_t { kLogin, kMaildrop };
 
 // STYLE 8: the one place an Error becomes a POP3 reply. Error messages
@@ -192,6 +204,7 @@ class Session {
   net::awaitable<bool> Capa();
   net::awaitable<bool> User(const Command& cmd);
   net::awaitable<bool> Pass(const Command& cmd);
+  net::awaitable<bool> Apop(const Command& cmd);
   net::awaitable<bool> Auth(const Command& cmd);
   net::awaitable<bool> Stls();
   net::awaitable<bool> Quit();
@@ -214,6 +227,7 @@ class Session {
   uint32_t bad_commands_ = 0;
   std::optional<std::string> pending_user_;  // after USER, until PASS
   bool recent_ = false;                      // USER recent:ADDRESS
+  std::string apop_timestamp_;  // in the greeting when pop3.apop is on
   // TRANSACTION state.
   store::Account account_;
   Pop3Policy policy_;
@@ -254,10 +268,13 @@ net::awaitable<void> Session::Wait(std::chrono::seconds delay) {
 
 net::awaitable<void> Session::Run() {
   conn_->SetTimeout(std::chrono::seconds(options_.command_timeout_seconds));
-  // RFC 1939 §4. No APOP timestamp: APOP is not offered (docs/pop3.md).
-  if (!co_await Send(Ok(options_.hostname + " correio POP3 server ready"))) {
-    co_return;
+  // RFC 1939 §4; the APOP timestamp (§7) only when APOP is on.
+  std::string greeting = options_.hostname + " correio POP3 server ready";
+  if (env_.config->pop3.apop) {
+    apop_timestamp_ = ApopTimestamp(options_.hostname);
+    greeting += " " + apop_timestamp_;
   }
+  if (!co_await Send(Ok(greeting))) co_return;
   for (;;) {
     auto line = co_await ReadLine();
     if (!line) {
@@ -300,6 +317,8 @@ net::awaitable<bool> Session::Dispatch(const Command& cmd) {
       co_return co_await User(cmd);
     case Verb::kPass:
       co_return co_await Pass(cmd);
+    case Verb::kApop:
+      co_return co_await Apop(cmd);
     case Verb::kAuth:
       co_return co_await Auth(cmd);
     case Verb::kStls:
@@ -343,6 +362,9 @@ net::awaitable<bool> Session::Capa() {
   } else {
     out += "EXPIRE " + std::string(ExpireValue(policy_)) + "\r\n";
   }
+  // RFC 2449 §6.5; 0 says there is no minimum.
+  out += "LOGIN-DELAY " +
+         std::to_string(env_.config->pop3.login_delay_seconds) + "\r\n";
   if (LoginAllowed()) out += "USER\r\n";
   auto mechanisms = auth::SaslMechanisms(conn_->tls_active(), allow_plaintext);
   if (!mechanisms.empty()) {
@@ -383,6 +405,27 @@ net::awaitable<bool> Session::Pass(const Command& cmd) {
   auto login = [auth = env_.auth, ip = conn_->remote_ip(), user,
                 password = cmd.text] {
     return auth->Login(ip, user, password);
+  };
+  auth::LoginResult result =
+      co_await net::RunBlocking(env_.AuthPool(), login);
+  co_return co_await CompleteLogin(std::move(result.account), result.delay);
+}
+
+net::awaitable<bool> Session::Apop(const Command& cmd) {
+  if (apop_timestamp_.empty()) {
+    co_return co_await Reject(Err(RespCode::kNone, "APOP is not offered"));
+  }
+  pending_user_.reset();
+  // Like SCRAM, APOP is allowed before TLS: the password never crosses the
+  // wire. recent:ADDRESS works as with USER (the digest does not cover the
+  // name).
+  std::string_view name = cmd.text;
+  recent_ = StartsWithIgnoreCase(name, "recent:");
+  if (recent_) name.remove_prefix(7);
+  auto login = [auth = env_.auth, ip = conn_->remote_ip(),
+                user = std::string(name), timestamp = apop_timestamp_,
+                digest = cmd.digest] {
+    return auth->LoginApop(ip, user, timestamp, digest);
   };
   auth::LoginResult result =
       co_await net::RunBlocking(env_.AuthPool(), login);
@@ -494,6 +537,19 @@ net::awaitable<bool> Session::CompleteLogin(Result<store::Account> account,
     spdlog::info("pop3#{} {}: maildrop in use", conn_->id(), account->address);
     co_return co_await Send(ErrorReply(
         Error(ErrorCode::kInUse, "maildrop locked"), Context::kLogin));
+  }
+  // RFC 2449 §6.5 LOGIN-DELAY: refuse a login that comes too soon after
+  // the last one to this maildrop.
+  int64_t wait = lock.StartLogin(env_.config->pop3.login_delay_seconds);
+  if (wait > 0) {
+    spdlog::info("pop3#{} {}: login within LOGIN-DELAY ({} s left)",
+                 conn_->id(), account->address, wait);
+    co_return co_await Send(
+        Err(RespCode::kLoginDelay, "Minimum time between logins is " +
+                                       std::to_string(env_.config->pop3
+                                                          .login_delay_seconds) +
+                                       " seconds; try again in " +
+                                       std::to_string(wait) + " seconds"));
   }
   Pop3Policy policy = PolicyFor(env_.config->pop3, account->settings);
   std::optional<int64_t> since;

@@ -143,7 +143,7 @@ class Pop3SessionTest : public ::testing::Test {
     env_.hostname = "mail.example.org";
     env_.store = store_.get();
     env_.hub = &hub_;
-    env_.auth = &authenticator_;
+    env_.auth = config_.pop3.apop ? &apop_authenticator_ : &authenticator_;
     env_.throttle = &throttle_;
     env_.pool = &pool_;
     env_.tls = tls_;
@@ -198,6 +198,7 @@ class Pop3SessionTest : public ::testing::Test {
   config::Config config_;
   auth::LoginThrottle throttle_{SystemClock()};
   auth::Authenticator authenticator_{*store_, throttle_};
+  auth::Authenticator apop_authenticator_{*store_, throttle_, true};
   net::BlockingPool pool_{2};
   mail::Env env_;
   std::unique_ptr<net::Server> server_;
@@ -546,6 +547,106 @@ TEST_F(Pop3SessionTest, MessageExpungedElsewhereGivesErr) {
   EXPECT_TRUE(c.Command("QUIT").starts_with("+OK"));
   EXPECT_TRUE(c.Closed());
   EXPECT_EQ(InboxRows().size(), 1u);
+}
+
+}  // namespace
+}  // namespace correio::pop3
+
+namespace correio::pop3 {
+namespace {
+
+// "<...@host>" from "+OK ... <...@host>", or "" when there is none.
+std::string GreetingTimestamp(const std::string& greeting) {
+  size_t lt = greeting.find('<');
+  if (lt == std::string::npos || !greeting.ends_with('>')) return "";
+  return greeting.substr(lt);
+}
+
+TEST_F(Pop3SessionTest, ApopWithSecretKeptByPasswordLogins) {
+  config_.pop3.apop = true;
+  config_.auth.allow_plaintext = false;  // APOP needs no TLS, like SCRAM
+  uint16_t port = Start();
+  {
+    Client c(port);
+    std::string ts = GreetingTimestamp(c.Line());
+    ASSERT_FALSE(ts.empty());
+    EXPECT_TRUE(ts.ends_with("@mail.example.org>"));
+    // No secret yet (the account was made before APOP was on): refused
+    // like a wrong password.
+    EXPECT_EQ(c.Command("APOP alice@example.org " +
+                        auth::ApopDigest(ts, kPassword)),
+              "-ERR [AUTH] Authentication failed");
+  }
+  {
+    // A password login (over TLS) stores the secret.
+    Client c(port);
+    EXPECT_TRUE(c.Line().starts_with("+OK"));
+    EXPECT_EQ(c.Command("STLS"), "+OK Begin TLS negotiation");
+    c.StartTls();
+    EXPECT_TRUE(c.Command("USER " + std::string(kUser)).starts_with("+OK"));
+    EXPECT_TRUE(c.Command("PASS " + std::string(kPassword)).starts_with("+OK"));
+    EXPECT_TRUE(c.Command("QUIT").starts_with("+OK"));
+  }
+  EXPECT_EQ(store_->GetAccountById(account_.id)->apop_secret, kPassword);
+  Deliver(kMessage1);
+  std::string first_ts;
+  {
+    Client c(port);
+    first_ts = GreetingTimestamp(c.Line());
+    EXPECT_EQ(c.Command("APOP alice@example.org " +
+                        auth::ApopDigest(first_ts, "wrong")),
+              "-ERR [AUTH] Authentication failed");
+    EXPECT_EQ(c.Command("APOP alice@example.org " +
+                        AsciiUppercase(auth::ApopDigest(first_ts, kPassword))),
+              "+OK Maildrop has 1 messages (" +
+                  std::to_string(kMessage1.size()) + " octets)");
+    EXPECT_EQ(c.Command("QUIT"), "+OK Bye (1 messages left)");
+  }
+  {
+    // Every greeting has its own timestamp: a replayed digest fails.
+    Client c(port);
+    std::string ts = GreetingTimestamp(c.Line());
+    EXPECT_NE(ts, first_ts);
+    EXPECT_EQ(c.Command("APOP alice@example.org " +
+                        auth::ApopDigest(first_ts, kPassword)),
+              "-ERR [AUTH] Authentication failed");
+  }
+}
+
+TEST_F(Pop3SessionTest, ApopOffRemovesTheSecret) {
+  ASSERT_TRUE(store_->SetApopSecret(account_.id, kPassword));
+  Client c(Start());
+  std::string greeting = c.Line();
+  EXPECT_EQ(greeting, "+OK mail.example.org correio POP3 server ready");
+  EXPECT_EQ(c.Command("APOP alice@example.org "
+                      "c4c9334bac560ecc979e58001b3e22fb"),
+            "-ERR APOP is not offered");
+  EXPECT_TRUE(c.Command("USER " + std::string(kUser)).starts_with("+OK"));
+  EXPECT_TRUE(c.Command("PASS " + std::string(kPassword)).starts_with("+OK"));
+  EXPECT_EQ(store_->GetAccountById(account_.id)->apop_secret, "");
+}
+
+TEST_F(Pop3SessionTest, LoginDelayAdvertisedAndEnforced) {
+  config_.pop3.login_delay_seconds = 900;
+  uint16_t port = Start();
+  {
+    Client c(port);
+    EXPECT_TRUE(c.Line().starts_with("+OK"));
+    EXPECT_EQ(c.Command("CAPA"), "+OK Capability list follows");
+    auto caps = c.Body();
+    EXPECT_NE(std::find(caps.begin(), caps.end(), "LOGIN-DELAY 900"),
+              caps.end());
+    EXPECT_TRUE(c.Command("USER " + std::string(kUser)).starts_with("+OK"));
+    EXPECT_TRUE(c.Command("PASS " + std::string(kPassword)).starts_with("+OK"));
+    EXPECT_TRUE(c.Command("QUIT").starts_with("+OK"));
+  }
+  Client c(port);
+  std::string reply = Login(c);
+  EXPECT_TRUE(reply.starts_with("-ERR [LOGIN-DELAY] Minimum time between "
+                                "logins is 900 seconds; try again in "))
+      << reply;
+  // Still in AUTHORIZATION: the session goes on.
+  EXPECT_EQ(c.Command("STAT"), "-ERR Command not valid in this state");
 }
 
 }  // namespace

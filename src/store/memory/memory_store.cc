@@ -147,6 +147,16 @@ class MemoryStore final : public Store {
     }());
   }
 
+  Status SetApopSecret(AccountId id, std::string_view secret) override {
+    return Counted([&]() -> Status {
+      std::lock_guard lock(mu_);
+      auto* a = FindAccount(id);
+      if (!a) return Fail(ErrorCode::kNotFound, "no account");
+      a->account.apop_secret = std::string(secret);
+      return {};
+    }());
+  }
+
   Status SetQuota(AccountId id, uint64_t bytes, uint64_t messages) override {
     return Counted([&]() -> Status {
       std::lock_guard lock(mu_);

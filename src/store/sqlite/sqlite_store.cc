@@ -139,6 +139,10 @@ ALTER TABLE expunged ADD COLUMN at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE mailboxes ADD COLUMN expunge_floor INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX expunged_at ON expunged(at);
 )sql",
+    // 3 -> 4: the APOP secret (RFC 1939 §7), kept only while pop3.apop is on.
+    R"sql(
+ALTER TABLE accounts ADD COLUMN apop_secret TEXT NOT NULL DEFAULT '';
+)sql",
 };
 static_assert(std::size(kMigrations) == kSqliteSchemaVersion);
 
@@ -223,7 +227,7 @@ Mailbox ReadMailbox(const Stmt& s) {
 #define ACCOUNT_COLS                                                  \
   "id, address, password_hash, scram_salt, scram_iterations, "        \
   "scram_stored_key, scram_server_key, quota_bytes, quota_messages, " \
-  "pop3_delete_mode, pop3_download_once, created"
+  "pop3_delete_mode, pop3_download_once, created, apop_secret"
 
 Account ReadAccount(const Stmt& s) {
   Account a;
@@ -239,6 +243,7 @@ Account ReadAccount(const Stmt& s) {
   if (!s.IsNull(9)) a.settings.pop3_delete_mode = s.Text(9);
   if (!s.IsNull(10)) a.settings.pop3_download_once = s.Int(10) != 0;
   a.created = s.Int(11);
+  a.apop_secret = s.Text(12);
   return a;
 }
 
@@ -365,13 +370,13 @@ class SqliteStore final : public Store {
       TRY(db.Run(
           "INSERT INTO accounts(address, domain, password_hash, scram_salt, "
           "scram_iterations, scram_stored_key, scram_server_key, quota_bytes, "
-          "quota_messages, pop3_delete_mode, pop3_download_once, created) "
-          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+          "quota_messages, pop3_delete_mode, pop3_download_once, created, "
+          "apop_secret) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
           a.address, parts->domain, a.password_hash, BlobValue{a.scram.salt},
           a.scram.iterations, BlobValue{a.scram.stored_key},
           BlobValue{a.scram.server_key}, a.quota_bytes, a.quota_messages,
           a.settings.pop3_delete_mode, a.settings.pop3_download_once,
-          a.created));
+          a.created, a.apop_secret));
       a.id = db.LastInsertId();
       for (const auto& d : DefaultMailboxes()) {
         auto m = InsertMailbox(db, a.id, d.name, d.use);
@@ -433,6 +438,14 @@ class SqliteStore final : public Store {
           "WHERE id = ?",
           hash, BlobValue{scram.salt}, scram.iterations,
           BlobValue{scram.stored_key}, BlobValue{scram.server_key}, id);
+    });
+  }
+
+  Status SetApopSecret(AccountId id, std::string_view secret) override {
+    std::string value(secret);
+    return UpdateAccount([&](Db& db) {
+      return db.Run("UPDATE accounts SET apop_secret = ? WHERE id = ?", value,
+                    id);
     });
   }
 

@@ -759,6 +759,7 @@ TEST_F(SqliteStoreTest, MigratesSchemaOne) {
       "ALTER TABLE messages DROP COLUMN pop3_downloaded; "
       "DROP INDEX expunged_at; ALTER TABLE expunged DROP COLUMN at; "
       "ALTER TABLE mailboxes DROP COLUMN expunge_floor; "
+      "ALTER TABLE accounts DROP COLUMN apop_secret; "
       "ALTER TABLE accounts ADD COLUMN last_uid_validity INTEGER NOT NULL "
       "DEFAULT 0; UPDATE accounts SET last_uid_validity = " +
       far +
