@@ -20,7 +20,7 @@ namespace {
 store::LocalChangeHub g_hub;
 
 std::unique_ptr<store::Store> Open(const config::Config& cfg) {
-  auto store = OpenStore(cfg, &g_hub);
+  auto store = OpenStore(cfg, &g_hub, false);
   if (!store) {
     std::cerr << "correio: " << store.error().message() << "\n";
     return nullptr;

@@ -66,7 +66,8 @@ Result<std::string> LoadOrCreateSaslSecret(const std::string& dir) {
 }
 
 Result<std::unique_ptr<store::Store>> OpenStore(const config::Config& config,
-                                                store::ChangeHub* hub) {
+                                                store::ChangeHub* hub,
+                                                bool background_work) {
   if (config.store != "sqlite") {
     return Fail(ErrorCode::kInvalid, "store backend '" + config.store +
                                          "' is not available in this build");
@@ -75,6 +76,7 @@ Result<std::unique_ptr<store::Store>> OpenStore(const config::Config& config,
   if (!st) return Fail(st.error());
   store::SqliteOptions options;
   options.path = (fs::path(config.data_dir) / "correio.db").string();
+  options.background_index = background_work;
   return store::OpenSqliteStore(options, hub);
 }
 

@@ -28,9 +28,12 @@ Status PrepareDataDir(const std::string& dir);
 // they do not change on restart (auth::SetSaslSecret).
 Result<std::string> LoadOrCreateSaslSecret(const std::string& dir);
 
-// Opens the configured store backend in the data directory.
+// Opens the configured store backend in the data directory. The server
+// passes background_work = true (the full-text indexer runs in it); the
+// admin CLI false.
 Result<std::unique_ptr<store::Store>> OpenStore(const config::Config& config,
-                                                store::ChangeHub* hub);
+                                                store::ChangeHub* hub,
+                                                bool background_work);
 
 struct TlsFiles {
   std::string cert, key;

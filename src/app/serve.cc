@@ -196,7 +196,7 @@ int Serve(ServeOptions options) {
   }
   std::string hostname = ResolveHostname(cfg);
   store::LocalChangeHub hub;
-  auto store = OpenStore(cfg, &hub);
+  auto store = OpenStore(cfg, &hub, true);
   if (!store) {
     std::cerr << "correio: " << store.error().message() << "\n";
     return 1;

@@ -65,6 +65,28 @@ void MessageWriter::EndOfLine() {
 
 void MessageWriter::Feed(std::string_view chunk, std::string& out) {
   out.reserve(out.size() + chunk.size() + chunk.size() / 64 + 8);
+  if (!body_lines_) {
+    // RETR: whole lines at a time (memchr), which is most of a download's
+    // CPU otherwise. Same output as the octet loop below.
+    size_t i = 0;
+    while (i < chunk.size()) {
+      size_t nl = chunk.find('\n', i);
+      size_t end = nl == std::string_view::npos ? chunk.size() : nl;
+      if (end > i) {
+        if (at_line_start_ && chunk[i] == '.') out.push_back('.');
+        out.append(chunk.data() + i, end - i);
+        at_line_start_ = false;
+        last_was_cr_ = chunk[end - 1] == '\r';
+      }
+      if (nl == std::string_view::npos) break;
+      if (!last_was_cr_) out.push_back('\r');
+      out.push_back('\n');
+      last_was_cr_ = false;
+      at_line_start_ = true;
+      i = nl + 1;
+    }
+    return;
+  }
   for (size_t i = 0; i < chunk.size() && !done_; ++i) {
     char c = chunk[i];
     if (c == '\n') {

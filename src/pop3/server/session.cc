@@ -4,9 +4,12 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
 #include <chrono>
 #include <limits>
 #include <optional>
@@ -162,6 +165,40 @@ Status ApplyUpdate(store::Store& store, store::AccountId account,
   return {};
 }
 
+// \Seen after RETR (pop3.mark_seen_on_retr) is written in the background:
+// one store call for whatever RETRs accumulated while the previous call
+// committed, so a RETR never waits for a commit and its fsync (a download
+// of 700 small messages spent most of its time there). The session waits
+// for the writer before UPDATE and before it ends.
+struct SeenWriter {
+  std::vector<store::Uid> pending;
+  bool running = false;  // a WriteSeen coroutine is on its way
+};
+
+net::awaitable<void> WriteSeen(std::shared_ptr<SeenWriter> writer,
+                               store::Store* store, net::BlockingPool* pool,
+                               store::MailboxId inbox, uint64_t origin,
+                               uint64_t conn_id) {
+  while (!writer->pending.empty()) {
+    std::vector<store::Uid> uids = std::move(writer->pending);
+    writer->pending.clear();
+    std::sort(uids.begin(), uids.end());
+    store::UidSet set = ToUidSet(uids);
+    store::FlagUpdate update;
+    update.op = store::FlagOp::kAdd;
+    update.flags.system = store::kFlagSeen;
+    auto set_seen = [store, inbox, set, update, origin] {
+      return store->UpdateFlags(inbox, set, update, origin);
+    };
+    auto st = co_await net::RunBlocking(*pool, set_seen);
+    if (!st) {
+      spdlog::warn("pop3#{} setting \\Seen on {} messages failed: {}",
+                   conn_id, uids.size(), st.error().ToString());
+    }
+  }
+  writer->running = false;
+}
+
 class Session {
  public:
   Session(std::shared_ptr<net::Connection> conn, mail::Env env,
@@ -191,6 +228,8 @@ class Session {
   net::awaitable<bool> Reject(std::string reply);
   net::awaitable<Result<std::string>> ReadLine();
   net::awaitable<void> Wait(std::chrono::seconds delay);
+  // Returns once no \Seen write of this session is on its way.
+  net::awaitable<void> DrainSeen();
 
   bool LoginAllowed() const {
     // RFC 2595 §2 / issue: no password over plaintext unless configured.
@@ -233,7 +272,17 @@ class Session {
   Pop3Policy policy_;
   Maildrop drop_;
   MaildropLock lock_;
+  std::shared_ptr<SeenWriter> seen_ = std::make_shared<SeenWriter>();
 };
+
+net::awaitable<void> Session::DrainSeen() {
+  while (seen_->running) {
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor,
+                                    std::chrono::milliseconds(1));
+    co_await timer.async_wait(
+        boost::asio::as_tuple(boost::asio::use_awaitable));
+  }
+}
 
 net::awaitable<bool> Session::Reject(std::string reply) {
   if (++bad_commands_ > options_.max_bad_commands) {
@@ -299,6 +348,7 @@ net::awaitable<void> Session::Run() {
     }
     if (!co_await Dispatch(*cmd)) break;
   }
+  co_await DrainSeen();
   conn_->Close();
 }
 
@@ -605,6 +655,7 @@ net::awaitable<bool> Session::Quit() {
     co_await Send(Ok("Bye"));
     co_return false;
   }
+  co_await DrainSeen();
   // RFC 1939 §6 UPDATE: apply the deletions, answer only once durable.
   store::UidSet deleted = drop_.DeletedUids();
   store::UidSet downloaded = policy_.download_once
@@ -731,20 +782,17 @@ net::awaitable<bool> Session::SendMessage(uint32_t number,
   if (top_lines) co_return true;
   m->retrieved = true;
   if (policy_.mark_seen_on_retr && !m->seen) {
-    // Set at once, as large providers do, so IMAP shows the message read
-    // even if this session never QUITs.
-    store::FlagUpdate update;
-    update.op = store::FlagOp::kAdd;
-    update.flags.system = store::kFlagSeen;
-    auto set_seen = [store, inbox, uid, update, origin = origin_] {
-      return store->UpdateFlags(inbox, {{uid, uid}}, update, origin);
-    };
-    auto st = co_await Blocking(std::move(set_seen));
-    if (st) {
-      m->seen = true;
-    } else {
-      spdlog::warn("pop3#{} setting \\Seen on uid {} failed: {}", conn_->id(),
-                   uid, st.error().ToString());
+    // Set at once (in the background, SeenWriter), as large providers do,
+    // so IMAP shows the message read even if this session never QUITs.
+    m->seen = true;
+    seen_->pending.push_back(uid);
+    if (!seen_->running) {
+      seen_->running = true;
+      auto executor = co_await boost::asio::this_coro::executor;
+      boost::asio::co_spawn(executor,
+                            WriteSeen(seen_, store, env_.pool, inbox, origin_,
+                                      conn_->id()),
+                            boost::asio::detached);
     }
   }
   co_return true;

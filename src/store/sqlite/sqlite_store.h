@@ -1,9 +1,12 @@
 // The embedded SQLite backend of store::Store (ARCHITECTURE "Storage";
 // schema and reasons in docs/schema.md, measurements in docs/storage.md).
 //
-// One database file holds metadata, message bodies (deduplicated blobs) and
-// the FTS5 trigram full-text index, so one WAL commit covers a body and the
-// rows that name it: after a crash no row can name a missing body.
+// One database file holds metadata and message bodies (deduplicated blobs),
+// so one WAL commit covers a body and the rows that name it: after a crash
+// no row can name a missing body. The FTS5 trigram full-text index lives in
+// a second file (SearchIndexPath), built by an indexer thread from the text
+// each delivery queues in fts_pending; SearchText first indexes what is
+// still pending for its mailbox, so searches are always complete.
 //
 // Writes: every write call becomes a job on ONE writer thread with ONE
 // connection. The writer takes every queued job, runs them in a single
@@ -22,6 +25,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "base/error.h"
 #include "store/change_hub.h"
@@ -39,7 +43,15 @@ struct SqliteOptions {
   // Test-only seam (STYLE 19): the name of a registered SQLite VFS every
   // connection uses, e.g. one that simulates power loss. Empty: default.
   std::string vfs;
+  // Run the indexer thread (full-text index, garbage blobs). The server
+  // does; short-lived processes (admin CLI) leave the work to it. Searches
+  // catch up on their own either way.
+  bool background_index = true;
 };
+
+// The full-text index database beside `db_path`: correio.db ->
+// correio-search.db. Part of the data directory (back it up with it).
+std::string SearchIndexPath(std::string_view db_path);
 
 // Opens (creating if needed) and migrates the database. `hub` must outlive
 // the store; it may be null (nothing is published).
@@ -47,6 +59,6 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options,
                                                ChangeHub* hub);
 
 // The schema version this build writes (PRAGMA user_version).
-inline constexpr int kSqliteSchemaVersion = 4;
+inline constexpr int kSqliteSchemaVersion = 5;
 
 }  // namespace correio::store

@@ -210,6 +210,9 @@ class PowerLossVfs {
 std::unique_ptr<Store> OpenIn(ChangeHub* hub, const std::string& dir) {
   SqliteOptions o;
   o.path = dir + "/correio.db";
+  // Deterministic write counts (StatsCountWrites): searches catch up on
+  // their own; the indexer thread has tests of its own below.
+  o.background_index = false;
   auto r = OpenSqliteStore(o, hub);
   EXPECT_TRUE(r.has_value()) << r.error().ToString();
   return r ? std::move(*r) : nullptr;
@@ -233,9 +236,12 @@ class SqliteStoreTest : public testing::Test {
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
   }
-  std::unique_ptr<Store> Open(ChangeHub* hub = nullptr) {
+  // background: the indexer thread (off where a test counts write calls).
+  std::unique_ptr<Store> Open(ChangeHub* hub = nullptr,
+                              bool background = true) {
     SqliteOptions o;
     o.path = path_;
+    o.background_index = background;
     auto r = OpenSqliteStore(o, hub);
     EXPECT_TRUE(r.has_value()) << r.error().ToString();
     return r ? std::move(*r) : nullptr;
@@ -372,6 +378,88 @@ TEST_F(SqliteStoreTest, IntegrityCheckFindsDamage) {
   EXPECT_NE(problems[1].find("quota"), std::string::npos);
 }
 
+// Counts rows with a separate connection (the test's view of the files).
+int64_t CountRows(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* s = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &s, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return n;
+}
+
+// The indexer thread moves every pending text into search.db, then drops
+// the index rows and blob rows of expunged messages; nothing is left
+// behind and the books agree at every step.
+TEST_F(SqliteStoreTest, BackgroundIndexerIndexesAndSweeps) {
+  auto s = Open();
+  ASSERT_TRUE(s->AddDomain("example.org").has_value());
+  Account a;
+  a.address = "a@example.org";
+  AccountId id = s->CreateAccount(a)->id;
+  MailboxId inbox = s->GetMailbox(id, "INBOX")->id;
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(
+        s->Deliver(Blob("body number " + std::to_string(i)), {{inbox, {}, 0}})
+            .has_value());
+  }
+  std::string search = SearchIndexPath(path_);
+  auto wait_until = [&](auto pred) {
+    for (int i = 0; i < 2000 && !pred(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return pred();
+  };
+  EXPECT_TRUE(wait_until([&] {
+    return CountRows(path_, "SELECT count(*) FROM fts_pending") == 0;
+  }));
+  EXPECT_EQ(CountRows(search, "SELECT count(*) FROM blob_text"), 40);
+  EXPECT_TRUE(s->CheckIntegrity()->empty());
+  ASSERT_TRUE(s->Expunge(inbox, {{1, 30}}, 0).has_value());
+  EXPECT_TRUE(wait_until([&] {
+    return CountRows(path_, "SELECT count(*) FROM blobs") == 10;
+  }));
+  EXPECT_EQ(CountRows(search, "SELECT count(*) FROM blob_text"), 10);
+  EXPECT_EQ(s->SearchText(inbox, TextField::kBody, "number 3").value(),
+            (std::vector<Uid>{31, 32, 33, 34, 35, 36, 37, 38, 39, 40}));
+  EXPECT_TRUE(s->CheckIntegrity()->empty());
+}
+
+// Without the indexer thread a search indexes what its mailbox still has
+// pending; an expunged body reads as gone at once, and a new copy of the
+// same body (deduplicated onto the garbage blob) is searchable again.
+TEST_F(SqliteStoreTest, SearchCatchesUpWithoutTheIndexer) {
+  auto s = Open(nullptr, /*background=*/false);
+  ASSERT_TRUE(s->AddDomain("example.org").has_value());
+  Account a;
+  a.address = "a@example.org";
+  AccountId id = s->CreateAccount(a)->id;
+  MailboxId inbox = s->GetMailbox(id, "INBOX")->id;
+  ASSERT_TRUE(s->Deliver(Blob("needle in a haystack"), {{inbox, {}, 0}}));
+  ASSERT_TRUE(s->Deliver(Blob("other text"), {{inbox, {}, 0}}));
+  EXPECT_EQ(CountRows(path_, "SELECT count(*) FROM fts_pending"), 2);
+  EXPECT_EQ(s->SearchText(inbox, TextField::kBody, "needle").value(),
+            std::vector<Uid>{1});
+  EXPECT_EQ(s->SearchText(inbox, TextField::kBody, "ne").value(),
+            std::vector<Uid>{1});  // short needles: LIKE over the index
+  EXPECT_EQ(CountRows(path_, "SELECT count(*) FROM fts_pending"), 0);
+  BlobId blob = s->GetMessages(inbox, {{1, 1}})->at(0).blob;
+  ASSERT_TRUE(s->Expunge(inbox, {{1, 1}}, 0).has_value());
+  EXPECT_EQ(s->GetBlobInfo(blob).error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(s->ReadBlob(blob, 0, 10).error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(CountRows(path_, "SELECT count(*) FROM blobs WHERE refcount = 0"),
+            1);
+  EXPECT_TRUE(s->CheckIntegrity()->empty());
+  ASSERT_TRUE(s->Deliver(Blob("needle in a haystack"), {{inbox, {}, 0}}));
+  EXPECT_EQ(s->GetMessages(inbox, {{3, 3}})->at(0).blob, blob);
+  EXPECT_EQ(s->SearchText(inbox, TextField::kBody, "needle").value(),
+            std::vector<Uid>{3});
+  EXPECT_TRUE(s->CheckIntegrity()->empty());
+}
+
 // Two store instances on one file stand for the server and an admin CLI
 // process: both write at once through SQLite's file locks.
 TEST_F(SqliteStoreTest, TwoInstancesShareTheFile) {
@@ -498,7 +586,7 @@ TEST_F(SqliteStoreTest, KillDuringDeliveriesLosesNothingAcknowledged) {
 // fails half way (after writing a body and a message) is rolled back alone.
 TEST_F(SqliteStoreTest, QueuedWritesShareOneCommit) {
   LocalChangeHub hub;
-  auto s = Open(&hub);
+  auto s = Open(&hub, /*background=*/false);
   ASSERT_TRUE(s->AddDomain("example.org").has_value());
   Account a;
   a.address = "a@example.org";
@@ -760,6 +848,11 @@ TEST_F(SqliteStoreTest, MigratesSchemaOne) {
       "DROP INDEX expunged_at; ALTER TABLE expunged DROP COLUMN at; "
       "ALTER TABLE mailboxes DROP COLUMN expunge_floor; "
       "ALTER TABLE accounts DROP COLUMN apop_secret; "
+      // Before v5 the index was a table of the main file.
+      "DROP INDEX blobs_garbage; DROP TABLE fts_pending; "
+      "CREATE VIRTUAL TABLE blob_text USING fts5(headers, body, "
+      "tokenize='trigram'); INSERT INTO blob_text(rowid, headers, body) "
+      "SELECT id, 'Subject: t', 'old' FROM blobs; "
       "ALTER TABLE accounts ADD COLUMN last_uid_validity INTEGER NOT NULL "
       "DEFAULT 0; UPDATE accounts SET last_uid_validity = " +
       far +
@@ -771,11 +864,15 @@ TEST_F(SqliteStoreTest, MigratesSchemaOne) {
   ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
       << sqlite3_errmsg(db);
   sqlite3_close(db);
+  std::filesystem::remove(SearchIndexPath(path_));
   auto s = Open();
   ASSERT_TRUE(s);
   EXPECT_EQ(UserVersion(), kSqliteSchemaVersion);
   MailboxId inbox = s->GetMailbox(id, "INBOX")->id;
   EXPECT_EQ(s->ListView(inbox)->size(), 1u);
+  // The old index's text moved to fts_pending and is searchable again.
+  EXPECT_EQ(s->SearchText(inbox, TextField::kBody, "old").value(),
+            std::vector<Uid>{1});
   EXPECT_TRUE(s->Pop3Downloaded(inbox)->empty());
   ASSERT_TRUE(s->MarkPop3Downloaded(inbox, {{1, 1}}).has_value());
   EXPECT_EQ(s->Pop3Downloaded(inbox).value(), std::vector<Uid>{1});
