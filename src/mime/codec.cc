@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <vector>
 
 #include "base/strings.h"
 #include "mime/message.h"
@@ -459,6 +460,55 @@ std::string PartText(std::string_view raw, const Part& part, size_t max_bytes) {
   return text;
 }
 
+namespace {
+
+// iconv descriptors kept open per thread, most recently used last.
+// glibc maps a charset's gconv module (dlopen, mprotect: a TLB shootdown on
+// every core) at iconv_open and may unmap it at iconv_close; converting a
+// header per message that way was a tenth of an IMAP server's CPU under
+// SEARCH. A charset iconv does not know is remembered too (as -1), so
+// hostile names do not rescan the module list either.
+class IconvCache {
+ public:
+  ~IconvCache() {
+    for (auto& e : entries_) {
+      if (e.cd != kNone) g_mime_iconv_close(e.cd);
+    }
+  }
+  iconv_t Get(const std::string& charset) {
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      if (entries_[i].charset == charset) {
+        Entry e = std::move(entries_[i]);
+        entries_.erase(entries_.begin() + static_cast<ptrdiff_t>(i));
+        entries_.push_back(std::move(e));
+        return entries_.back().cd;
+      }
+    }
+    if (entries_.size() >= kMaxEntries) {
+      if (entries_.front().cd != kNone) g_mime_iconv_close(entries_.front().cd);
+      entries_.erase(entries_.begin());
+    }
+    entries_.push_back({charset, g_mime_iconv_open("UTF-8", charset.c_str())});
+    return entries_.back().cd;
+  }
+
+ private:
+  static constexpr size_t kMaxEntries = 16;
+  static inline const iconv_t kNone = reinterpret_cast<iconv_t>(-1);
+  struct Entry {
+    std::string charset;
+    iconv_t cd;
+  };
+  std::vector<Entry> entries_;
+};
+
+iconv_t CachedIconv(const std::string& charset) {
+  thread_local IconvCache cache;
+  return cache.Get(charset);
+}
+
+}  // namespace
+
 bool TryConvertToUtf8(std::string_view text, std::string_view charset,
                       std::string& result) {
   std::string_view cs = TrimWhitespace(charset);
@@ -469,8 +519,7 @@ bool TryConvertToUtf8(std::string_view text, std::string_view charset,
   }
   if (cs.size() > 64 || cs.find('\0') != std::string_view::npos) return false;
   EnsureGMime();
-  std::string name(cs);
-  iconv_t cd = g_mime_iconv_open("UTF-8", name.c_str());
+  iconv_t cd = CachedIconv(AsciiLowercase(cs));
   if (cd == reinterpret_cast<iconv_t>(-1)) return false;
   iconv(cd, nullptr, nullptr, nullptr, nullptr);  // reset cached state
   std::string out;
@@ -502,7 +551,6 @@ bool TryConvertToUtf8(std::string_view text, std::string_view charset,
     --in_left;
     iconv(cd, nullptr, nullptr, nullptr, nullptr);
   }
-  g_mime_iconv_close(cd);
   out.resize(used);
   result = MakeValidUtf8(out);
   return true;

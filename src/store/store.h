@@ -34,7 +34,9 @@ struct DefaultMailbox {
 const std::vector<DefaultMailbox>& DefaultMailboxes();
 
 // Which text a full-text search looks in (IMAP SEARCH BODY vs TEXT).
-enum class TextField : uint8_t { kBody, kText };
+// kBody: decoded body text; kHeaders: decoded header text (a superset
+// filter for header SEARCH keys: callers verify each hit); kText: both.
+enum class TextField : uint8_t { kBody, kText, kHeaders };
 
 class Store {
  public:

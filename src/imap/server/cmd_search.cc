@@ -4,7 +4,8 @@
 //
 // BODY and TEXT are answered from the store's full-text index (SearchText);
 // flags, UIDs and sequence numbers from the view; dates and sizes from the
-// message rows; header keys from the stored header bytes, decoded.
+// message rows; header keys from the stored header bytes, decoded, read
+// only for the messages the index names as candidates (HeaderCandidates).
 #include <ctime>
 #include <map>
 
@@ -30,13 +31,28 @@ struct Input {
   std::unordered_map<store::Uid, std::vector<std::string>> keywords;
   std::vector<store::Uid> saved;
   std::vector<TextHits> text;
+  std::vector<TextHits> header_candidates;
   int64_t now = 0;
   store::MailboxId mailbox = 0;
   bool need_row = false;
-  bool need_header = false;
 };
 
-void Walk(const SearchKey& k, Input& in, std::vector<const SearchKey*>& text) {
+// A header key whose value the index can pre-filter on.
+bool HasHeaderValue(const SearchKey& k) {
+  switch (k.kind) {
+    case K::kBcc: case K::kCc: case K::kFrom: case K::kTo: case K::kSubject:
+    case K::kHeader:
+      return !k.value.empty();
+    default:
+      return false;
+  }
+}
+
+// Collects the BODY/TEXT keys (answered by the index) and the header keys
+// with a value (pre-filtered by it).
+void Walk(const SearchKey& k, Input& in, std::vector<const SearchKey*>& text,
+          std::vector<const SearchKey*>& headers) {
+  if (HasHeaderValue(k)) headers.push_back(&k);
   switch (k.kind) {
     case K::kBody:
     case K::kText:
@@ -50,13 +66,20 @@ void Walk(const SearchKey& k, Input& in, std::vector<const SearchKey*>& text) {
       break;
     case K::kBcc: case K::kCc: case K::kFrom: case K::kTo: case K::kSubject:
     case K::kHeader: case K::kSentBefore: case K::kSentOn: case K::kSentSince:
-      in.need_row = in.need_header = true;
+      in.need_row = true;
       break;
     default:
       break;
   }
-  for (const auto& c : k.children) Walk(c, in, text);
+  for (const auto& c : k.children) Walk(c, in, text, headers);
 }
+
+// The index's header text of a message is capped (mime
+// kMaxSearchHeaderBytes, 256 KiB); decoding can grow a header up to 3x
+// (8-bit octets become U+FFFD). A message up to this size therefore has
+// all of its header in the index, and one the index does not name cannot
+// match a header key; larger ones are always read.
+constexpr uint64_t kHeaderIndexComplete = 64 * 1024;
 
 bool ContainsFolded(std::string_view hay, std::string_view needle) {
   if (needle.empty()) return true;
@@ -66,11 +89,33 @@ bool ContainsFolded(std::string_view hay, std::string_view needle) {
 
 int64_t Day(int64_t t) { return (t >= 0 ? t : t - 86399) / 86400 * 86400; }
 
+Result<std::string> ReadHeader(store::Store* store, const store::MessageRow& r);
+
 struct Message {
   const View::Entry* entry = nullptr;
   uint32_t seq = 0;
   const store::MessageRow* row = nullptr;
-  std::string header;  // raw header block (when needed)
+  store::Store* store = nullptr;
+  // The raw header block, read on first use by a header key. Null when
+  // the message went away meanwhile (it matches no header key then).
+  const std::string* Header() const {
+    if (row == nullptr || gone) return nullptr;
+    if (!header) {
+      auto h = ReadHeader(store, *row);
+      if (!h) {
+        gone = true;
+        // Expunged by another session (and its body freed) since the rows
+        // were read: it matches nothing, as a row already gone does.
+        if (h.error().code() != ErrorCode::kNotFound) error = h.error();
+        return nullptr;
+      }
+      header = std::move(*h);
+    }
+    return &*header;
+  }
+  mutable std::optional<std::string> header;
+  mutable bool gone = false;
+  mutable std::optional<Error> error;  // a store failure reading the header
 };
 
 bool InSet(const SequenceSet& set, uint32_t n, uint32_t star) {
@@ -90,11 +135,29 @@ bool HeaderContains(const std::string& header, std::string_view field,
   return false;
 }
 
+// A header key: first the index (a message it does not name cannot match,
+// kHeaderIndexComplete), then the header itself.
+bool MatchHeader(const SearchKey& k, std::string_view field, const Message& m,
+                 const Input& in) {
+  if (HasHeaderValue(k) && m.row->size <= kHeaderIndexComplete) {
+    for (const auto& c : in.header_candidates) {
+      if (c.key == &k &&
+          !std::binary_search(c.uids.begin(), c.uids.end(), m.entry->uid)) {
+        return false;
+      }
+    }
+  }
+  const std::string* header = m.Header();
+  return header != nullptr && HeaderContains(*header, field, k.value);
+}
+
 bool Match(const SearchKey& k, const Message& m, const Input& in) {
   const View::Entry& e = *m.entry;
   auto sys = [&](uint32_t f) { return (e.system & f) != 0; };
   auto sent_day = [&]() -> std::optional<int64_t> {
-    auto dates = mime::FindHeaders(m.header, "Date");
+    const std::string* header = m.Header();
+    if (header == nullptr) return std::nullopt;
+    auto dates = mime::FindHeaders(*header, "Date");
     if (dates.empty()) return std::nullopt;
     auto dt = mime::ParseDateTime(mime::UnfoldHeaderValue(dates[0]));
     if (!dt) return std::nullopt;
@@ -179,12 +242,12 @@ bool Match(const SearchKey& k, const Message& m, const Input& in) {
     case K::kOlder: return r.internal_date <= in.now - static_cast<int64_t>(k.number);
     case K::kYounger: return r.internal_date >= in.now - static_cast<int64_t>(k.number);
     case K::kEmailId: return k.value == "M" + std::to_string(r.id);
-    case K::kFrom: return HeaderContains(m.header, "From", k.value);
-    case K::kTo: return HeaderContains(m.header, "To", k.value);
-    case K::kCc: return HeaderContains(m.header, "Cc", k.value);
-    case K::kBcc: return HeaderContains(m.header, "Bcc", k.value);
-    case K::kSubject: return HeaderContains(m.header, "Subject", k.value);
-    case K::kHeader: return HeaderContains(m.header, k.field, k.value);
+    case K::kFrom: return MatchHeader(k, "From", m, in);
+    case K::kTo: return MatchHeader(k, "To", m, in);
+    case K::kCc: return MatchHeader(k, "Cc", m, in);
+    case K::kBcc: return MatchHeader(k, "Bcc", m, in);
+    case K::kSubject: return MatchHeader(k, "Subject", m, in);
+    case K::kHeader: return MatchHeader(k, k.field, m, in);
     case K::kSentBefore: {
       auto d = sent_day();
       return d && *d < k.date;
@@ -229,20 +292,11 @@ Result<std::vector<uint32_t>> RunSearch(store::Store* store,
           rows.begin(), rows.end(), m.entry->uid,
           [](const store::MessageRow& r, store::Uid u) { return r.uid < u; });
       if (it != rows.end() && it->uid == m.entry->uid) m.row = &*it;
-      if (m.row && in.need_header) {
-        auto h = ReadHeader(store, *m.row);
-        if (h) {
-          m.header = std::move(*h);
-        } else if (h.error().code() == ErrorCode::kNotFound) {
-          // Expunged by another session (and its body freed) since the
-          // rows were read: it matches nothing, as a row already gone does.
-          m.row = nullptr;
-        } else {
-          return Fail(h.error());
-        }
-      }
+      m.store = store;
     }
-    if (Match(key, m, in)) out.push_back(static_cast<uint32_t>(i));
+    bool match = Match(key, m, in);
+    if (m.error) return Fail(*m.error);
+    if (match) out.push_back(static_cast<uint32_t>(i));
   }
   return out;
 }
@@ -251,8 +305,8 @@ Result<std::vector<uint32_t>> RunSearch(store::Store* store,
 
 awaitable<Result<std::vector<uint32_t>>> Session::Evaluate(const SearchKey& key) {
   Input in;
-  std::vector<const SearchKey*> text;
-  Walk(key, in, text);
+  std::vector<const SearchKey*> text, headers;
+  Walk(key, in, text, headers);
   in.entries = view_->entries;
   in.keywords = view_->keywords;
   in.saved = saved_;
@@ -264,9 +318,9 @@ awaitable<Result<std::vector<uint32_t>>> Session::Evaluate(const SearchKey& key)
   co_return co_await Blocking(
       [&]()
       -> Result<std::vector<uint32_t>> {
-        std::vector<const SearchKey*> keys;
+        std::vector<const SearchKey*> keys, header_keys;
         Input scratch;
-        Walk(key, scratch, keys);
+        Walk(key, scratch, keys, header_keys);
         for (const SearchKey* k : keys) {
           auto hits = store->SearchText(
               in.mailbox,
@@ -276,6 +330,13 @@ awaitable<Result<std::vector<uint32_t>>> Session::Evaluate(const SearchKey& key)
           if (!hits) return Fail(hits.error());
           std::sort(hits->begin(), hits->end());
           in.text.push_back({k, std::move(*hits)});
+        }
+        for (const SearchKey* k : header_keys) {
+          auto hits =
+              store->SearchText(in.mailbox, store::TextField::kHeaders, k->value);
+          if (!hits) return Fail(hits.error());
+          std::sort(hits->begin(), hits->end());
+          in.header_candidates.push_back({k, std::move(*hits)});
         }
         return RunSearch(store, key, std::move(in));
       });

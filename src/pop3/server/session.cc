@@ -179,6 +179,12 @@ net::awaitable<void> WriteSeen(std::shared_ptr<SeenWriter> writer,
                                store::Store* store, net::BlockingPool* pool,
                                store::MailboxId inbox, uint64_t origin,
                                uint64_t conn_id) {
+  // Cleared however this ends (an exception ends a detached coroutine
+  // too): DrainSeen must never wait for a writer that is gone.
+  struct Done {
+    SeenWriter* w;
+    ~Done() { w->running = false; }
+  } done{writer.get()};
   while (!writer->pending.empty()) {
     std::vector<store::Uid> uids = std::move(writer->pending);
     writer->pending.clear();
@@ -196,7 +202,6 @@ net::awaitable<void> WriteSeen(std::shared_ptr<SeenWriter> writer,
                    conn_id, uids.size(), st.error().ToString());
     }
   }
-  writer->running = false;
 }
 
 class Session {

@@ -668,8 +668,8 @@ class MemoryStore final : public Store {
     for (const auto& [uid, m] : b->messages) {
       const NewBlob& nb = blobs_.at(m.blob).blob;
       bool hit =
-          ContainsFolded(nb.search_text, n) ||
-          (field == TextField::kText && ContainsFolded(nb.search_headers, n));
+          (field != TextField::kHeaders && ContainsFolded(nb.search_text, n)) ||
+          (field != TextField::kBody && ContainsFolded(nb.search_headers, n));
       if (hit) out.push_back(uid);
     }
     return out;

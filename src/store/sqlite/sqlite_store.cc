@@ -150,7 +150,11 @@ ALTER TABLE accounts ADD COLUMN apop_secret TEXT NOT NULL DEFAULT '';
     // by the indexer thread off the delivery path; docs/schema.md). What is
     // not indexed yet waits in fts_pending; blobs whose last reference went
     // away stay (refcount 0) until the indexer has dropped their index row.
+    // Blob ids come from a counter and are never reused, so no text in
+    // search.db (or a read in flight) can ever name another body.
     R"sql(
+INSERT INTO meta(key, value)
+  SELECT 'last_blob_id', coalesce(max(id), 0) FROM blobs;
 CREATE TABLE fts_pending (
   blob INTEGER PRIMARY KEY,
   headers TEXT NOT NULL,
@@ -1116,21 +1120,33 @@ class SqliteStore final : public Store {
       // (ASCII case-insensitive, like the index).
       if (Utf8Length(needle) < 3) {
         std::string pattern = LikePattern(needle);
-        auto s =
-            db.Prepare(field == TextField::kBody
-                           ? "SELECT m.uid FROM messages m JOIN fts.blob_text t "
-                             "ON t.rowid = m.blob WHERE m.mailbox = ?1 "
-                             "AND t.body LIKE ?2 ESCAPE '\\' ORDER BY m.uid"
-                           : "SELECT m.uid FROM messages m JOIN fts.blob_text t "
-                             "ON t.rowid = m.blob WHERE m.mailbox = ?1 "
-                             "AND (t.body LIKE ?2 ESCAPE '\\' OR "
-                             "t.headers LIKE ?2 ESCAPE '\\') ORDER BY m.uid");
+        const char* sql = nullptr;
+        switch (field) {
+          case TextField::kBody:
+            sql = "SELECT m.uid FROM messages m JOIN fts.blob_text t "
+                  "ON t.rowid = m.blob WHERE m.mailbox = ?1 "
+                  "AND t.body LIKE ?2 ESCAPE '\\' ORDER BY m.uid";
+            break;
+          case TextField::kHeaders:
+            sql = "SELECT m.uid FROM messages m JOIN fts.blob_text t "
+                  "ON t.rowid = m.blob WHERE m.mailbox = ?1 "
+                  "AND t.headers LIKE ?2 ESCAPE '\\' ORDER BY m.uid";
+            break;
+          case TextField::kText:
+            sql = "SELECT m.uid FROM messages m JOIN fts.blob_text t "
+                  "ON t.rowid = m.blob WHERE m.mailbox = ?1 "
+                  "AND (t.body LIKE ?2 ESCAPE '\\' OR "
+                  "t.headers LIKE ?2 ESCAPE '\\') ORDER BY m.uid";
+            break;
+        }
+        auto s = db.Prepare(sql);
         if (!s) return Fail(s.error());
         s->Bind(mailbox, pattern);
         return Column<Uid>(*s);
       }
       std::string query = FtsPhrase(needle);
       if (field == TextField::kBody) query = "body : " + query;
+      if (field == TextField::kHeaders) query = "headers : " + query;
       auto s = db.Prepare(
           "SELECT uid FROM messages WHERE mailbox = ?1 AND blob IN "
           "(SELECT rowid FROM fts.blob_text WHERE blob_text MATCH ?2) "
@@ -1227,6 +1243,11 @@ class SqliteStore final : public Store {
                   "fts.blob_text t WHERE NOT EXISTS (SELECT 1 FROM blobs b "
                   "WHERE b.id = t.rowid)",
                   "fts"));
+      TRY(
+          collect("SELECT 'blob ' || id || ' above the id counter' FROM blobs "
+                  "WHERE id > (SELECT value FROM meta "
+                  "WHERE key = 'last_blob_id')",
+                  "blob id"));
       TRY(
           collect("SELECT 'pending index row ' || p.blob || ' without blob' "
                   "FROM fts_pending p WHERE NOT EXISTS (SELECT 1 FROM blobs "
@@ -1422,105 +1443,131 @@ class SqliteStore final : public Store {
   void IndexLoop() {
     // Below the sessions: indexing yields the CPU to deliveries and
     // commands, and catches up when they pause (a search that needs it
-    // indexes on its own thread at normal priority).
+    // indexes its own mailbox on its own thread at normal priority).
     (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
+    bool failed = false;
     for (;;) {
       {
         std::unique_lock lock(index_wake_mu_);
-        // Also on a timer: another process (the admin CLI) may have
-        // delivered or deleted.
-        index_wake_cv_.wait_for(lock, std::chrono::seconds(2),
-                                [&] { return index_stop_ || index_hint_; });
+        if (failed) {
+          // Store busy or failing: back off instead of retrying at every
+          // commit.
+          index_wake_cv_.wait_for(lock, std::chrono::seconds(5),
+                                  [&] { return index_stop_; });
+        } else {
+          // Also on a timer: another process (the admin CLI) may have
+          // delivered or deleted.
+          index_wake_cv_.wait_for(lock, std::chrono::seconds(2),
+                                  [&] { return index_stop_ || index_hint_; });
+        }
         if (index_stop_) return;
         index_hint_ = false;
       }
+      failed = false;
       for (;;) {
-        Result<bool> did;
+        Result<bool> swept, indexed;
         {
           std::lock_guard lock(index_mu_);
-          did = IndexPass();
+          swept = SweepGarbage();
+          if (swept) indexed = IndexPending(std::nullopt);
         }
-        if (!did) {
-          // Store busy or failing: leave it for the next wake-up.
-          spdlog::warn("store: indexer: {}", did.error().ToString());
+        if (!swept || !indexed) {
+          spdlog::warn("store: indexer: {}",
+                       (!swept ? swept : indexed).error().ToString());
+          failed = true;
           break;
         }
-        if (!*did) break;
+        if (!*swept && !*indexed) break;
         std::lock_guard lock(index_wake_mu_);
         if (index_stop_) return;
       }
     }
   }
 
-  // Blocks until no message of `mailbox` waits for the index.
+  // Blocks until no message of `mailbox` waits for the index. Indexes only
+  // that mailbox's pending text (not the whole store's backlog, which
+  // after an upgrade from v4 is everything).
   Status CatchUpIndex(MailboxId mailbox) {
-    auto pending = [&]() -> Result<bool> {
-      return Read([&](Db& db) -> Result<bool> {
-        auto s = db.Prepare(
-            "SELECT EXISTS(SELECT 1 FROM messages m JOIN fts_pending p "
-            "ON p.blob = m.blob WHERE m.mailbox = ?)");
-        if (!s) return Fail(s.error());
-        auto row = s->Bind(mailbox).Step();
-        if (!row) return Fail(row.error());
-        return s->Int(0) != 0;
-      });
-    };
     for (;;) {
-      auto waiting = pending();
-      if (!waiting) return Fail(waiting.error());
-      if (!*waiting) return {};
       std::lock_guard lock(index_mu_);
-      auto did = IndexPass();
+      auto did = IndexPending(mailbox);
       if (!did) return Fail(did.error());
+      if (!*did) return {};
     }
   }
 
-  // One step of the indexer: drops the index rows and then the blob rows
-  // of up to kIndexBatchRows garbage blobs, and indexes up to
-  // kIndexBatchBytes of pending text. True if it did anything. index_mu_
-  // held. Each half commits search.db first and the main database second,
-  // so a crash in between only repeats work (both halves are idempotent).
-  Result<bool> IndexPass() {
+  // Drops the index rows and then the blob rows of up to kSweepRows
+  // garbage blobs (refcount 0). True if there were any. index_mu_ held.
+  // search.db commits first, so a crash in between only repeats the work.
+  Result<bool> SweepGarbage() {
+    // Deleting from an FTS5 table re-tokenizes the row: a few at a time.
+    constexpr int kSweepRows = 32;
     Db& fts = *indexer_db_;
     auto garbage = Read([&](Db& db) -> Result<std::vector<BlobId>> {
       auto s = db.Prepare("SELECT id FROM blobs WHERE refcount = 0 LIMIT ?");
       if (!s) return Fail(s.error());
-      s->Bind(kIndexBatchRows);
+      s->Bind(kSweepRows);
       return Column<BlobId>(*s);
     });
     if (!garbage) return Fail(garbage.error());
-    if (!garbage->empty()) {
-      TRY(fts.Exec("BEGIN IMMEDIATE"));
-      for (BlobId id : *garbage) {
-        if (auto st = fts.Run("DELETE FROM blob_text WHERE rowid = ?", id);
-            !st) {
-          (void)fts.Exec("ROLLBACK");
-          return Fail(st.error());
-        }
+    if (garbage->empty()) return false;
+    TRY(fts.Exec("BEGIN IMMEDIATE"));
+    for (BlobId id : *garbage) {
+      if (auto st = fts.Run("DELETE FROM blob_text WHERE rowid = ?", id); !st) {
+        (void)fts.Exec("ROLLBACK");
+        return Fail(st.error());
       }
-      TRY(fts.Exec("COMMIT"));
-      TRY(Write([&](Db& db, std::vector<Change>&) -> Status {
-        for (BlobId id : *garbage) {
-          // Re-referenced since we looked (a new copy of the same body):
-          // it keeps its row, and its pending text (AddBlobRef queued it).
-          TRY(db.Run(
-              "DELETE FROM fts_pending WHERE blob = ?1 AND "
-              "(SELECT refcount FROM blobs WHERE id = ?1) = 0",
-              id));
-          TRY(db.Run("DELETE FROM blobs WHERE id = ? AND refcount = 0", id));
-        }
-        return {};
-      }));
     }
+    if (auto st = fts.Exec("COMMIT"); !st) {
+      if (fts.InTransaction()) (void)fts.Exec("ROLLBACK");
+      return Fail(st.error());
+    }
+    TRY(Write([&](Db& db, std::vector<Change>&) -> Status {
+      for (BlobId id : *garbage) {
+        // Re-referenced since we looked (a new copy of the same body): it
+        // keeps its row, and its pending text (AddBlobRef queued it).
+        TRY(db.Run(
+            "DELETE FROM fts_pending WHERE blob = ?1 AND "
+            "(SELECT refcount FROM blobs WHERE id = ?1) = 0",
+            id));
+        TRY(db.Run("DELETE FROM blobs WHERE id = ? AND refcount = 0", id));
+      }
+      return {};
+    }));
+    return true;
+  }
+
+  // Indexes up to kIndexBatchBytes of pending text of live blobs (of one
+  // mailbox, or of the store), then deletes those fts_pending rows. True
+  // if there was any. index_mu_ held. search.db commits first; rows are
+  // written with OR REPLACE, so a crash in between only repeats the work.
+  // Blob ids are never reused (meta last_blob_id), so a row read here can
+  // only ever carry this blob's text.
+  Result<bool> IndexPending(std::optional<MailboxId> mailbox) {
+    Db& fts = *indexer_db_;
     struct Text {
       BlobId blob;
       std::string headers, body;
     };
     auto batch = Read([&](Db& db) -> Result<std::vector<Text>> {
-      auto s = db.Prepare(
-          "SELECT blob, headers, body FROM fts_pending ORDER BY blob LIMIT ?");
+      // Garbage blobs are left to SweepGarbage: a message downloaded and
+      // deleted before the indexer got to it costs no index work.
+      auto s = mailbox ? db.Prepare(
+                             "SELECT p.blob, p.headers, p.body FROM "
+                             "fts_pending p JOIN blobs b ON b.id = p.blob "
+                             "WHERE b.refcount > 0 AND p.blob IN (SELECT blob "
+                             "FROM messages WHERE mailbox = ?) "
+                             "ORDER BY p.blob LIMIT ?")
+                       : db.Prepare(
+                             "SELECT p.blob, p.headers, p.body FROM "
+                             "fts_pending p JOIN blobs b ON b.id = p.blob "
+                             "WHERE b.refcount > 0 ORDER BY p.blob LIMIT ?");
       if (!s) return Fail(s.error());
-      s->Bind(kIndexBatchRows);
+      if (mailbox) {
+        s->Bind(*mailbox, kIndexBatchRows);
+      } else {
+        s->Bind(kIndexBatchRows);
+      }
       std::vector<Text> out;
       size_t bytes = 0;
       while (bytes < kIndexBatchBytes) {
@@ -1530,23 +1577,43 @@ class SqliteStore final : public Store {
         out.push_back({s->Int(0), s->Text(1), s->Text(2)});
         bytes += out.back().headers.size() + out.back().body.size();
       }
-      TRY(s->Run());
       return out;
     });
     if (!batch) return Fail(batch.error());
-    if (batch->empty()) return !garbage->empty();
-    TRY(fts.Exec("BEGIN IMMEDIATE"));
-    for (const Text& t : *batch) {
-      if (auto st = fts.Run(
-              "INSERT OR REPLACE INTO blob_text(rowid, headers, body) "
-              "VALUES (?, ?, ?)",
-              t.blob, t.headers, t.body);
-          !st) {
-        (void)fts.Exec("ROLLBACK");
-        return Fail(st.error());
+    if (batch->empty()) return false;
+    auto insert = [&](size_t first, size_t count) -> Status {
+      TRY(fts.Exec("BEGIN IMMEDIATE"));
+      for (size_t i = first; i < first + count; ++i) {
+        const Text& t = (*batch)[i];
+        if (auto st = fts.Run(
+                "INSERT OR REPLACE INTO blob_text(rowid, headers, body) "
+                "VALUES (?, ?, ?)",
+                t.blob, t.headers, t.body);
+            !st) {
+          (void)fts.Exec("ROLLBACK");
+          return st;
+        }
+      }
+      if (auto st = fts.Exec("COMMIT"); !st) {
+        if (fts.InTransaction()) (void)fts.Exec("ROLLBACK");
+        return st;
+      }
+      return {};
+    };
+    if (auto st = insert(0, batch->size()); !st) {
+      if (st.error().code() == ErrorCode::kTemp) return Fail(st.error());
+      // One text the index refuses must not stop the others (they come in
+      // blob order, so it would lead every batch): one at a time, and a
+      // text refused on its own is dropped from the queue and logged. Its
+      // message is then not found by body search; CheckIntegrity names it.
+      for (size_t i = 0; i < batch->size(); ++i) {
+        if (auto one = insert(i, 1); !one) {
+          if (one.error().code() == ErrorCode::kTemp) return Fail(one.error());
+          spdlog::error("store: indexer: blob {} cannot be indexed: {}",
+                        (*batch)[i].blob, one.error().ToString());
+        }
       }
     }
-    TRY(fts.Exec("COMMIT"));
     TRY(Write([&](Db& db, std::vector<Change>&) -> Status {
       for (const Text& t : *batch) {
         TRY(db.Run("DELETE FROM fts_pending WHERE blob = ?", t.blob));
@@ -1788,12 +1855,20 @@ class SqliteStore final : public Store {
       return id;
     }
     TRY(s->Run());
+    auto next = db.Prepare(
+        "UPDATE meta SET value = value + 1 WHERE key = 'last_blob_id' "
+        "RETURNING value");
+    if (!next) return Fail(next.error());
+    auto counted = next->Step();
+    if (!counted) return Fail(counted.error());
+    if (!*counted) return Fail(ErrorCode::kInternal, "no last_blob_id");
+    BlobId id = next->Int(0);
+    TRY(next->Run());
     TRY(
-        db.Run("INSERT INTO blobs(hash, size, refcount, summary, data) "
-               "VALUES (?, ?, ?, ?, ?)",
-               BlobValue{hash}, blob.data.size(), refs, BlobValue{blob.summary},
-               StaticBlob{blob.data}));
-    BlobId id = db.LastInsertId();
+        db.Run("INSERT INTO blobs(id, hash, size, refcount, summary, data) "
+               "VALUES (?, ?, ?, ?, ?, ?)",
+               id, BlobValue{hash}, blob.data.size(), refs,
+               BlobValue{blob.summary}, StaticBlob{blob.data}));
     // Indexed later by the indexer thread, off this transaction (a 100 KB
     // body costs ~10 ms of trigram tokenizing; docs/storage.md).
     TRY(db.Run("INSERT INTO fts_pending(blob, headers, body) VALUES (?, ?, ?)",

@@ -45,8 +45,10 @@ struct SqliteOptions {
   std::string vfs;
   // Run the indexer thread (full-text index, garbage blobs). The server
   // does; short-lived processes (admin CLI) leave the work to it. Searches
-  // catch up on their own either way.
-  bool background_index = true;
+  // catch up their mailbox on their own either way.
+  // Exactly one process per data directory may (the server: one indexer
+  // per search database).
+  bool background_index = false;
 };
 
 // The full-text index database beside `db_path`: correio.db ->

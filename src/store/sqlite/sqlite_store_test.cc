@@ -382,6 +382,7 @@ TEST_F(SqliteStoreTest, IntegrityCheckFindsDamage) {
 int64_t CountRows(const std::string& path, const char* sql) {
   sqlite3* db = nullptr;
   EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 10000);
   sqlite3_stmt* s = nullptr;
   EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &s, nullptr), SQLITE_OK)
       << sqlite3_errmsg(db);
@@ -425,6 +426,13 @@ TEST_F(SqliteStoreTest, BackgroundIndexerIndexesAndSweeps) {
   EXPECT_EQ(CountRows(search, "SELECT count(*) FROM blob_text"), 10);
   EXPECT_EQ(s->SearchText(inbox, TextField::kBody, "number 3").value(),
             (std::vector<Uid>{31, 32, 33, 34, 35, 36, 37, 38, 39, 40}));
+  EXPECT_TRUE(s->CheckIntegrity()->empty());
+  // Every blob gone: a new one still gets a fresh id, never a swept one.
+  ASSERT_TRUE(s->Expunge(inbox, {{31, 40}}, 0).has_value());
+  EXPECT_TRUE(wait_until(
+      [&] { return CountRows(path_, "SELECT count(*) FROM blobs") == 0; }));
+  ASSERT_TRUE(s->Deliver(Blob("after the sweep"), {{inbox, {}, 0}}));
+  EXPECT_EQ(s->GetMessages(inbox, {{41, 41}})->at(0).blob, 41);
   EXPECT_TRUE(s->CheckIntegrity()->empty());
 }
 
@@ -852,7 +860,7 @@ TEST_F(SqliteStoreTest, MigratesSchemaOne) {
       "DROP INDEX blobs_garbage; DROP TABLE fts_pending; "
       "CREATE VIRTUAL TABLE blob_text USING fts5(headers, body, "
       "tokenize='trigram'); INSERT INTO blob_text(rowid, headers, body) "
-      "SELECT id, 'Subject: t', 'old' FROM blobs; "
+      "SELECT id, 'Subject: migrated', 'old' FROM blobs; "
       "ALTER TABLE accounts ADD COLUMN last_uid_validity INTEGER NOT NULL "
       "DEFAULT 0; UPDATE accounts SET last_uid_validity = " +
       far +
@@ -865,14 +873,21 @@ TEST_F(SqliteStoreTest, MigratesSchemaOne) {
       << sqlite3_errmsg(db);
   sqlite3_close(db);
   std::filesystem::remove(SearchIndexPath(path_));
-  auto s = Open();
+  auto s = Open(nullptr, /*background=*/false);
   ASSERT_TRUE(s);
   EXPECT_EQ(UserVersion(), kSqliteSchemaVersion);
   MailboxId inbox = s->GetMailbox(id, "INBOX")->id;
   EXPECT_EQ(s->ListView(inbox)->size(), 1u);
-  // The old index's text moved to fts_pending and is searchable again.
+  // The old index's text moved to fts_pending (columns kept apart) and is
+  // searchable again; blob ids continue after the highest one.
+  EXPECT_EQ(CountRows(path_, "SELECT count(*) FROM fts_pending"),
+            CountRows(path_, "SELECT count(*) FROM blobs"));
   EXPECT_EQ(s->SearchText(inbox, TextField::kBody, "old").value(),
             std::vector<Uid>{1});
+  EXPECT_EQ(s->SearchText(inbox, TextField::kHeaders, "migrated").value(),
+            std::vector<Uid>{1});
+  EXPECT_TRUE(s->SearchText(inbox, TextField::kBody, "migrated")->empty());
+  EXPECT_EQ(CountRows(path_, "SELECT count(*) FROM fts_pending"), 0);
   EXPECT_TRUE(s->Pop3Downloaded(inbox)->empty());
   ASSERT_TRUE(s->MarkPop3Downloaded(inbox, {{1, 1}}).has_value());
   EXPECT_EQ(s->Pop3Downloaded(inbox).value(), std::vector<Uid>{1});
