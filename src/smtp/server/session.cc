@@ -696,8 +696,10 @@ net::awaitable<bool> Session::FinishMessage(std::string message, bool bare_lf,
       trace += fmt::format("Message-ID: <{}.{}@{}>\r\n", id, NewId(), host());
     }
   }
-  std::string data = trace + message;
-  std::string().swap(message);
+  // In place (the reader's buffer has growth slack): `trace + message`
+  // held the message twice, and a 50 MB message cost 165 MB at its peak.
+  message.insert(0, trace);
+  std::string data = std::move(message);
   if (data.size() > limits().max_message_size + 64 * 1024) {
     Reply(552, "5.3.4", "Message too big");
     co_return true;

@@ -1864,16 +1864,50 @@ class SqliteStore final : public Store {
     if (!*counted) return Fail(ErrorCode::kInternal, "no last_blob_id");
     BlobId id = next->Int(0);
     TRY(next->Run());
-    TRY(
-        db.Run("INSERT INTO blobs(id, hash, size, refcount, summary, data) "
-               "VALUES (?, ?, ?, ?, ?, ?)",
-               id, BlobValue{hash}, blob.data.size(), refs,
-               BlobValue{blob.summary}, StaticBlob{blob.data}));
+    if (blob.data.size() <= kInlineBlobBytes) {
+      TRY(db.Run(
+          "INSERT INTO blobs(id, hash, size, refcount, summary, data) "
+          "VALUES (?, ?, ?, ?, ?, ?)",
+          id, BlobValue{hash}, blob.data.size(), refs, BlobValue{blob.summary},
+          StaticBlob{blob.data}));
+    } else {
+      // A large body goes in by incremental blob I/O into a zeroblob:
+      // binding it whole makes SQLite build the record in memory, a second
+      // full copy of the message (a 50 MB message peaked at 150 MB).
+      TRY(db.Run(
+          "INSERT INTO blobs(id, hash, size, refcount, summary, data) "
+          "VALUES (?, ?, ?, ?, ?, zeroblob(?))",
+          id, BlobValue{hash}, blob.data.size(), refs, BlobValue{blob.summary},
+          blob.data.size()));
+      TRY(WriteBlobData(db, id, blob.data));
+    }
     // Indexed later by the indexer thread, off this transaction (a 100 KB
     // body costs ~10 ms of trigram tokenizing; docs/storage.md).
     TRY(db.Run("INSERT INTO fts_pending(blob, headers, body) VALUES (?, ?, ?)",
                id, blob.search_headers, blob.search_text));
     return id;
+  }
+
+  static constexpr size_t kInlineBlobBytes = 1 << 20;
+
+  static Status WriteBlobData(Db& db, BlobId id, std::string_view data) {
+    sqlite3_blob* handle = nullptr;
+    int rc =
+        sqlite3_blob_open(db.raw(), "main", "blobs", "data", id, 1, &handle);
+    if (rc != SQLITE_OK) {
+      sqlite3_blob_close(handle);
+      return Fail(sqlite::SqlError(db.raw(), rc, "blob open for write"));
+    }
+    constexpr size_t kPiece = 1 << 20;
+    for (size_t off = 0; off < data.size() && rc == SQLITE_OK; off += kPiece) {
+      size_t n = std::min(kPiece, data.size() - off);
+      rc = sqlite3_blob_write(handle, data.data() + off, static_cast<int>(n),
+                              static_cast<int>(off));
+    }
+    Status st;
+    if (rc != SQLITE_OK) st = Fail(sqlite::SqlError(db.raw(), rc, "blob write"));
+    sqlite3_blob_close(handle);
+    return st;
   }
 
   static Status ReleaseBlob(Db& db, BlobId id) {
