@@ -320,6 +320,7 @@ int Serve(ServeOptions options) {
         po.offer_stls = starttls;
         po.tls = *tls;
         po.max_bad_commands = cfg.limits.max_bad_commands;
+        po.command_timeout_seconds = cfg.pop3.autologout_seconds;
         lo.handler = [po, env](std::shared_ptr<net::Connection> c) {
           return pop3::RunSession(std::move(c), env, po);
         };

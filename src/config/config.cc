@@ -761,6 +761,7 @@ Config ReadConfig(Checker& c, const toml::table& root) {
     r.Bool("download_once", &cfg.pop3.download_once);
     r.Bool("apop", &cfg.pop3.apop);
     r.Integer("login_delay_seconds", &cfg.pop3.login_delay_seconds, 0);
+    r.Integer("autologout_seconds", &cfg.pop3.autologout_seconds, 1);
     r.Finish();
   }
   {
@@ -1003,6 +1004,9 @@ apop = false
 # LOGIN-DELAY, advertised in CAPA); a login that comes sooner gets
 # -ERR [LOGIN-DELAY]. 0: no minimum.
 login_delay_seconds = 0
+# Close a session idle this long, or whose command line takes this long to
+# arrive, applying none of its deletions (RFC 1939 §3: at least 600).
+autologout_seconds = 600
 
 [imap]
 # Days each expunged message is remembered for QRESYNC (RFC 7162), so a

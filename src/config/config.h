@@ -48,7 +48,7 @@ struct Limits {
   uint32_t max_bad_commands = 20;
   uint32_t max_received_headers = 50;  // SMTP loop detection
   uint32_t idle_timeout_seconds = 1800;     // IMAP (RFC 9051 §5.4: >= 30 min)
-  uint32_t command_timeout_seconds = 300;   // SMTP/POP3 (RFC 5321 §4.5.3.2)
+  uint32_t command_timeout_seconds = 300;   // SMTP (RFC 5321 §4.5.3.2)
   uint32_t data_timeout_seconds = 600;      // SMTP DATA block
   uint32_t shutdown_grace_seconds = 10;
   bool operator==(const Limits&) const = default;
@@ -76,6 +76,10 @@ struct Pop3 {
   // RFC 2449 LOGIN-DELAY: minimum seconds between logins to one maildrop
   // (advertised in CAPA; 0: none).
   uint32_t login_delay_seconds = 0;
+  // RFC 1939 §3 autologout: a session idle this long (or one whose
+  // command line takes this long to arrive) is closed, applying nothing.
+  // The RFC asks for at least 10 minutes.
+  uint32_t autologout_seconds = 600;
   bool operator==(const Pop3&) const = default;
 };
 

@@ -125,9 +125,9 @@ TEST(ConfigDefaults, DefaultTextExplainsEveryKey) {
       EXPECT_TRUE(comment_seen_since_header) << line;
     }
   }
-  // 6 top-level + 7*4 listener + 2 tls + 13 limits + 4 auth + 5 pop3 +
+  // 6 top-level + 7*4 listener + 2 tls + 13 limits + 4 auth + 6 pop3 +
   // 1 imap + 9 queue + 1 dns + 3 log.
-  EXPECT_EQ(keys, 6u + 28u + 2u + 13u + 4u + 5u + 1u + 9u + 1u + 3u);
+  EXPECT_EQ(keys, 6u + 28u + 2u + 13u + 4u + 6u + 1u + 9u + 1u + 3u);
 }
 
 TEST(ConfigSyntax, ParserLineAndMessage) {
@@ -665,6 +665,7 @@ mark_seen_on_retr = false
 download_once = true
 apop = true
 login_delay_seconds = 300
+autologout_seconds = 900
 
 [queue]
 retry_schedule = [60, 300, 3600]
@@ -714,7 +715,7 @@ file = "/var/log/correio.log"
   want.auth.throttle_free_failures = 5;
   want.auth.throttle_max_delay_seconds = 30;
   want.auth.throttle_block_after = 0;
-  want.pop3 = {"archive", false, true, true, 300};
+  want.pop3 = {"archive", false, true, true, 300, 900};
   want.queue.retry_schedule = {60, 300, 3600};
   want.queue.max_age_seconds = 259200;
   want.queue.delay_warning_seconds = 0;

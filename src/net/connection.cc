@@ -59,6 +59,7 @@ void Connection::SetTimeout(std::chrono::milliseconds timeout) {
 
 void Connection::ArmWatchdog() {
   deadline_ = std::chrono::steady_clock::now() + timeout_;
+  if (hard_deadline_ && *hard_deadline_ < deadline_) deadline_ = *hard_deadline_;
   ++pending_;
   if (watchdog_running_ && deadline_ < timer_.expiry()) {
     // A shorter timeout than the one the timer sleeps on (SetTimeout while
@@ -202,6 +203,8 @@ awaitable<Result<size_t>> Connection::FillBuffer() {
 }
 
 awaitable<Result<Line>> Connection::ReadLine(size_t max_length) {
+  // The whole line within one timeout, however it trickles in.
+  CommandDeadline deadline(*this);
   size_t scanned = 0;  // octets of [begin_, end_) known to hold no LF
   for (;;) {
     const char* start = buf_.data() + begin_;

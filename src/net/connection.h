@@ -59,6 +59,24 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void SetTimeout(std::chrono::milliseconds timeout);
   bool timed_out() const { return timed_out_; }
 
+  // A deadline for a whole command's input, not each read: a client that
+  // trickles a byte every few seconds (slowloris) would otherwise keep the
+  // per-read deadline moving forever. ReadLine sets one for every line it
+  // has to wait for; sessions that split lines themselves (POP3) hold a
+  // CommandDeadline while they read one.
+  class CommandDeadline {
+   public:
+    explicit CommandDeadline(Connection& c) : c_(c) {
+      c_.hard_deadline_ = std::chrono::steady_clock::now() + c_.timeout_;
+    }
+    ~CommandDeadline() { c_.hard_deadline_.reset(); }
+    CommandDeadline(const CommandDeadline&) = delete;
+    CommandDeadline& operator=(const CommandDeadline&) = delete;
+
+   private:
+    Connection& c_;
+  };
+
   // Reads one line of at most max_length octets including its line end.
   // Errors: kTooBig when the line is longer (the rest of it, up to and
   //   including the next LF, is consumed and thrown away so the session can
@@ -136,6 +154,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   std::chrono::milliseconds timeout_{std::chrono::minutes(5)};
   std::chrono::steady_clock::time_point deadline_;
+  // While set (CommandDeadline), no read may move deadline_ past it.
+  std::optional<std::chrono::steady_clock::time_point> hard_deadline_;
   boost::asio::steady_timer timer_;
   bool watchdog_running_ = false;
   // Reads and writes under way (the deadline applies while any is). A

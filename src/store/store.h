@@ -14,6 +14,7 @@
 // Thread-safety: a Store may be called from many threads at once.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -124,6 +125,16 @@ class Store {
   // messages are streamed in pieces.
   virtual Result<std::string> ReadBlob(BlobId blob, uint64_t offset,
                                        uint64_t length) = 0;
+  // Many bodies' info and leading octets in one snapshot (a message list's
+  // headers): for each blob, `length` says how many leading octets to read
+  // given its info (0: none), then `got` receives the info and the octets,
+  // or kNotFound for a blob that is gone. Fails at the first other error.
+  using BlobLength = std::function<uint64_t(const BlobInfo&)>;
+  using BlobGot =
+      std::function<void(size_t index, Result<BlobInfo> info, std::string data)>;
+  virtual Status ReadBlobHeads(const std::vector<BlobId>& blobs,
+                               const BlobLength& length,
+                               const BlobGot& got) = 0;
   // Changes flags of the messages in `uids` that exist; MODSEQ is bumped
   // only for messages whose flags really change.
   virtual Result<FlagResult> UpdateFlags(MailboxId mailbox, const UidSet& uids,

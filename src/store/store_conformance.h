@@ -781,6 +781,38 @@ TEST_P(StoreConformance, ReadBlobRanges) {
   EXPECT_EQ(store_->GetBlobInfo(eid)->size, 0u);
 }
 
+// One snapshot for many bodies: info and the asked-for prefix of each,
+// kNotFound for one that is gone or never was.
+TEST_P(StoreConformance, ReadBlobHeads) {
+  Account a = NewAccount("a@example.org");
+  MailboxId ia = Box(a.id, "INBOX").id;
+  Deliver(Blob("first body"), {ia});
+  Deliver(Blob("second body"), {ia});
+  auto rows = store_->GetMessages(ia, All()).value();
+  BlobId first = rows[0].blob, second = rows[1].blob;
+  ASSERT_TRUE(store_->Expunge(ia, {{2, 2}}).has_value());
+  std::vector<std::string> seen(3);
+  std::vector<uint64_t> sizes(3);
+  auto length = [](const BlobInfo& info) { return info.size - 3; };
+  auto got = [&](size_t i, Result<BlobInfo> info, std::string data) {
+    if (!info) {
+      seen[i] = "gone:" + std::to_string(static_cast<int>(info.error().code() ==
+                                                          ErrorCode::kNotFound));
+      return;
+    }
+    sizes[i] = info->size;
+    seen[i] = data;
+  };
+  ASSERT_TRUE(
+      store_->ReadBlobHeads({first, second, first + second + 100}, length, got)
+          .has_value());
+  std::string whole = store_->ReadBlob(first, 0, 1000).value();
+  EXPECT_EQ(sizes[0], whole.size());
+  EXPECT_EQ(seen[0], whole.substr(0, whole.size() - 3));
+  EXPECT_EQ(seen[1], "gone:1");
+  EXPECT_EQ(seen[2], "gone:1");
+}
+
 TEST_P(StoreConformance, BlobDedupAndFreeing) {
   Account a = NewAccount("a@example.org");
   MailboxId ia = Box(a.id, "INBOX").id;

@@ -176,21 +176,83 @@ Result<Batch> RenderBatch(store::Store* store, store::MailboxId mailbox,
     if (!r) return Fail(r.error());
     rows = std::move(*r);
   }
-  for (const auto& m : msgs) {
+  auto row_of = [&](store::Uid uid) -> const store::MessageRow* {
+    auto it = std::lower_bound(
+        rows.begin(), rows.end(), uid,
+        [](const store::MessageRow& r, store::Uid u) { return r.uid < u; });
+    return it == rows.end() || it->uid != uid ? nullptr : &*it;
+  };
+  // Summaries and header blocks of the whole batch in one store read (one
+  // snapshot instead of two per message): what a message list fetches.
+  // Whole bodies are still read one message at a time (memory).
+  struct Head {
+    bool done = false;
+    bool gone = false;
+    mime::Summary summary;
+    std::string raw;
+  };
+  std::vector<Head> heads(msgs.size());
+  if (needs.summary && (!needs.raw || needs.header_only)) {
+    std::vector<store::BlobId> ids;
+    std::vector<size_t> slot;
+    for (size_t i = 0; i < msgs.size(); ++i) {
+      if (const auto* row = row_of(msgs[i].uid)) {
+        ids.push_back(row->blob);
+        slot.push_back(i);
+      }
+    }
+    Status bad;
+    auto length = [&](const store::BlobInfo& info) -> uint64_t {
+      if (!needs.raw) return 0;
+      auto s = mime::Deserialize(info.summary);
+      return s ? s->root.body_start : 0;  // an error shows in `got`
+    };
+    auto got = [&](size_t i, Result<store::BlobInfo> info, std::string data) {
+      Head& h = heads[slot[i]];
+      h.done = true;
+      if (!info) {
+        if (info.error().code() == ErrorCode::kNotFound) {
+          h.gone = true;
+        } else if (bad) {
+          bad = Fail(info.error());
+        }
+        return;
+      }
+      auto s = mime::Deserialize(info->summary);
+      if (!s) {
+        if (bad) bad = Fail(s.error());
+        return;
+      }
+      h.summary = std::move(*s);
+      h.raw = std::move(data);
+    };
+    if (auto st = store->ReadBlobHeads(ids, length, got); !st) {
+      return Fail(st.error());
+    }
+    if (!bad) return Fail(bad.error());
+  }
+  for (size_t mi = 0; mi < msgs.size(); ++mi) {
+    const Msg& m = msgs[mi];
     const store::MessageRow* row = nullptr;
     if (needs.row) {
-      auto it = std::lower_bound(
-          rows.begin(), rows.end(), m.uid,
-          [](const store::MessageRow& r, store::Uid u) { return r.uid < u; });
-      if (it == rows.end() || it->uid != m.uid) {
+      row = row_of(m.uid);
+      if (row == nullptr) {
         out.expunged = true;
         continue;
       }
-      row = &*it;
     }
     mime::Summary summary;
     std::string raw;
-    if (needs.summary) {
+    if (heads[mi].done) {
+      if (heads[mi].gone) {
+        // Expunged by another session (body freed) since the rows were
+        // read: as a row already gone ([EXPUNGEISSUED], RFC 9051 §7.1).
+        out.expunged = true;
+        continue;
+      }
+      summary = std::move(heads[mi].summary);
+      raw = std::move(heads[mi].raw);
+    } else if (needs.summary) {
       auto info = store->GetBlobInfo(row->blob);
       if (!info && info.error().code() == ErrorCode::kNotFound) {
         // Expunged by another session (body freed) since the rows were
@@ -203,7 +265,7 @@ Result<Batch> RenderBatch(store::Store* store, store::MailboxId mailbox,
       if (!s) return Fail(s.error());
       summary = std::move(*s);
     }
-    if (needs.raw) {
+    if (needs.raw && !heads[mi].done) {
       uint64_t length = needs.header_only
                             ? std::min<uint64_t>(summary.root.body_start,
                                                  row->size)

@@ -298,6 +298,8 @@ net::awaitable<bool> Session::Reject(std::string reply) {
 }
 
 net::awaitable<Result<std::string>> Session::ReadLine() {
+  // The whole line within the autologout time, however it trickles in.
+  net::Connection::CommandDeadline deadline(*conn_);
   for (;;) {
     proto::LineReader::Next next = reader_.Pop();
     if (next.status == proto::LineReader::Status::kLine) {

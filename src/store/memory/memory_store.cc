@@ -533,6 +533,27 @@ class MemoryStore final : public Store {
     return d.substr(offset, std::min<uint64_t>(length, d.size() - offset));
   }
 
+  Status ReadBlobHeads(const std::vector<BlobId>& blobs,
+                       const BlobLength& length, const BlobGot& got) override {
+    for (size_t i = 0; i < blobs.size(); ++i) {
+      BlobInfo info;
+      std::string data;
+      {
+        std::lock_guard lock(mu_);
+        auto it = blobs_.find(blobs[i]);
+        if (it == blobs_.end()) {
+          got(i, Fail(ErrorCode::kNotFound, "no blob"), "");
+          continue;
+        }
+        const std::string& d = it->second.blob.data;
+        info = BlobInfo{blobs[i], d.size(), it->second.blob.summary};
+        data = d.substr(0, std::min<uint64_t>(length(info), d.size()));
+      }
+      got(i, std::move(info), std::move(data));
+    }
+    return {};
+  }
+
   Result<FlagResult> UpdateFlags(MailboxId mailbox, const UidSet& uids,
                                  const FlagUpdate& update,
                                  uint64_t origin) override {

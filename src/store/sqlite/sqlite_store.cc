@@ -979,6 +979,49 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  Status ReadBlobHeads(const std::vector<BlobId>& blobs,
+                       const BlobLength& length, const BlobGot& got) override {
+    return Read([&](Db& db) -> Status {
+      for (size_t i = 0; i < blobs.size(); ++i) {
+        std::optional<BlobInfo> info;
+        {
+          // Cached statement, reset when `s` goes out of scope.
+          auto s = db.Prepare(
+              "SELECT size, summary FROM blobs WHERE id = ? AND refcount > 0");
+          if (!s) return Fail(s.error());
+          auto row = s->Bind(blobs[i]).Step();
+          if (!row) return Fail(row.error());
+          if (*row) {
+            info = BlobInfo{blobs[i], static_cast<uint64_t>(s->Int(0)),
+                            s->Text(1)};
+          }
+        }
+        if (!info) {
+          got(i, Fail(ErrorCode::kNotFound, "no blob"), "");
+          continue;
+        }
+        std::string data;
+        uint64_t n = std::min(length(*info), info->size);
+        if (n > 0) {
+          // In this read transaction's snapshot, like the row above.
+          sqlite3_blob* handle = nullptr;
+          int rc = sqlite3_blob_open(db.raw(), "main", "blobs", "data",
+                                     blobs[i], 0, &handle);
+          if (rc == SQLITE_OK) {
+            data.resize(n);
+            rc = sqlite3_blob_read(handle, data.data(), static_cast<int>(n), 0);
+          }
+          sqlite3_blob_close(handle);
+          if (rc != SQLITE_OK) {
+            return Fail(sqlite::SqlError(db.raw(), rc, "blob read"));
+          }
+        }
+        got(i, std::move(*info), std::move(data));
+      }
+      return {};
+    });
+  }
+
   Result<FlagResult> UpdateFlags(MailboxId mailbox, const UidSet& uids,
                                  const FlagUpdate& update,
                                  uint64_t origin) override {
