@@ -126,10 +126,11 @@ class Store {
   virtual Result<std::string> ReadBlob(BlobId blob, uint64_t offset,
                                        uint64_t length) = 0;
   // Many bodies' info and leading octets in one snapshot (a message list's
-  // headers): for each blob, `length` says how many leading octets to read
-  // given its info (0: none), then `got` receives the info and the octets,
-  // or kNotFound for a blob that is gone. Fails at the first other error.
-  using BlobLength = std::function<uint64_t(const BlobInfo&)>;
+  // headers): for each blob (by its index in `blobs`), `length` says how
+  // many leading octets to read given its info (0: none), then `got`
+  // receives the info and the octets, or kNotFound for a blob that is gone.
+  // Fails at the first other error.
+  using BlobLength = std::function<uint64_t(size_t index, const BlobInfo&)>;
   using BlobGot =
       std::function<void(size_t index, Result<BlobInfo> info, std::string data)>;
   virtual Status ReadBlobHeads(const std::vector<BlobId>& blobs,

@@ -793,7 +793,7 @@ TEST_P(StoreConformance, ReadBlobHeads) {
   ASSERT_TRUE(store_->Expunge(ia, {{2, 2}}).has_value());
   std::vector<std::string> seen(3);
   std::vector<uint64_t> sizes(3);
-  auto length = [](const BlobInfo& info) { return info.size - 3; };
+  auto length = [](size_t, const BlobInfo& info) { return info.size - 3; };
   auto got = [&](size_t i, Result<BlobInfo> info, std::string data) {
     if (!info) {
       seen[i] = "gone:" + std::to_string(static_cast<int>(info.error().code() ==

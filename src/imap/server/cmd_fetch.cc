@@ -202,10 +202,17 @@ Result<Batch> RenderBatch(store::Store* store, store::MailboxId mailbox,
       }
     }
     Status bad;
-    auto length = [&](const store::BlobInfo& info) -> uint64_t {
-      if (!needs.raw) return 0;
+    // The summary is deserialized once, here: it says where the header
+    // block ends.
+    auto length = [&](size_t i, const store::BlobInfo& info) -> uint64_t {
       auto s = mime::Deserialize(info.summary);
-      return s ? s->root.body_start : 0;  // an error shows in `got`
+      if (!s) {
+        if (bad) bad = Fail(s.error());
+        return 0;
+      }
+      Head& h = heads[slot[i]];
+      h.summary = std::move(*s);
+      return needs.raw ? h.summary.root.body_start : 0;
     };
     auto got = [&](size_t i, Result<store::BlobInfo> info, std::string data) {
       Head& h = heads[slot[i]];
@@ -218,12 +225,6 @@ Result<Batch> RenderBatch(store::Store* store, store::MailboxId mailbox,
         }
         return;
       }
-      auto s = mime::Deserialize(info->summary);
-      if (!s) {
-        if (bad) bad = Fail(s.error());
-        return;
-      }
-      h.summary = std::move(*s);
       h.raw = std::move(data);
     };
     if (auto st = store->ReadBlobHeads(ids, length, got); !st) {

@@ -35,6 +35,9 @@ struct Input {
   int64_t now = 0;
   store::MailboxId mailbox = 0;
   bool need_row = false;
+  // A key needs every message's header (SENT*, a header key without a
+  // value): no index pre-filter applies.
+  bool header_all = false;
 };
 
 // A header key whose value the index can pre-filter on.
@@ -67,6 +70,7 @@ void Walk(const SearchKey& k, Input& in, std::vector<const SearchKey*>& text,
     case K::kBcc: case K::kCc: case K::kFrom: case K::kTo: case K::kSubject:
     case K::kHeader: case K::kSentBefore: case K::kSentOn: case K::kSentSince:
       in.need_row = true;
+      if (!HasHeaderValue(k)) in.header_all = true;
       break;
     default:
       break;
@@ -282,21 +286,75 @@ Result<std::vector<uint32_t>> RunSearch(store::Store* store,
     if (!r) return Fail(r.error());
     rows = std::move(*r);
   }
+  // Whether a header key may need this message's header: every message
+  // for header_all, else the index's candidates and the messages too large
+  // for the index to be complete.
+  auto may_need_header = [&](const Message& m) {
+    if (in.header_all || m.row->size > kHeaderIndexComplete) return true;
+    for (const auto& c : in.header_candidates) {
+      if (std::binary_search(c.uids.begin(), c.uids.end(), m.entry->uid)) {
+        return true;
+      }
+    }
+    return false;
+  };
+  bool headers = in.header_all || !in.header_candidates.empty();
+  // In chunks: the headers a chunk needs are read in one store snapshot
+  // (ReadBlobHeads), not two reads per message; Message::Header() still
+  // reads any other one on demand.
+  constexpr size_t kChunk = 256;
   std::vector<uint32_t> out;
-  for (size_t i = 0; i < in.entries.size(); ++i) {
-    Message m;
-    m.entry = &in.entries[i];
-    m.seq = static_cast<uint32_t>(i + 1);
-    if (in.need_row) {
+  for (size_t base = 0; base < in.entries.size(); base += kChunk) {
+    size_t end = std::min(in.entries.size(), base + kChunk);
+    std::vector<Message> chunk(end - base);
+    std::vector<store::BlobId> ids;
+    std::vector<size_t> slot;
+    for (size_t i = base; i < end; ++i) {
+      Message& m = chunk[i - base];
+      m.entry = &in.entries[i];
+      m.seq = static_cast<uint32_t>(i + 1);
+      if (!in.need_row) continue;
       auto it = std::lower_bound(
           rows.begin(), rows.end(), m.entry->uid,
           [](const store::MessageRow& r, store::Uid u) { return r.uid < u; });
       if (it != rows.end() && it->uid == m.entry->uid) m.row = &*it;
       m.store = store;
+      if (headers && m.row && may_need_header(m)) {
+        ids.push_back(m.row->blob);
+        slot.push_back(i - base);
+      }
     }
-    bool match = Match(key, m, in);
-    if (m.error) return Fail(*m.error);
-    if (match) out.push_back(static_cast<uint32_t>(i));
+    if (!ids.empty()) {
+      Status bad;
+      auto length = [&](size_t, const store::BlobInfo& info) -> uint64_t {
+        auto s = mime::Deserialize(info.summary);
+        if (!s) {
+          if (bad) bad = Fail(s.error());
+          return 0;
+        }
+        return s->root.body_start;
+      };
+      auto got = [&](size_t j, Result<store::BlobInfo> info, std::string data) {
+        Message& m = chunk[slot[j]];
+        if (info) {
+          m.header = std::move(data);
+        } else if (info.error().code() == ErrorCode::kNotFound) {
+          m.gone = true;  // expunged meanwhile: matches no header key
+        } else if (bad) {
+          bad = Fail(info.error());
+        }
+      };
+      if (auto st = store->ReadBlobHeads(ids, length, got); !st) {
+        return Fail(st.error());
+      }
+      if (!bad) return Fail(bad.error());
+    }
+    for (size_t i = base; i < end; ++i) {
+      const Message& m = chunk[i - base];
+      bool match = Match(key, m, in);
+      if (m.error) return Fail(*m.error);
+      if (match) out.push_back(static_cast<uint32_t>(i));
+    }
   }
   return out;
 }

@@ -547,7 +547,7 @@ class MemoryStore final : public Store {
         }
         const std::string& d = it->second.blob.data;
         info = BlobInfo{blobs[i], d.size(), it->second.blob.summary};
-        data = d.substr(0, std::min<uint64_t>(length(info), d.size()));
+        data = d.substr(0, std::min<uint64_t>(length(i, info), d.size()));
       }
       got(i, std::move(info), std::move(data));
     }

@@ -1001,7 +1001,7 @@ class SqliteStore final : public Store {
           continue;
         }
         std::string data;
-        uint64_t n = std::min(length(*info), info->size);
+        uint64_t n = std::min(length(i, *info), info->size);
         if (n > 0) {
           // In this read transaction's snapshot, like the row above.
           sqlite3_blob* handle = nullptr;
