@@ -167,6 +167,11 @@ Result<Summary> Parse(std::string_view raw, const ParseLimits& limits = {});
 inline constexpr uint8_t kSummaryFormatVersion = 2;
 std::string Serialize(const Summary& summary);
 Result<Summary> Deserialize(std::string_view data);
+// Only the root's offsets (header_start, body_start, body_end) of a
+// serialized summary; every other field is left empty. Skips the preview
+// and envelope without building them: what a FETCH of top-level header
+// fields needs, for 50 messages at a time.
+Result<Summary> DeserializeRootOffsets(std::string_view data);
 
 struct SearchText {
   std::string headers;  // "Name: decoded value\n" per top-level field

@@ -403,6 +403,15 @@ TEST(MimeParse, EveryCorpusFileRoundTrips) {
     auto back = Deserialize(Serialize(s));
     ASSERT_TRUE(back.has_value()) << name;
     EXPECT_EQ(*back, s) << name;
+    // The fast path FETCH of header fields uses reads the same offsets.
+    auto root = DeserializeRootOffsets(Serialize(s));
+    ASSERT_TRUE(root.has_value()) << name;
+    EXPECT_EQ(root->root.header_start, s.root.header_start) << name;
+    EXPECT_EQ(root->root.body_start, s.root.body_start) << name;
+    EXPECT_EQ(root->root.body_end, s.root.body_end) << name;
+    EXPECT_FALSE(
+        DeserializeRootOffsets(Serialize(s).substr(0, 3)).has_value())
+        << name;
   }
 }
 

@@ -146,6 +146,28 @@ class Reader {
     }
     return as;
   }
+  void SkipStr() {
+    uint64_t n = Varint();
+    if (!ok_ || n > left()) return Bad();
+    pos_ += n;
+  }
+  void SkipOptStr() {
+    uint8_t tag = U8();
+    if (tag == 1) return SkipStr();
+    if (tag != 0) Bad();
+  }
+  void SkipEnv() {
+    SkipOptStr();  // date
+    SkipOptStr();  // subject
+    for (int list = 0; list < 6 && ok_; ++list) {  // from .. bcc
+      size_t n = Count(4);
+      for (size_t i = 0; i < n && ok_; ++i) {
+        for (int f = 0; f < 4; ++f) SkipOptStr();
+      }
+    }
+    SkipOptStr();  // in_reply_to
+    SkipOptStr();  // message_id
+  }
   Envelope Env() {
     Envelope e;
     e.date = OptStr();
@@ -229,6 +251,26 @@ std::string Serialize(const Summary& s) {
   w.Env(s.envelope);
   w.PartOut(s.root);
   return w.Take();
+}
+
+Result<Summary> DeserializeRootOffsets(std::string_view data) {
+  Reader r(data);
+  if (r.U8() != kSummaryFormatVersion || !r.ok()) {
+    return Fail(ErrorCode::kInternal, "mime summary: unknown format version");
+  }
+  (void)r.U8();      // flags
+  (void)r.Varint();  // part count
+  r.SkipStr();       // preview
+  r.SkipEnv();
+  Summary s;
+  s.root.header_start = r.Varint();
+  s.root.body_start = r.Varint();
+  s.root.body_end = r.Varint();
+  if (!r.ok() || s.root.header_start > s.root.body_start ||
+      s.root.body_start > s.root.body_end) {
+    return Fail(ErrorCode::kInternal, "mime summary: corrupt data");
+  }
+  return s;
 }
 
 Result<Summary> Deserialize(std::string_view data) {

@@ -28,6 +28,10 @@ struct Needs {
   // RFC822.HEADER): only the header block is read from the store. This is
   // what clients fetch for a message list, 50 at a time.
   bool header_only = true;
+  // ENVELOPE, BODY[STRUCTURE], PREVIEW or a part section need the whole
+  // summary; top-level header sections only the root's offsets
+  // (mime::DeserializeRootOffsets).
+  bool full_summary = false;
   bool seen = false;  // a non-peek body item sets \Seen (§6.4.5)
 };
 
@@ -53,7 +57,7 @@ Needs NeedsOf(const std::vector<FetchItem>& items) {
       case FK::kBody:
       case FK::kBodyStructure:
       case FK::kPreview:
-        n.row = n.summary = true;
+        n.row = n.summary = n.full_summary = true;
         break;
       case FK::kRfc822:
       case FK::kRfc822Text:
@@ -62,7 +66,10 @@ Needs NeedsOf(const std::vector<FetchItem>& items) {
       case FK::kBinarySize:
       case FK::kRfc822Header:
         n.row = n.summary = n.raw = true;
-        if (!IsTopLevelHeader(it)) n.header_only = false;
+        if (!IsTopLevelHeader(it)) {
+          n.header_only = false;
+          n.full_summary = true;
+        }
         if (!it.peek && it.kind != FK::kRfc822Header &&
             it.kind != FK::kBinarySize) {
           n.seen = true;
@@ -205,7 +212,8 @@ Result<Batch> RenderBatch(store::Store* store, store::MailboxId mailbox,
     // The summary is deserialized once, here: it says where the header
     // block ends.
     auto length = [&](size_t i, const store::BlobInfo& info) -> uint64_t {
-      auto s = mime::Deserialize(info.summary);
+      auto s = needs.full_summary ? mime::Deserialize(info.summary)
+                                  : mime::DeserializeRootOffsets(info.summary);
       if (!s) {
         if (bad) bad = Fail(s.error());
         return 0;

@@ -272,7 +272,7 @@ bool Match(const SearchKey& k, const Message& m, const Input& in) {
 Result<std::string> ReadHeader(store::Store* store, const store::MessageRow& r) {
   auto info = store->GetBlobInfo(r.blob);
   if (!info) return Fail(info.error());
-  auto s = mime::Deserialize(info->summary);
+  auto s = mime::DeserializeRootOffsets(info->summary);
   if (!s) return Fail(s.error());
   return store->ReadBlob(r.blob, 0, s->root.body_start);
 }
@@ -327,7 +327,7 @@ Result<std::vector<uint32_t>> RunSearch(store::Store* store,
     if (!ids.empty()) {
       Status bad;
       auto length = [&](size_t, const store::BlobInfo& info) -> uint64_t {
-        auto s = mime::Deserialize(info.summary);
+        auto s = mime::DeserializeRootOffsets(info.summary);
         if (!s) {
           if (bad) bad = Fail(s.error());
           return 0;
