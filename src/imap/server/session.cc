@@ -429,6 +429,14 @@ awaitable<void> Session::Run() {
         ++bad_;
       } else {
         current_uid_ = cmd.uid;
+        // Let change notifications already posted to this executor run
+        // first: a change committed before this command arrived (another
+        // session's STORE or MOVE the client waited for) must be in
+        // pending_ now, not after the command. Without this the socket's
+        // completion could be handled ahead of them, and a NOOP right
+        // after another session's MOVE reported nothing (seen as a rare
+        // test_imap_model divergence).
+        co_await asio::post(executor_, asio::use_awaitable);
         // Other sessions' flag changes first, so the command works on the
         // flags as they are (a STORE reports real flags, a FETCH BODY[]
         // sees \Seen taken off elsewhere). New messages and expunges wait
