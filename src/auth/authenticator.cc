@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <functional>
 #include <string>
 #include <utility>
 
@@ -133,41 +134,67 @@ CredentialLookup Authenticator::StoreLookup() {
   };
 }
 
-LoginResult Authenticator::Login(std::string_view ip, std::string_view address,
-                                 std::string_view password) {
+namespace {
+
+// The frame of every one-step login (USER/PASS, IMAP LOGIN, APOP): the
+// throttle check, the name checks, `verify` (kPerm: wrong credentials,
+// counted as a failure; any other error passes through uncounted), then
+// the throttle's outcome.
+LoginResult ThrottledLogin(
+    LoginThrottle& throttle, std::string_view ip, std::string_view address,
+    const std::function<Result<store::Account>(const std::string& user)>&
+        verify) {
   std::string user = NormalizeAddress(address);
-  ThrottleDecision check = throttle_.Check(ip, user);
+  ThrottleDecision check = throttle.Check(ip, user);
   if (!check.allowed) {
     return LoginResult{Fail(ErrorCode::kTemp, std::string(kBlocked)),
                        std::chrono::seconds(0), check.blocked_until};
   }
-  auto failed = [&] {
-    ThrottleDecision d = throttle_.RecordFailure(ip, user);
-    return LoginResult{Fail(ErrorCode::kPerm, std::string(kAuthFailed)),
-                       d.delay, 0};
-  };
-  if (user.empty() || !PlausibleLoginName(address) ||
-      user.size() > kMaxSaslIdentity || password.empty() ||
-      password.size() > kMaxPasswordLength) {
-    return failed();
-  }
-  Result<store::Account> account = store_.GetAccount(user);
+  Result<store::Account> account =
+      user.empty() || !PlausibleLoginName(address) ||
+              user.size() > kMaxSaslIdentity
+          ? Fail(ErrorCode::kPerm, std::string(kAuthFailed))
+          : verify(user);
   if (!account) {
-    if (account.error().code() != ErrorCode::kNotFound) {
+    if (account.error().code() != ErrorCode::kPerm) {
       return LoginResult{Fail(account.error()), std::chrono::seconds(0), 0};
     }
-    // Cost what a wrong password costs (sasl.h DummyPasswordHash).
-    (void)VerifyPassword(password, DummyPasswordHash());
-    return failed();
+    ThrottleDecision d = throttle.RecordFailure(ip, user);
+    return LoginResult{Fail(ErrorCode::kPerm, std::string(kAuthFailed)),
+                       d.delay, 0};
   }
-  const std::string& hash = account->password_hash;
-  if (!VerifyPassword(password, hash.empty() ? DummyPasswordHash() : hash) ||
-      hash.empty()) {
-    return failed();
-  }
-  throttle_.RecordSuccess(ip, user);
-  UpgradeCredentials(store_, *account, password, keep_apop_secret_);
+  throttle.RecordSuccess(ip, user);
   return LoginResult{std::move(*account), check.delay, 0};
+}
+
+Error WrongCredentials() {
+  return Error(ErrorCode::kPerm, std::string(kAuthFailed));
+}
+
+}  // namespace
+
+LoginResult Authenticator::Login(std::string_view ip, std::string_view address,
+                                 std::string_view password) {
+  auto verify = [&](const std::string& user) -> Result<store::Account> {
+    if (password.empty() || password.size() > kMaxPasswordLength) {
+      return Fail(WrongCredentials());
+    }
+    Result<store::Account> account = store_.GetAccount(user);
+    if (!account) {
+      if (account.error().code() != ErrorCode::kNotFound) return account;
+      // Cost what a wrong password costs (sasl.h DummyPasswordHash).
+      (void)VerifyPassword(password, DummyPasswordHash());
+      return Fail(WrongCredentials());
+    }
+    const std::string& hash = account->password_hash;
+    if (!VerifyPassword(password, hash.empty() ? DummyPasswordHash() : hash) ||
+        hash.empty()) {
+      return Fail(WrongCredentials());
+    }
+    UpgradeCredentials(store_, *account, password, keep_apop_secret_);
+    return account;
+  };
+  return ThrottledLogin(throttle_, ip, address, verify);
 }
 
 std::string ApopDigest(std::string_view timestamp, std::string_view secret) {
@@ -180,33 +207,23 @@ LoginResult Authenticator::LoginApop(std::string_view ip,
                                      std::string_view address,
                                      std::string_view timestamp,
                                      std::string_view digest) {
-  std::string user = NormalizeAddress(address);
-  ThrottleDecision check = throttle_.Check(ip, user);
-  if (!check.allowed) {
-    return LoginResult{Fail(ErrorCode::kTemp, std::string(kBlocked)),
-                       std::chrono::seconds(0), check.blocked_until};
-  }
-  auto failed = [&] {
-    ThrottleDecision d = throttle_.RecordFailure(ip, user);
-    return LoginResult{Fail(ErrorCode::kPerm, std::string(kAuthFailed)),
-                       d.delay, 0};
+  auto verify = [&](const std::string& user) -> Result<store::Account> {
+    if (!keep_apop_secret_ || digest.size() != 32) {
+      return Fail(WrongCredentials());
+    }
+    Result<store::Account> account = store_.GetAccount(user);
+    if (!account && account.error().code() != ErrorCode::kNotFound) {
+      return account;
+    }
+    // An unknown user, or one who has not logged in with the password
+    // since APOP was turned on (no secret yet), fails like a wrong digest.
+    std::string secret = account ? account->apop_secret : std::string();
+    std::string expected = ApopDigest(timestamp, secret);
+    bool match = CRYPTO_memcmp(expected.data(), digest.data(), 32) == 0;
+    if (!account || secret.empty() || !match) return Fail(WrongCredentials());
+    return account;
   };
-  if (!keep_apop_secret_ || user.empty() || !PlausibleLoginName(address) ||
-      user.size() > kMaxSaslIdentity || digest.size() != 32) {
-    return failed();
-  }
-  Result<store::Account> account = store_.GetAccount(user);
-  if (!account && account.error().code() != ErrorCode::kNotFound) {
-    return LoginResult{Fail(account.error()), std::chrono::seconds(0), 0};
-  }
-  // An unknown user, or one who has not logged in with the password since
-  // APOP was turned on (no secret yet), fails like a wrong digest.
-  const std::string& secret = account ? account->apop_secret : std::string();
-  std::string expected = ApopDigest(timestamp, secret);
-  bool match = CRYPTO_memcmp(expected.data(), digest.data(), 32) == 0;
-  if (!account || secret.empty() || !match) return failed();
-  throttle_.RecordSuccess(ip, user);
-  return LoginResult{std::move(*account), check.delay, 0};
+  return ThrottledLogin(throttle_, ip, address, verify);
 }
 
 Result<std::unique_ptr<SaslServer>> Authenticator::NewSasl(

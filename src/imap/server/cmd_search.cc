@@ -93,33 +93,15 @@ bool ContainsFolded(std::string_view hay, std::string_view needle) {
 
 int64_t Day(int64_t t) { return (t >= 0 ? t : t - 86399) / 86400 * 86400; }
 
-Result<std::string> ReadHeader(store::Store* store, const store::MessageRow& r);
-
 struct Message {
   const View::Entry* entry = nullptr;
   uint32_t seq = 0;
   const store::MessageRow* row = nullptr;
-  store::Store* store = nullptr;
-  // The raw header block, read on first use by a header key. Null when
-  // the message went away meanwhile (it matches no header key then).
-  const std::string* Header() const {
-    if (row == nullptr || gone) return nullptr;
-    if (!header) {
-      auto h = ReadHeader(store, *row);
-      if (!h) {
-        gone = true;
-        // Expunged by another session (and its body freed) since the rows
-        // were read: it matches nothing, as a row already gone does.
-        if (h.error().code() != ErrorCode::kNotFound) error = h.error();
-        return nullptr;
-      }
-      header = std::move(*h);
-    }
-    return &*header;
-  }
-  mutable std::optional<std::string> header;
-  mutable bool gone = false;
-  mutable std::optional<Error> error;  // a store failure reading the header
+  // The raw header block, read by RunSearch for every message a header key
+  // may look at (see may_need_header there). Null when not read, or when
+  // the message went away meanwhile: it then matches no header key.
+  const std::string* Header() const { return header ? &*header : nullptr; }
+  std::optional<std::string> header;
 };
 
 bool InSet(const SequenceSet& set, uint32_t n, uint32_t star) {
@@ -269,13 +251,6 @@ bool Match(const SearchKey& k, const Message& m, const Input& in) {
   }
 }
 
-Result<std::string> ReadHeader(store::Store* store, const store::MessageRow& r) {
-  auto info = store->GetBlobInfo(r.blob);
-  if (!info) return Fail(info.error());
-  auto s = mime::DeserializeRootOffsets(info->summary);
-  if (!s) return Fail(s.error());
-  return store->ReadBlob(r.blob, 0, s->root.body_start);
-}
 
 Result<std::vector<uint32_t>> RunSearch(store::Store* store,
                                         const SearchKey& key, Input in) {
@@ -300,8 +275,7 @@ Result<std::vector<uint32_t>> RunSearch(store::Store* store,
   };
   bool headers = in.header_all || !in.header_candidates.empty();
   // In chunks: the headers a chunk needs are read in one store snapshot
-  // (ReadBlobHeads), not two reads per message; Message::Header() still
-  // reads any other one on demand.
+  // (ReadBlobHeads), not two reads per message.
   constexpr size_t kChunk = 256;
   std::vector<uint32_t> out;
   for (size_t base = 0; base < in.entries.size(); base += kChunk) {
@@ -318,7 +292,6 @@ Result<std::vector<uint32_t>> RunSearch(store::Store* store,
           rows.begin(), rows.end(), m.entry->uid,
           [](const store::MessageRow& r, store::Uid u) { return r.uid < u; });
       if (it != rows.end() && it->uid == m.entry->uid) m.row = &*it;
-      m.store = store;
       if (headers && m.row && may_need_header(m)) {
         ids.push_back(m.row->blob);
         slot.push_back(i - base);
@@ -338,9 +311,8 @@ Result<std::vector<uint32_t>> RunSearch(store::Store* store,
         Message& m = chunk[slot[j]];
         if (info) {
           m.header = std::move(data);
-        } else if (info.error().code() == ErrorCode::kNotFound) {
-          m.gone = true;  // expunged meanwhile: matches no header key
-        } else if (bad) {
+        } else if (info.error().code() != ErrorCode::kNotFound && bad) {
+          // kNotFound: expunged meanwhile, matches no header key.
           bad = Fail(info.error());
         }
       };
@@ -351,9 +323,7 @@ Result<std::vector<uint32_t>> RunSearch(store::Store* store,
     }
     for (size_t i = base; i < end; ++i) {
       const Message& m = chunk[i - base];
-      bool match = Match(key, m, in);
-      if (m.error) return Fail(*m.error);
-      if (match) out.push_back(static_cast<uint32_t>(i));
+      if (Match(key, m, in)) out.push_back(static_cast<uint32_t>(i));
     }
   }
   return out;
