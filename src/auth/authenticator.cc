@@ -52,7 +52,9 @@ void UpgradeCredentials(store::Store& store, store::Account& account,
     account.scram = std::move(scram);
   }
 }
-constexpr std::string_view kBlocked = "too many failed logins, try later";
+// Failures reached block_after, or as many logins are in flight from the
+// address as it has attempts left (throttle.h).
+constexpr std::string_view kBlocked = "too many login attempts, try later";
 
 // Wraps a mechanism: checks the throttle when the user becomes known (in
 // the lookup), and records the outcome and the delay on the final step.
@@ -62,6 +64,7 @@ class ThrottledSasl final : public SaslServer {
     std::string ip;
     std::string account;  // normalised authcid, once the mechanism has one
     bool blocked = false;
+    bool reserved = false;  // Begin() allowed; an outcome is still owed
     ThrottleDecision decision;
   };
 
@@ -71,6 +74,12 @@ class ThrottledSasl final : public SaslServer {
         shared_(std::move(shared)),
         throttle_(throttle) {}
 
+  // An exchange abandoned after the lookup (client sent "*" or went away
+  // between SCRAM steps) ends its reservation without an outcome.
+  ~ThrottledSasl() override {
+    if (shared_->reserved) throttle_.Release(shared_->ip);
+  }
+
   std::string_view Mechanism() const override { return inner_->Mechanism(); }
 
   SaslStep Step(std::optional<std::string_view> response) override {
@@ -78,6 +87,7 @@ class ThrottledSasl final : public SaslServer {
     if (step.state == SaslStep::kChallenge || finished_) return step;
     finished_ = true;
     if (step.state == SaslStep::kSuccess) {
+      shared_->reserved = false;
       throttle_.RecordSuccess(shared_->ip, shared_->account);
       step.delay = shared_->decision.delay;
       return step;
@@ -90,9 +100,23 @@ class ThrottledSasl final : public SaslServer {
     // Wrong password, unknown user, malformed exchange: all count against
     // the IP. Store trouble (kTemp/kInternal) does not.
     if (step.error == ErrorCode::kPerm || step.error == ErrorCode::kInvalid) {
+      if (!shared_->reserved) {
+        // Malformed before the mechanism named a user: no lookup ran, so
+        // nothing was reserved yet. A blocked IP stays blocked.
+        ThrottleDecision begin = throttle_.Begin(shared_->ip, shared_->account);
+        if (!begin.allowed) {
+          step.error = ErrorCode::kTemp;
+          step.reason = std::string(kBlocked);
+          return step;
+        }
+      }
+      shared_->reserved = false;
       ThrottleDecision d =
           throttle_.RecordFailure(shared_->ip, shared_->account);
       step.delay = d.delay;
+    } else if (shared_->reserved) {
+      shared_->reserved = false;
+      throttle_.Release(shared_->ip);
     }
     return step;
   }
@@ -145,18 +169,24 @@ LoginResult ThrottledLogin(
     const std::function<Result<store::Account>(const std::string& user)>&
         verify) {
   std::string user = NormalizeAddress(address);
-  ThrottleDecision check = throttle.Check(ip, user);
+  ThrottleDecision check = throttle.Begin(ip, user);
   if (!check.allowed) {
     return LoginResult{Fail(ErrorCode::kTemp, std::string(kBlocked)),
                        std::chrono::seconds(0), check.blocked_until};
   }
-  Result<store::Account> account =
-      user.empty() || !PlausibleLoginName(address) ||
-              user.size() > kMaxSaslIdentity
-          ? Fail(ErrorCode::kPerm, std::string(kAuthFailed))
-          : verify(user);
+  Result<store::Account> account = Fail(ErrorCode::kInternal, "not verified");
+  try {
+    account = user.empty() || !PlausibleLoginName(address) ||
+                      user.size() > kMaxSaslIdentity
+                  ? Fail(ErrorCode::kPerm, std::string(kAuthFailed))
+                  : verify(user);
+  } catch (...) {
+    throttle.Release(ip);  // a leaked reservation would shrink the IP's budget
+    throw;
+  }
   if (!account) {
     if (account.error().code() != ErrorCode::kPerm) {
+      throttle.Release(ip);
       return LoginResult{Fail(account.error()), std::chrono::seconds(0), 0};
     }
     ThrottleDecision d = throttle.RecordFailure(ip, user);
@@ -234,10 +264,13 @@ Result<std::unique_ptr<SaslServer>> Authenticator::NewSasl(
       [shared, &store = store_, &throttle = throttle_](
           std::string_view authcid) -> Result<store::Account> {
     shared->account = NormalizeAddress(authcid);
-    shared->decision = throttle.Check(shared->ip, shared->account);
-    if (!shared->decision.allowed) {
-      shared->blocked = true;
-      return Fail(ErrorCode::kTemp, std::string(kBlocked));
+    if (!shared->reserved) {  // every mechanism looks up once; be sure
+      shared->decision = throttle.Begin(shared->ip, shared->account);
+      if (!shared->decision.allowed) {
+        shared->blocked = true;
+        return Fail(ErrorCode::kTemp, std::string(kBlocked));
+      }
+      shared->reserved = true;
     }
     if (!PlausibleLoginName(authcid)) {
       return Fail(ErrorCode::kNotFound, "no such account");

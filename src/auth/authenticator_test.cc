@@ -273,6 +273,36 @@ TEST_F(AuthenticatorTest, SaslFailuresAreThrottledAndBlock) {
       SaslStep::kSuccess);
 }
 
+// SCRAM exchanges parked between their two steps hold the IP's remaining
+// attempts (block_after 5 here); abandoning them gives the room back.
+TEST_F(AuthenticatorTest, ExchangesInFlightCountUntilFinishedOrAbandoned) {
+  std::vector<std::unique_ptr<SaslServer>> parked;
+  for (int i = 0; i < 5; ++i) {
+    Result<std::unique_ptr<SaslServer>> s = auth_.NewSasl(kIp, "SCRAM-SHA-256");
+    ASSERT_TRUE(s);
+    ASSERT_EQ((*s)->Step("n,,n=alice@example.com,r=nonce").state,
+              SaslStep::kChallenge);
+    parked.push_back(std::move(*s));
+  }
+  LoginResult busy = auth_.Login(kIp, "alice@example.com", "secret");
+  ASSERT_FALSE(busy.account);
+  EXPECT_EQ(busy.account.error().code(), ErrorCode::kTemp);
+  EXPECT_EQ(Sasl(kIp, "PLAIN", {"\0alice@example.com\0secret"s}).error,
+            ErrorCode::kTemp);
+  // Another address is not held up.
+  EXPECT_TRUE(auth_.Login("192.0.2.99", "alice@example.com", "secret").account);
+  // One exchange abandoned (client sent "*" or went away): room for one.
+  parked.pop_back();
+  EXPECT_TRUE(auth_.Login(kIp, "alice@example.com", "secret").account);
+  parked.clear();
+  // All back, and nothing was counted as a failure.
+  for (int i = 0; i < 5; ++i) {
+    LoginResult r = auth_.Login(kIp, "alice@example.com", "secret");
+    EXPECT_TRUE(r.account) << i;
+    EXPECT_EQ(r.delay, seconds(0));
+  }
+}
+
 TEST_F(AuthenticatorTest, SaslSuccessCarriesDelayAndResets) {
   for (int i = 0; i < 4; ++i) {
     (void)Sasl(kIp, "PLAIN", {"\0alice@example.com\0nope"s});

@@ -74,26 +74,66 @@ void LoginThrottle::PurgeExpired(int64_t now) {
   }
 }
 
-ThrottleDecision LoginThrottle::Check(std::string_view ip,
-                                      std::string_view /*account*/) {
+ThrottleDecision LoginThrottle::Decide(const std::string& key, int64_t now,
+                                       uint32_t in_flight) {
   // The account plays no part before verification: failures are never
   // counted against an account alone (see throttle.h).
+  PurgeExpired(now);
+  ThrottleDecision decision;
+  uint32_t failures = 0;
+  auto it = ips_.find(key);
+  if (it != ips_.end() && !Expired(it->second, now)) {
+    const IpState& state = it->second;
+    failures = state.failures;
+    if (Blocks(failures)) {
+      decision.allowed = false;
+      decision.blocked_until = state.last_failure + options_.window.count();
+      return decision;
+    }
+  }
+  // Every attempt in flight may still fail: counting them as failures, the
+  // IP must still be below block_after for this one to run.
+  if (Blocks(failures + in_flight)) {
+    decision.allowed = false;
+    decision.blocked_until = now;
+    return decision;
+  }
+  decision.delay = DelayFor(failures);
+  return decision;
+}
+
+ThrottleDecision LoginThrottle::Begin(std::string_view ip,
+                                      std::string_view /*account*/) {
   std::string key = KeyFor(ip);
   int64_t now = clock_.NowSeconds();
   std::lock_guard<std::mutex> lock(mu_);
-  PurgeExpired(now);
-  ThrottleDecision decision;
-  auto it = ips_.find(key);
-  if (it == ips_.end()) return decision;
-  const IpState& state = it->second;
-  if (Expired(state, now)) return decision;
-  if (Blocks(state.failures)) {
-    decision.allowed = false;
-    decision.blocked_until = state.last_failure + options_.window.count();
-    return decision;
-  }
-  decision.delay = DelayFor(state.failures);
+  auto flight = in_flight_.find(key);
+  uint32_t in_flight = flight == in_flight_.end() ? 0 : flight->second;
+  ThrottleDecision decision = Decide(key, now, in_flight);
+  if (decision.allowed) ++in_flight_[key];
   return decision;
+}
+
+ThrottleDecision LoginThrottle::Check(std::string_view ip,
+                                      std::string_view /*account*/) {
+  std::string key = KeyFor(ip);
+  int64_t now = clock_.NowSeconds();
+  std::lock_guard<std::mutex> lock(mu_);
+  auto flight = in_flight_.find(key);
+  return Decide(key, now, flight == in_flight_.end() ? 0 : flight->second);
+}
+
+void LoginThrottle::EndReservation(const std::string& key) {
+  // Unmatched ends (RecordFailure without Begin, in tests) change nothing.
+  auto flight = in_flight_.find(key);
+  if (flight == in_flight_.end()) return;
+  if (--flight->second == 0) in_flight_.erase(flight);
+}
+
+void LoginThrottle::Release(std::string_view ip) {
+  std::string key = KeyFor(ip);
+  std::lock_guard<std::mutex> lock(mu_);
+  EndReservation(key);
 }
 
 ThrottleDecision LoginThrottle::RecordFailure(std::string_view ip,
@@ -101,6 +141,7 @@ ThrottleDecision LoginThrottle::RecordFailure(std::string_view ip,
   std::string key = KeyFor(ip);
   int64_t now = clock_.NowSeconds();
   std::lock_guard<std::mutex> lock(mu_);
+  EndReservation(key);
   PurgeExpired(now);
   auto it = ips_.find(key);
   if (it == ips_.end()) {
@@ -156,6 +197,7 @@ void LoginThrottle::RecordSuccess(std::string_view ip,
   std::string key = KeyFor(ip);
   int64_t now = clock_.NowSeconds();
   std::lock_guard<std::mutex> lock(mu_);
+  EndReservation(key);
   PurgeExpired(now);
   auto it = ips_.find(key);
   if (it == ips_.end()) return;

@@ -16,10 +16,19 @@
 // at most `max_ips` IPs (the least recently failing one is evicted first)
 // and `max_accounts_per_ip` account entries per IP.
 //
-// Use: Check() before verifying; if !allowed answer a temporary failure at
-// once. Otherwise verify, then RecordSuccess() or RecordFailure(), and wait
-// the returned delay (asynchronously, never blocking a network thread)
-// before sending the answer.
+// Use: Begin() before verifying; if !allowed answer a temporary failure at
+// once. Otherwise verify, then exactly one of RecordSuccess(),
+// RecordFailure() or Release() (verification could not run: store
+// trouble, an abandoned SASL exchange), and wait the returned delay
+// (asynchronously, never blocking a network thread) before answering.
+//
+// Begin() reserves one of the IP's remaining attempts until the outcome is
+// recorded: an IP with F failures has at most block_after - F
+// verifications in flight. Without the reservation, N connections that
+// all pass the check before any of them fails would get block_after + N - 1
+// guesses per window instead of block_after. The price: more than
+// block_after logins at the same instant from one address (a large NAT)
+// get a temporary failure, which clients retry (docs/auth.md).
 //
 // Thread-safety: all methods may be called from any thread concurrently.
 #pragma once
@@ -63,15 +72,22 @@ class LoginThrottle {
   LoginThrottle(const LoginThrottle&) = delete;
   LoginThrottle& operator=(const LoginThrottle&) = delete;
 
-  // Before verifying a login of `account` from `ip`. `delay` is what a
-  // success must wait (failures so far from the IP).
+  // Before verifying a login of `account` from `ip`. When allowed, one
+  // attempt is reserved (see above). `delay` is what a success must wait
+  // (failures so far from the IP). When !allowed because of attempts in
+  // flight rather than failures, blocked_until is now: retry at once.
+  ThrottleDecision Begin(std::string_view ip, std::string_view account);
+  // What Begin() would answer, reserving nothing (tests, metrics).
   ThrottleDecision Check(std::string_view ip, std::string_view account);
-  // After a failed verification. `delay` counts this failure too; if this
-  // failure reached block_after, allowed is false and blocked_until is set.
+  // After a failed verification; ends Begin's reservation. `delay` counts
+  // this failure too; if this failure reached block_after, allowed is false
+  // and blocked_until is set.
   ThrottleDecision RecordFailure(std::string_view ip, std::string_view account);
-  // After a successful verification: forgets the IP's failures for
-  // `account` (its failures for other accounts stay).
+  // After a successful verification; ends Begin's reservation. Forgets the
+  // IP's failures for `account` (its failures for other accounts stay).
   void RecordSuccess(std::string_view ip, std::string_view account);
+  // Ends Begin's reservation without an outcome.
+  void Release(std::string_view ip);
 
   // Number of IPs tracked (tests, metrics).
   size_t TrackedIps() const;
@@ -94,6 +110,9 @@ class LoginThrottle {
   };
 
   bool Expired(const IpState& state, int64_t now) const;
+  ThrottleDecision Decide(const std::string& key, int64_t now,
+                          uint32_t in_flight);
+  void EndReservation(const std::string& key);
   std::chrono::seconds DelayFor(uint32_t failures) const;
   bool Blocks(uint32_t failures) const;
   // Drops expired IPs from the cold end of the LRU list.
@@ -105,6 +124,10 @@ class LoginThrottle {
   std::unordered_map<std::string, IpState> ips_;
   // Keys by last failure, most recent first.
   std::list<std::string> lru_;
+  // Verifications in flight per IP key (Begin without an outcome yet); an
+  // entry exists only while its count is above zero, so this is bounded by
+  // the number of open connections.
+  std::unordered_map<std::string, uint32_t> in_flight_;
 };
 
 }  // namespace correio::auth

@@ -236,7 +236,7 @@ TEST(ThrottleTest, BlockAfterZeroNeverBlocks) {
 TEST(ThrottleTest, ConcurrentUseKeepsExactCounts) {
   ManualClock clock(kStart);
   ThrottleOptions o = Options();
-  o.block_after = 2000;
+  o.block_after = 2001;
   o.max_accounts_per_ip = 8;
   LoginThrottle t(clock, o);
   std::vector<std::thread> threads;
@@ -244,7 +244,7 @@ TEST(ThrottleTest, ConcurrentUseKeepsExactCounts) {
     threads.emplace_back([&t, n] {
       for (int i = 0; i < 500; ++i) {
         std::string account = "u" + std::to_string((n * 500 + i) % 20) + "@x";
-        (void)t.Check("192.0.2.1", account);
+        EXPECT_TRUE(t.Begin("192.0.2.1", account).allowed);
         (void)t.RecordFailure("192.0.2.1", account);
         // Noise on other IPs, including successes that erase entries.
         std::string other =
@@ -255,9 +255,54 @@ TEST(ThrottleTest, ConcurrentUseKeepsExactCounts) {
     });
   }
   for (std::thread& th : threads) th.join();
-  // 2000 failures from one IP, none lost: exactly at the block.
-  EXPECT_FALSE(t.Check("192.0.2.1", "u0@x").allowed);
+  // 2000 failures from one IP, none lost, and no reservation left over:
+  // one more attempt runs, and its failure blocks.
+  EXPECT_TRUE(t.Begin("192.0.2.1", "u0@x").allowed);
+  EXPECT_FALSE(t.RecordFailure("192.0.2.1", "u0@x").allowed);
   EXPECT_EQ(t.TrackedIps(), 1u);
+}
+
+// N connections that all pass the check before any of them has failed
+// must not get block_after + N - 1 guesses: attempts in flight count.
+TEST(ThrottleTest, AttemptsInFlightCountAgainstTheBlock) {
+  ManualClock clock(kStart);
+  ThrottleOptions o = Options();
+  o.block_after = 4;
+  LoginThrottle t(clock, o);
+  t.RecordFailure("192.0.2.1", "a@x");  // 1 failure: 3 attempts left
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(t.Begin("192.0.2.1", "a@x").allowed) << i;
+  }
+  ThrottleDecision busy = t.Begin("192.0.2.1", "b@x");
+  EXPECT_FALSE(busy.allowed);
+  EXPECT_EQ(busy.blocked_until, kStart);  // not a block: retry at once
+  // Check reserves nothing and agrees.
+  EXPECT_FALSE(t.Check("192.0.2.1", "a@x").allowed);
+  // Other addresses are unaffected.
+  EXPECT_TRUE(t.Check("192.0.2.2", "a@x").allowed);
+  // A released attempt gives its room back; a success too.
+  t.Release("192.0.2.1");
+  t.RecordSuccess("192.0.2.1", "c@x");
+  EXPECT_TRUE(t.Begin("192.0.2.1", "a@x").allowed);
+  EXPECT_TRUE(t.Begin("192.0.2.1", "a@x").allowed);
+  EXPECT_FALSE(t.Begin("192.0.2.1", "a@x").allowed);
+  // Three failures land: 4 in all, blocked for the window.
+  EXPECT_TRUE(t.RecordFailure("192.0.2.1", "a@x").allowed);
+  EXPECT_TRUE(t.RecordFailure("192.0.2.1", "a@x").allowed);
+  ThrottleDecision last = t.RecordFailure("192.0.2.1", "a@x");
+  EXPECT_FALSE(last.allowed);
+  EXPECT_EQ(last.blocked_until, kStart + 600);
+  EXPECT_EQ(t.Begin("192.0.2.1", "a@x").blocked_until, kStart + 600);
+}
+
+TEST(ThrottleTest, InFlightLimitIsOffWhenBlockingIsOff) {
+  ManualClock clock(kStart);
+  ThrottleOptions o = Options();
+  o.block_after = 0;
+  LoginThrottle t(clock, o);
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_TRUE(t.Begin("192.0.2.1", "a@x").allowed) << i;
+  }
 }
 
 }  // namespace

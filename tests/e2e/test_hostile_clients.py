@@ -969,5 +969,56 @@ class ThrottleTest(HostileCase):
         c.close()
 
 
+
+class ParallelGuessTest(HostileCase):
+    # Many connections guessing at the same instant get no more guesses
+    # than one connection guessing in turn (throttle.h: attempts in
+    # flight count against the block).
+    server_args = {"extra_config": "[auth]\nthrottle_free_failures = 0\n"
+                   "throttle_max_delay_seconds = 1\n"
+                   "throttle_block_after = 4\n"}
+    CONNECTIONS = 24
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.server.add_user(ALICE, ALICE_PW)
+
+    def test_simultaneous_guesses_are_bounded_by_block_after(self):
+        clients = [open_imap(self.server) for _ in range(self.CONNECTIONS)]
+        start = threading.Barrier(len(clients))
+        replies = [None] * len(clients)
+
+        def guess(i):
+            start.wait()
+            try:
+                _, replies[i] = clients[i].cmd("x", 'LOGIN "%s" "wrong%d"'
+                                               % (ALICE, i))
+            except OSError as e:
+                replies[i] = "error: %r" % e
+
+        threads = [threading.Thread(target=guess, args=(i,))
+                   for i in range(len(clients))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for c in clients:
+            c.close()
+        verified = [r for r in replies if "AUTHENTICATIONFAILED" in r]
+        refused = [r for r in replies if r not in verified]
+        # At most block_after passwords were checked; every other attempt
+        # got a temporary refusal, never a crash or silence.
+        self.assertGreaterEqual(len(verified), 1, replies)
+        self.assertLessEqual(len(verified), 4, replies)
+        for r in refused:
+            self.assertTrue(r.startswith("x NO"), r)
+        # The fourth failure blocked the address: the right password waits.
+        right, _ = ThrottleTest.imap_login(self, ALICE, ALICE_PW)
+        if len(verified) == 4:
+            self.assertTrue(right.startswith("x NO"), right)
+            self.assertNotIn("AUTHENTICATIONFAILED", right)
+
+
 if __name__ == "__main__":
     unittest.main()
