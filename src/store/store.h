@@ -170,6 +170,14 @@ class Store {
   virtual Result<std::vector<Uid>> SearchText(MailboxId mailbox,
                                               TextField field,
                                               std::string_view needle) = 0;
+  // A superset of the messages with `needle` in their header text: those
+  // whose indexed headers contain it, plus every message the index has not
+  // reached yet. The caller checks each candidate against the header
+  // itself (IMAP SEARCH FROM/SUBJECT/HEADER ...). Unlike SearchText this
+  // never waits for the indexer, so a header search right after a
+  // delivery costs a header read, not indexing the new body.
+  virtual Result<std::vector<Uid>> HeaderCandidates(
+      MailboxId mailbox, std::string_view needle) = 0;
 
   // ---- POP3 ----
   // POP3 download_once mode: remembers that POP3 has handed these messages

@@ -881,6 +881,35 @@ TEST_P(StoreConformance, SearchText) {
             std::vector<Uid>{1});
 }
 
+// A superset of the header matches: every message the index has not
+// reached yet is a candidate; once indexed, only the matches are.
+TEST_P(StoreConformance, HeaderCandidates) {
+  Account a = NewAccount("a@example.org");
+  MailboxId ia = Box(a.id, "INBOX").id;
+  MailboxId other = Box(a.id, "Archive").id;
+  Deliver(Blob("body", "Subject: Meeting notes"), {ia});
+  Deliver(Blob("meeting in the body only", "From: Zoe"), {ia});
+  Deliver(Blob("elsewhere", "Subject: meeting too"), {other});
+  auto c = [&](MailboxId box, std::string_view n) {
+    auto r = store_->HeaderCandidates(box, n);
+    EXPECT_TRUE(r.has_value()) << n;
+    return r.value_or(std::vector<Uid>{});
+  };
+  std::vector<Uid> before = c(ia, "MEETING");
+  EXPECT_TRUE(std::binary_search(before.begin(), before.end(), Uid{1}));
+  EXPECT_TRUE(std::is_sorted(before.begin(), before.end()));
+  EXPECT_LE(before.size(), 2u);  // never another mailbox's messages
+  // SearchText brings the index up to date for the mailbox.
+  ASSERT_TRUE(store_->SearchText(ia, TextField::kHeaders, "x").has_value());
+  EXPECT_EQ(c(ia, "MEETING"), std::vector<Uid>{1});
+  EXPECT_EQ(c(ia, "zo"), std::vector<Uid>{2});
+  EXPECT_EQ(c(ia, "absent"), std::vector<Uid>{});
+  ASSERT_TRUE(store_->SearchText(other, TextField::kHeaders, "x").has_value());
+  EXPECT_EQ(c(other, "meeting"), std::vector<Uid>{1});
+  EXPECT_EQ(store_->HeaderCandidates(MailboxId{987654}, "x").error().code(),
+            ErrorCode::kNotFound);
+}
+
 TEST_P(StoreConformance, QuotaUsageExactThroughEveryOperation) {
   Account a = NewAccount("a@example.org");
   Account b = NewAccount("b@example.org");

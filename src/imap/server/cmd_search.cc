@@ -360,8 +360,9 @@ awaitable<Result<std::vector<uint32_t>>> Session::Evaluate(const SearchKey& key)
           in.text.push_back({k, std::move(*hits)});
         }
         for (const SearchKey* k : header_keys) {
-          auto hits =
-              store->SearchText(in.mailbox, store::TextField::kHeaders, k->value);
+          // A superset (what the indexer has not reached yet included);
+          // MatchHeader checks the header itself.
+          auto hits = store->HeaderCandidates(in.mailbox, k->value);
           if (!hits) return Fail(hits.error());
           std::sort(hits->begin(), hits->end());
           in.header_candidates.push_back({k, std::move(*hits)});

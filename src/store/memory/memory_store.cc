@@ -696,6 +696,12 @@ class MemoryStore final : public Store {
     return out;
   }
 
+  // The index here is always complete: nothing is pending.
+  Result<std::vector<Uid>> HeaderCandidates(MailboxId mailbox,
+                                            std::string_view needle) override {
+    return SearchText(mailbox, TextField::kHeaders, needle);
+  }
+
   // ---- POP3 ----
   Status MarkPop3Downloaded(MailboxId mailbox, const UidSet& uids) override {
     return Counted([&]() -> Status {

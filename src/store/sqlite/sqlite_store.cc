@@ -1158,46 +1158,81 @@ class SqliteStore final : public Store {
     TRY(CatchUpIndex(mailbox));
     return Read([&](Db& db) -> Result<std::vector<Uid>> {
       TRY(MailboxAccount(db, mailbox));
-      // The trigram tokenizer needs at least 3 characters to use its index;
-      // shorter needles are answered by LIKE over the same stored text
-      // (ASCII case-insensitive, like the index).
-      if (Utf8Length(needle) < 3) {
-        std::string pattern = LikePattern(needle);
-        const char* sql = nullptr;
-        switch (field) {
-          case TextField::kBody:
-            sql = "SELECT m.uid FROM messages m JOIN fts.blob_text t "
-                  "ON t.rowid = m.blob WHERE m.mailbox = ?1 "
-                  "AND t.body LIKE ?2 ESCAPE '\\' ORDER BY m.uid";
-            break;
-          case TextField::kHeaders:
-            sql = "SELECT m.uid FROM messages m JOIN fts.blob_text t "
-                  "ON t.rowid = m.blob WHERE m.mailbox = ?1 "
-                  "AND t.headers LIKE ?2 ESCAPE '\\' ORDER BY m.uid";
-            break;
-          case TextField::kText:
-            sql = "SELECT m.uid FROM messages m JOIN fts.blob_text t "
-                  "ON t.rowid = m.blob WHERE m.mailbox = ?1 "
-                  "AND (t.body LIKE ?2 ESCAPE '\\' OR "
-                  "t.headers LIKE ?2 ESCAPE '\\') ORDER BY m.uid";
-            break;
-        }
-        auto s = db.Prepare(sql);
-        if (!s) return Fail(s.error());
-        s->Bind(mailbox, pattern);
-        return Column<Uid>(*s);
-      }
-      std::string query = FtsPhrase(needle);
-      if (field == TextField::kBody) query = "body : " + query;
-      if (field == TextField::kHeaders) query = "headers : " + query;
-      auto s = db.Prepare(
-          "SELECT uid FROM messages WHERE mailbox = ?1 AND blob IN "
-          "(SELECT rowid FROM fts.blob_text WHERE blob_text MATCH ?2) "
-          "ORDER BY uid");
-      if (!s) return Fail(s.error());
-      s->Bind(mailbox, query);
-      return Column<Uid>(*s);
+      return IndexedUids(db, mailbox, field, needle);
     });
+  }
+
+  Result<std::vector<Uid>> HeaderCandidates(MailboxId mailbox,
+                                            std::string_view needle) override {
+    return Read([&](Db& db) -> Result<std::vector<Uid>> {
+      TRY(MailboxAccount(db, mailbox));
+      // Pending first: the indexer commits search.db before it deletes the
+      // pending row, and each attached file's snapshot starts at its first
+      // read, so a blob leaving fts_pending after this read is already in
+      // the index the next read sees. Nothing falls between the two.
+      // CROSS JOIN keeps fts_pending (a backlog, usually a few rows) the
+      // outer loop: a large mailbox is not walked for it.
+      auto s = db.Prepare(
+          "SELECT m.uid FROM fts_pending p CROSS JOIN messages m "
+          "ON m.blob = p.blob WHERE m.mailbox = ?");
+      if (!s) return Fail(s.error());
+      s->Bind(mailbox);
+      auto pending = Column<Uid>(*s);
+      if (!pending) return Fail(pending.error());
+      auto indexed = IndexedUids(db, mailbox, TextField::kHeaders, needle);
+      if (!indexed) return Fail(indexed.error());
+      std::vector<Uid> out = std::move(*indexed);
+      out.insert(out.end(), pending->begin(), pending->end());
+      std::sort(out.begin(), out.end());
+      out.erase(std::unique(out.begin(), out.end()), out.end());
+      return out;
+    });
+  }
+
+  // UIDs of `mailbox` whose indexed text has `needle` in `field`, from
+  // search.db as it stands (pending text not included).
+  static Result<std::vector<Uid>> IndexedUids(Db& db, MailboxId mailbox,
+                                              TextField field,
+                                              std::string_view needle) {
+    // The trigram tokenizer needs at least 3 characters to use its index;
+    // shorter needles are answered by LIKE over the same stored text
+    // (ASCII case-insensitive, like the index).
+    if (Utf8Length(needle) < 3) {
+      std::string pattern = LikePattern(needle);
+      const char* sql = nullptr;
+      switch (field) {
+        case TextField::kBody:
+          sql = "SELECT m.uid FROM messages m JOIN fts.blob_text t "
+                "ON t.rowid = m.blob WHERE m.mailbox = ?1 "
+                "AND t.body LIKE ?2 ESCAPE '\\' ORDER BY m.uid";
+          break;
+        case TextField::kHeaders:
+          sql = "SELECT m.uid FROM messages m JOIN fts.blob_text t "
+                "ON t.rowid = m.blob WHERE m.mailbox = ?1 "
+                "AND t.headers LIKE ?2 ESCAPE '\\' ORDER BY m.uid";
+          break;
+        case TextField::kText:
+          sql = "SELECT m.uid FROM messages m JOIN fts.blob_text t "
+                "ON t.rowid = m.blob WHERE m.mailbox = ?1 "
+                "AND (t.body LIKE ?2 ESCAPE '\\' OR "
+                "t.headers LIKE ?2 ESCAPE '\\') ORDER BY m.uid";
+          break;
+      }
+      auto s = db.Prepare(sql);
+      if (!s) return Fail(s.error());
+      s->Bind(mailbox, pattern);
+      return Column<Uid>(*s);
+    }
+    std::string query = FtsPhrase(needle);
+    if (field == TextField::kBody) query = "body : " + query;
+    if (field == TextField::kHeaders) query = "headers : " + query;
+    auto s = db.Prepare(
+        "SELECT uid FROM messages WHERE mailbox = ?1 AND blob IN "
+        "(SELECT rowid FROM fts.blob_text WHERE blob_text MATCH ?2) "
+        "ORDER BY uid");
+    if (!s) return Fail(s.error());
+    s->Bind(mailbox, query);
+    return Column<Uid>(*s);
   }
 
   // ---- POP3 ----

@@ -246,12 +246,13 @@ class SqliteStoreTest : public testing::Test {
     EXPECT_TRUE(r.has_value()) << r.error().ToString();
     return r ? std::move(*r) : nullptr;
   }
-  static NewBlob Blob(const std::string& body) {
+  static NewBlob Blob(const std::string& body,
+                      const std::string& headers = "Subject: t") {
     NewBlob b;
-    b.data = "Subject: t\r\n\r\n" + body;
+    b.data = headers + "\r\n\r\n" + body;
     b.summary = "s";
     b.search_text = body;
-    b.search_headers = "Subject: t";
+    b.search_headers = headers;
     return b;
   }
   int64_t UserVersion() {
@@ -434,6 +435,28 @@ TEST_F(SqliteStoreTest, BackgroundIndexerIndexesAndSweeps) {
   ASSERT_TRUE(s->Deliver(Blob("after the sweep"), {{inbox, {}, 0}}));
   EXPECT_EQ(s->GetMessages(inbox, {{41, 41}})->at(0).blob, 41);
   EXPECT_TRUE(s->CheckIntegrity()->empty());
+}
+
+// Header candidates never wait for the index: what is pending is a
+// candidate as it stands, and nothing is indexed on the way.
+TEST_F(SqliteStoreTest, HeaderCandidatesIncludePendingWithoutIndexing) {
+  auto s = Open(nullptr, /*background=*/false);
+  ASSERT_TRUE(s->AddDomain("example.org").has_value());
+  Account a;
+  a.address = "a@example.org";
+  AccountId id = s->CreateAccount(a)->id;
+  MailboxId inbox = s->GetMailbox(id, "INBOX")->id;
+  ASSERT_TRUE(s->Deliver(Blob("one", "Subject: alpha"), {{inbox, {}, 0}}));
+  ASSERT_TRUE(s->Deliver(Blob("two", "Subject: beta"), {{inbox, {}, 0}}));
+  ASSERT_TRUE(s->SearchText(inbox, TextField::kHeaders, "x").has_value());
+  ASSERT_TRUE(s->Deliver(Blob("three", "Subject: gamma"), {{inbox, {}, 0}}));
+  EXPECT_EQ(CountRows(path_, "SELECT count(*) FROM fts_pending"), 1);
+  // Indexed: only the match (1); pending: 3, whatever it holds.
+  EXPECT_EQ(s->HeaderCandidates(inbox, "alpha").value(),
+            (std::vector<Uid>{1, 3}));
+  EXPECT_EQ(s->HeaderCandidates(inbox, "delta").value(),
+            std::vector<Uid>{3});
+  EXPECT_EQ(CountRows(path_, "SELECT count(*) FROM fts_pending"), 1);
 }
 
 // Without the indexer thread a search indexes what its mailbox still has
