@@ -11,6 +11,8 @@ of correio alone while working on a hot spot (bench/README.md "Findings").
 """
 
 import argparse
+import collections
+import os
 import subprocess
 import tempfile
 import time
@@ -19,6 +21,22 @@ import corpus
 import imapload
 import run as R
 import servers
+
+
+def thread_cpu(pid):
+    """CPU seconds used so far by each thread name of process `pid`."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = collections.Counter()
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        out[name] += (int(fields[11]) + int(fields[12])) / tick
+    return out
 
 
 def main():
@@ -50,11 +68,22 @@ def main():
                  "/tmp/perf-imapsess.data", "--", "sleep",
                  str(args.duration)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pid = server.pids()[0]
+        before = thread_cpu(pid)
         r = imapload.run_load(a)
+        after = thread_cpu(pid)
         if perf:
             perf.wait()
         print("%.0f cmd/s, %d commands, %d errors"
               % (r["rate"], r["commands"], r["errors"]))
+        # Over the whole run (ramp included), so per command is an upper
+        # bound; compare runs with each other.
+        used = {k: after[k] - before.get(k, 0) for k in after}
+        total = sum(used.values())
+        print("server CPU %.3f ms/command:" % (1000 * total / r["commands"])
+              + "".join("  %s %.3f" % (k, 1000 * v / r["commands"])
+                        for k, v in sorted(used.items(), key=lambda kv: -kv[1])
+                        if v > 0))
         for name, st in sorted(r.get("per_command", {}).items()):
             print("%-14s n=%-6d p50 %.2f ms  p99 %.2f ms"
                   % (name, st["n"], st["p50_ms"], st["p99_ms"]))

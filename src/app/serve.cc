@@ -260,11 +260,11 @@ int Serve(ServeOptions options) {
   // SQLite's one writer), so there are many: a session's read must not
   // queue behind other sessions' commits (bench: FETCH p50 fell from 13
   // to ~3 ms at 10 IMAP clients when this went from 4 to 16).
-  net::BlockingPool pool(std::max<size_t>(16, workers * 4));
+  net::BlockingPool pool(std::max<size_t>(16, workers * 4), "store-pool");
   // As many hashing threads as cores: logins use all the CPU there is but
   // never hold up the store pool (mail/env.h).
   net::BlockingPool auth_pool(
-      std::max<size_t>(1, std::thread::hardware_concurrency()));
+      std::max<size_t>(1, std::thread::hardware_concurrency()), "auth-pool");
   mail::Env env;
   env.config = &cfg;
   env.hostname = hostname;

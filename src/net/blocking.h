@@ -20,13 +20,19 @@
 #include <type_traits>
 #include <utility>
 
+#include "base/thread_name.h"
+
 namespace correio::net {
 
 class BlockingPool {
  public:
-  explicit BlockingPool(size_t threads) : pool_(threads) {}
+  // `name` names the pool's threads (base/thread_name.h), as each first
+  // runs a job; it must outlive the pool (a literal).
+  explicit BlockingPool(size_t threads, const char* name = "blocking")
+      : pool_(threads), name_(name) {}
   ~BlockingPool() { pool_.join(); }
   boost::asio::thread_pool& pool() { return pool_; }
+  const char* name() const { return name_; }
   void Stop() {
     pool_.stop();
     pool_.join();
@@ -34,7 +40,19 @@ class BlockingPool {
 
  private:
   boost::asio::thread_pool pool_;
+  const char* name_;
 };
+
+namespace internal {
+// Names a pool thread once, at its first job.
+inline void NamePoolThread(const char* name) {
+  thread_local bool named = false;
+  if (!named) {
+    SetThreadName(name);
+    named = true;
+  }
+}
+}  // namespace internal
 
 // GCC 12 destroys a temporary with a non-trivial destructor that appears
 // inside a co_await expression twice (ASan: heap-use-after-free / bad-free).
@@ -57,7 +75,8 @@ auto RunBlockingImpl(BlockingPool& pool, F f) {
     auto work = boost::asio::make_work_guard(ex);
     boost::asio::post(
         pool.pool(), [handler = std::move(handler), fn = std::move(fn),
-                      work = std::move(work)]() mutable {
+                      work = std::move(work), name = pool.name()]() mutable {
+          internal::NamePoolThread(name);
           R result = fn();
           auto ex2 = work.get_executor();
           boost::asio::post(ex2, [handler = std::move(handler),

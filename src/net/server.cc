@@ -14,6 +14,8 @@
 #include <condition_variable>
 #include <set>
 
+#include "base/thread_name.h"
+
 namespace correio::net {
 
 namespace asio = boost::asio;
@@ -83,9 +85,13 @@ void Server::Start() {
   for (auto& a : acceptors_) {
     asio::co_spawn(accept_ctx_, AcceptLoop(a.get()), asio::detached);
   }
-  threads_.emplace_back([this] { accept_ctx_.run(); });
+  threads_.emplace_back([this] {
+    SetThreadName("accept");
+    accept_ctx_.run();
+  });
   for (auto& w : workers_) {
     threads_.emplace_back([w = w.get()] {
+      SetThreadName("io");
       for (;;) {
         try {
           w->ctx.run();

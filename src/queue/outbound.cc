@@ -10,6 +10,7 @@
 #include <deque>
 
 #include "base/strings.h"
+#include "base/thread_name.h"
 #include "mail/deliver.h"
 
 namespace correio::queue {
@@ -178,6 +179,7 @@ void Outbound::Start() {
     }
   });
   thread_ = std::thread([this] {
+    SetThreadName("outbound");
     io_.run();
     std::lock_guard lock(done_mu_);
     finished_ = true;

@@ -17,6 +17,7 @@
 
 #include "base/clock.h"
 #include "base/strings.h"
+#include "base/thread_name.h"
 #include "store/sqlite/sqlite_db.h"
 #include "store/uid_set.h"
 
@@ -315,9 +316,15 @@ class SqliteStore final : public Store {
         hub_(hub),
         writer_(std::move(writer)),
         indexer_db_(std::move(indexer)) {
-    thread_ = std::thread([this] { WriterLoop(); });
+    thread_ = std::thread([this] {
+      SetThreadName("store-writer");
+      WriterLoop();
+    });
     if (options_.background_index) {
-      index_thread_ = std::thread([this] { IndexLoop(); });
+      index_thread_ = std::thread([this] {
+        SetThreadName("store-indexer");
+        IndexLoop();
+      });
     }
   }
 
