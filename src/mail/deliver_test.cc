@@ -100,7 +100,7 @@ TEST_F(DeliverTest, OneBlobIntoEveryInbox) {
     ASSERT_TRUE(inbox);
     auto view = store_->ListView(inbox->id);
     ASSERT_TRUE(view);
-    ASSERT_EQ(view->size(), 1u);
+    ASSERT_EQ(view->entries.size(), 1u);
     auto hits = store_->SearchText(inbox->id, store::TextField::kBody,
                                    "SEARCHABLE");
     ASSERT_TRUE(hits);
@@ -116,7 +116,7 @@ TEST_F(DeliverTest, OverQuotaDeliversToNobody) {
   ASSERT_FALSE(delivered);
   EXPECT_EQ(delivered.error().code(), ErrorCode::kOverQuota);
   auto inbox = store_->GetMailbox(alice_.id, "INBOX");
-  EXPECT_TRUE(store_->ListView(inbox->id)->empty());
+  EXPECT_TRUE(store_->ListView(inbox->id)->entries.empty());
 }
 
 TEST(ReturnPath, NullSender) {

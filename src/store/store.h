@@ -117,7 +117,8 @@ class Store {
       const std::vector<NewMessage>& messages, uint64_t origin = 0) = 0;
   // Every message of the mailbox in ascending UID order: what a session view
   // is built from.
-  virtual Result<std::vector<ViewEntry>> ListView(MailboxId mailbox) = 0;
+  // kNotFound if the mailbox does not exist.
+  virtual Result<MailboxView> ListView(MailboxId mailbox) = 0;
   virtual Result<std::vector<MessageRow>> GetMessages(MailboxId mailbox,
                                                       const UidSet& uids) = 0;
   virtual Result<BlobInfo> GetBlobInfo(BlobId blob) = 0;

@@ -113,7 +113,7 @@ class StoreConformance : public testing::TestWithParam<StoreBackend> {
     auto view = store_->ListView(m);
     EXPECT_TRUE(view.has_value());
     if (!view) return out;
-    for (const auto& e : *view) out.push_back(e.uid);
+    for (const auto& e : view->entries) out.push_back(e.uid);
     return out;
   }
   static UidSet All() { return {{1, 0xFFFFFFFFu}}; }
@@ -574,13 +574,24 @@ TEST_P(StoreConformance, UpdateFlags) {
   replace.flags.system = kFlagFlagged | kFlagDraft;
   r = store_->UpdateFlags(ia, {{3, 3}}, replace).value();
   ASSERT_EQ(r.changed.size(), 1u);
-  auto view = store_->ListView(ia).value();
+  MailboxView listed = store_->ListView(ia).value();
+  const auto& view = listed.entries;
   ASSERT_EQ(view.size(), 3u);
-  EXPECT_EQ(view[2].flags.system, kFlagFlagged | kFlagDraft);
-  EXPECT_TRUE(view[2].flags.keywords.empty());
-  EXPECT_EQ(view[0].flags.keywords, std::vector<std::string>{"$Forwarded"});
+  EXPECT_EQ(view[2].system, kFlagFlagged | kFlagDraft);
+  // Keywords only for the messages that have any (1 and 2; 3 has none).
+  ASSERT_EQ(listed.keywords.size(), 2u);
+  EXPECT_EQ(listed.keywords[0].first, Uid{1});
+  EXPECT_EQ(listed.keywords[1].first, Uid{2});
+  EXPECT_EQ(listed.keywords[0].second,
+            std::vector<std::string>{"$Forwarded"});
+  // The mailbox row of the same snapshot.
+  EXPECT_EQ(listed.mailbox.id, ia);
+  EXPECT_EQ(listed.mailbox.highest_modseq,
+            std::max({view[0].modseq, view[1].modseq, view[2].modseq}));
+  EXPECT_EQ(listed.mailbox.uid_next, Uid{4});
   auto rows = store_->GetMessages(ia, {{1, 1}}).value();
-  EXPECT_EQ(rows[0].flags, view[0].flags);
+  EXPECT_EQ(rows[0].flags.system, view[0].system);
+  EXPECT_EQ(rows[0].flags.keywords, listed.keywords[0].second);
   EXPECT_EQ(rows[0].modseq, view[0].modseq);
   auto status = store_->GetMailboxStatus(ia).value();
   EXPECT_EQ(status.unseen, 1u);
@@ -1118,10 +1129,11 @@ TEST_P(StoreConformance, Pop3DownloadedMarks) {
   EXPECT_EQ(store_->Pop3Downloaded(ia).value(), (std::vector<Uid>{1, 2, 3}));
   // Invisible to IMAP: no MODSEQ, no flag, no event.
   auto view_after = store_->ListView(ia).value();
-  ASSERT_EQ(view_after.size(), view_before.size());
-  for (size_t i = 0; i < view_after.size(); ++i) {
-    EXPECT_EQ(view_after[i].modseq, view_before[i].modseq);
-    EXPECT_EQ(view_after[i].flags, view_before[i].flags);
+  ASSERT_EQ(view_after.entries.size(), view_before.entries.size());
+  EXPECT_EQ(view_after.keywords, view_before.keywords);
+  for (size_t i = 0; i < view_after.entries.size(); ++i) {
+    EXPECT_EQ(view_after.entries[i].modseq, view_before.entries[i].modseq);
+    EXPECT_EQ(view_after.entries[i].system, view_before.entries[i].system);
   }
   EXPECT_EQ(store_->GetMailboxById(ia)->highest_modseq, modseq_before);
   EXPECT_TRUE(rec->Take().empty());

@@ -27,22 +27,20 @@ awaitable<Reply> Session::CmdSelect(Command cmd) {
   pending_.clear();
   selecting_ = true;
   struct Loaded {
-    store::Mailbox mailbox;
-    std::vector<store::ViewEntry> entries;
+    store::MailboxView view;
     ExpungeLog vanished;  // QRESYNC: expunged since the client's modseq
   };
   const QresyncParams* q = a.qresync ? &*a.qresync : nullptr;
   auto loaded = co_await Blocking([&]() -> Result<Loaded> {
     auto mb = store->GetMailbox(id, n);
     if (!mb) return Fail(mb.error());
-    auto entries = store->ListView(mb->id);
-    if (!entries) return Fail(entries.error());
-    // Re-read so UIDNEXT/HIGHESTMODSEQ are not older than the entries.
-    auto mb2 = store->GetMailboxById(mb->id);
-    if (!mb2) return Fail(mb2.error());
-    Loaded l{std::move(*mb2), std::move(*entries), {}};
-    if (q && q->uid_validity == l.mailbox.uid_validity) {
-      auto log = ReadExpungeLog(store, l.mailbox.id, q->modseq);
+    // The mailbox row comes again with the entries, from one snapshot, so
+    // UIDNEXT and HIGHESTMODSEQ are exactly those of the entries.
+    auto view = store->ListView(mb->id);
+    if (!view) return Fail(view.error());
+    Loaded l{std::move(*view), {}};
+    if (q && q->uid_validity == l.view.mailbox.uid_validity) {
+      auto log = ReadExpungeLog(store, l.view.mailbox.id, q->modseq);
       if (!log) return Fail(log.error());
       l.vanished = std::move(*log);
     }
@@ -51,30 +49,29 @@ awaitable<Reply> Session::CmdSelect(Command cmd) {
   selecting_ = false;
   if (!loaded) co_return ErrorReply(loaded.error(), cmd.name);
   View v;
-  v.mailbox = std::move(loaded->mailbox);
+  v.mailbox = std::move(loaded->view.mailbox);
   v.read_only = examine;
   v.uid_next = v.mailbox.uid_next;
   v.highest_modseq = v.mailbox.highest_modseq;
-  v.entries.reserve(loaded->entries.size());
+  v.entries = std::move(loaded->view.entries);  // no copy: 10^6 is 16 MB
   uint32_t first_unseen = 0;
-  std::vector<std::string> keywords;
-  for (auto& e : loaded->entries) {
-    v.entries.push_back({e.uid, e.flags.system, e.modseq});
-    if (!first_unseen && !(e.flags.system & store::kFlagSeen)) {
-      first_unseen = static_cast<uint32_t>(v.entries.size());
+  for (size_t i = 0; i < v.entries.size(); ++i) {
+    if (!(v.entries[i].system & store::kFlagSeen)) {
+      first_unseen = static_cast<uint32_t>(i + 1);
+      break;
     }
-    if (!e.flags.keywords.empty()) {
-      for (const auto& k : e.flags.keywords) {
-        if (keywords.size() < 100 &&
-            std::find(keywords.begin(), keywords.end(), k) == keywords.end()) {
-          keywords.push_back(k);
-        }
-      }
-      v.keywords.emplace(e.uid, std::move(e.flags.keywords));
-    }
-    if (e.modseq > v.highest_modseq) v.highest_modseq = e.modseq;
   }
-  loaded->entries = {};
+  std::vector<std::string> keywords;
+  for (auto& [uid, kws] : loaded->view.keywords) {
+    for (const auto& k : kws) {
+      if (keywords.size() < 100 &&
+          std::find(keywords.begin(), keywords.end(), k) == keywords.end()) {
+        keywords.push_back(k);
+      }
+    }
+    v.keywords.emplace(uid, std::move(kws));
+  }
+  loaded->view.keywords = {};
   std::string flags = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
   for (const auto& k : keywords) flags += " " + k;
   Send("* FLAGS (" + flags + ")\r\n");

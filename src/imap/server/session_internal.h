@@ -63,11 +63,8 @@ struct Reply {
 // entries[i]. Compact (16 bytes a message; keywords only for messages that
 // have any) so that a 10^6-message mailbox costs ~16 MB.
 struct View {
-  struct Entry {
-    store::Uid uid = 0;
-    uint32_t system = 0;  // store::Flag bits
-    store::ModSeq modseq = 0;
-  };
+  // uid, system (store::Flag bits), modseq: 16 octets (types.h).
+  using Entry = store::MailboxView::Entry;
   store::Mailbox mailbox;
   bool read_only = false;
   std::vector<Entry> entries;

@@ -160,8 +160,8 @@ class SmtpSessionTest : public ::testing::Test {
     auto a = store_->GetAccount(address);
     auto box = store_->GetMailbox(a->id, "INBOX");
     auto view = store_->ListView(box->id);
-    if (!view || view->empty()) return "";
-    store::Uid uid = view->back().uid;
+    if (!view || view->entries.empty()) return "";
+    store::Uid uid = view->entries.back().uid;
     auto rows = store_->GetMessages(box->id, {{uid, uid}});
     auto blob = store_->ReadBlob(rows->front().blob, 0, 1 << 20);
     return *blob;

@@ -494,14 +494,18 @@ class MemoryStore final : public Store {
     }());
   }
 
-  Result<std::vector<ViewEntry>> ListView(MailboxId mailbox) override {
+  Result<MailboxView> ListView(MailboxId mailbox) override {
     std::lock_guard lock(mu_);
     Box* b = FindBox(mailbox);
     if (!b) return Fail(ErrorCode::kNotFound, "no mailbox");
-    std::vector<ViewEntry> out;
-    out.reserve(b->messages.size());
+    MailboxView out;
+    out.mailbox = b->mailbox;
+    out.entries.reserve(b->messages.size());
     for (const auto& [uid, m] : b->messages) {
-      out.push_back(ViewEntry{m.uid, m.modseq, m.flags});
+      out.entries.push_back({m.uid, m.flags.system, m.modseq});
+      if (!m.flags.keywords.empty()) {
+        out.keywords.emplace_back(m.uid, m.flags.keywords);
+      }
     }
     return out;
   }

@@ -893,25 +893,36 @@ class SqliteStore final : public Store {
         });
   }
 
-  Result<std::vector<ViewEntry>> ListView(MailboxId mailbox) override {
-    return Read([&](Db& db) -> Result<std::vector<ViewEntry>> {
-      TRY(MailboxAccount(db, mailbox));
+  Result<MailboxView> ListView(MailboxId mailbox) override {
+    return Read([&](Db& db) -> Result<MailboxView> {
+      MailboxView out;
+      auto mb = MailboxById(db, mailbox);
+      if (!mb) return Fail(mb.error());
+      out.mailbox = std::move(*mb);
+      // Counted first so the vector is allocated once at its final size
+      // (growing by doubling would briefly need twice as much).
+      auto n = db.Prepare("SELECT count(*) FROM messages WHERE mailbox = ?");
+      if (!n) return Fail(n.error());
+      auto counted = n->Bind(mailbox).Step();
+      if (!counted) return Fail(counted.error());
+      out.entries.reserve(*counted ? static_cast<size_t>(n->Int(0)) : 0);
       auto s = db.Prepare(
           "SELECT uid, modseq, flags, keywords FROM messages "
           "WHERE mailbox = ? ORDER BY uid");
       if (!s) return Fail(s.error());
       s->Bind(mailbox);
-      std::vector<ViewEntry> out;
       for (;;) {
         auto row = s->Step();
         if (!row) return Fail(row.error());
         if (!*row) break;
-        ViewEntry e;
-        e.uid = static_cast<Uid>(s->Int(0));
-        e.modseq = static_cast<ModSeq>(s->Int(1));
-        e.flags.system = static_cast<uint32_t>(s->Int(2));
-        if (!s->IsNull(3)) e.flags.keywords = SplitKeywords(s->Text(3));
-        out.push_back(std::move(e));
+        auto uid = static_cast<Uid>(s->Int(0));
+        out.entries.push_back({uid, static_cast<uint32_t>(s->Int(2)),
+                               static_cast<ModSeq>(s->Int(1))});
+        if (s->IsNull(3)) continue;
+        std::string keywords = s->Text(3);
+        if (!keywords.empty()) {
+          out.keywords.emplace_back(uid, SplitKeywords(keywords));
+        }
       }
       return out;
     });

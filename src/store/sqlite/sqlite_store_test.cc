@@ -308,8 +308,9 @@ TEST_F(SqliteStoreTest, ReopenKeepsEverything) {
   EXPECT_EQ(box.uid_validity, validity);
   EXPECT_EQ(box.uid_next, 3u);
   auto view = s->ListView(inbox).value();
-  ASSERT_EQ(view.size(), 1u);
-  EXPECT_EQ(view[0].flags.keywords, std::vector<std::string>{"$Label1"});
+  ASSERT_EQ(view.entries.size(), 1u);
+  ASSERT_EQ(view.keywords.size(), 1u);
+  EXPECT_EQ(view.keywords[0].second, std::vector<std::string>{"$Label1"});
   EXPECT_EQ(s->ExpungedSince(inbox, 0).value(), std::vector<Uid>{2});
   EXPECT_EQ(s->ReadBlob(blob, 14, 100).value(), "persisted body");
   EXPECT_EQ(s->SearchText(inbox, TextField::kBody, "PERSISTED").value(),
@@ -523,7 +524,7 @@ TEST_F(SqliteStoreTest, TwoInstancesShareTheFile) {
   std::set<Uid> all(uids1.begin(), uids1.end());
   all.insert(uids2.begin(), uids2.end());
   EXPECT_EQ(all.size(), size_t{2 * kEach});
-  EXPECT_EQ(s1->ListView(inbox)->size(), size_t{2 * kEach});
+  EXPECT_EQ(s1->ListView(inbox)->entries.size(), size_t{2 * kEach});
   EXPECT_EQ(s2->GetQuotaUsage(id)->messages, uint64_t{2 * kEach});
   EXPECT_TRUE(s2->CheckIntegrity()->empty());
 }
@@ -599,7 +600,7 @@ TEST_F(SqliteStoreTest, KillDuringDeliveriesLosesNothingAcknowledged) {
     EXPECT_TRUE(problems.empty()) << problems.front();
     auto view = s->ListView(inbox).value();
     std::set<Uid> present;
-    for (const auto& e : view) present.insert(e.uid);
+    for (const auto& e : view.entries) present.insert(e.uid);
     for (Uid u : acked) {
       EXPECT_TRUE(present.count(u)) << "acknowledged UID " << u << " lost";
     }
@@ -703,7 +704,7 @@ TEST_F(SqliteStoreTest, QueuedWritesShareOneCommit) {
 
   // The half-way job left nothing behind: not its INBOX row, not its body,
   // not its UID; the jobs around it kept theirs.
-  auto view = s->ListView(inbox).value();
+  auto view = s->ListView(inbox).value().entries;
   ASSERT_EQ(view.size(), size_t{kOk + 1});
   for (size_t i = 0; i < view.size(); ++i) EXPECT_EQ(view[i].uid, i + 1);
   EXPECT_TRUE(s->SearchText(inbox, TextField::kBody, "half way")->empty());
@@ -789,7 +790,7 @@ PowerLossOutcome RunPowerLoss(const std::string& dir, bool fsync) {
       std::vector<std::string>{"CheckIntegrity failed"});
   std::set<Uid> present;
   if (auto view = (*after)->ListView(inbox)) {
-    for (const auto& e : *view) present.insert(e.uid);
+    for (const auto& e : view->entries) present.insert(e.uid);
   }
   for (Uid u : must_survive) out.lost += present.count(u) == 0;
   return out;
@@ -839,7 +840,7 @@ TEST_F(SqliteStoreTest, FailedFsyncIsNotAcknowledged) {
 
   auto after = s.Deliver(Blob("after"), {{inbox, {}, 0}});
   ASSERT_TRUE(after.has_value()) << after.error().ToString();
-  auto view = s.ListView(inbox).value();
+  auto view = s.ListView(inbox).value().entries;
   ASSERT_EQ(view.size(), 2u);
   EXPECT_EQ(view[0].uid, 1u);
   EXPECT_EQ(view[1].uid, after->at(0).uid);
@@ -900,7 +901,7 @@ TEST_F(SqliteStoreTest, MigratesSchemaOne) {
   ASSERT_TRUE(s);
   EXPECT_EQ(UserVersion(), kSqliteSchemaVersion);
   MailboxId inbox = s->GetMailbox(id, "INBOX")->id;
-  EXPECT_EQ(s->ListView(inbox)->size(), 1u);
+  EXPECT_EQ(s->ListView(inbox)->entries.size(), 1u);
   // The old index's text moved to fts_pending (columns kept apart) and is
   // searchable again; blob ids continue after the highest one.
   EXPECT_EQ(CountRows(path_, "SELECT count(*) FROM fts_pending"),
