@@ -629,47 +629,63 @@ class AddressesAtSizeLimitTest(SizeCase):
     """The same attack grown to the size limit: one To: field of 2,000,000
     addresses, ~47 MB, under the 50M default limits.max_message_size, so
     it must be accepted. Its own server: every SEARCH reads the header of
-    every message in the mailbox."""
+    every message in the mailbox. The message is delivered once for both
+    tests; the delivery's memory is measured then and judged in its own
+    test."""
 
     server_args = {"extra_config": NO_THROTTLE}
     N = 2000000
 
-    # BUG: memory grows with the message instead of staying under 64 MB per
-    # connection. Measured (ASan debug, 4 MiB quarantine): the SMTP delivery
-    # peaks at +153 MiB RSS (~3.3x the message: smtp::DataReader's growing
-    # string, then `trace + message` in smtp::Session::FinishMessage, then
-    # the store path), and SEARCH TO at +215 MiB (~4.6x the field):
-    # imap HeaderContains (src/imap/server/cmd_search.cc) calls
-    # mime::FindHeaders with no byte or field limit, then copies the whole
-    # value in UnfoldHeaderValue, again in DecodeHeaderValue (which unfolds
-    # once more) and in AsciiLowercase, where the full-text index caps header
-    # text at kMaxSearchHeaderBytes (256 KiB). At 500,000 addresses (above)
-    # both stay under the bound.
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.raw = message("to field at the limit", one_to_field(cls.N),
+                          b"body needle\r\n")
+        cls.delivery = None
+
+    def delivered(self):
+        """Delivers the message once; (its sequence number, the probe)."""
+        cls = type(self)
+        if cls.delivery is None:
+            self.assertLess(len(self.raw), 50 << 20)
+            before = inbox_count(self.server, ALICE)
+            reply, probe = self.deliver_raw(self.raw, bound=False)
+            self.assertTrue(reply.startswith("250 2.0.0"), reply)
+            self.assertEqual(inbox_count(self.server, ALICE), before + 1)
+            cls.delivery = (before + 1, probe)
+        return cls.delivery
+
+    # BUG: the SMTP delivery peaks at +153 MiB RSS (ASan debug, 4 MiB
+    # quarantine; ~3.3x the message): smtp::DataReader's growing string,
+    # then `trace + message` in smtp::Session::FinishMessage, then the
+    # store path. The fix is to spool DATA to a file while receiving.
     @unittest.expectedFailure
-    def test_one_to_field_at_the_size_limit(self):
-        raw = message("to field at the limit", one_to_field(self.N),
-                      b"body needle\r\n")
-        self.assertLess(len(raw), 50 << 20)
-        before = inbox_count(self.server, ALICE)
-        reply, delivery = self.deliver_raw(raw, bound=False)
-        self.assertTrue(reply.startswith("250 2.0.0"), reply)
-        self.assertEqual(inbox_count(self.server, ALICE), before + 1)
+    def test_delivery_at_the_size_limit_is_bounded(self):
+        _, probe = self.delivered()
+        self.assert_bounded(probe, "delivery of %d octets" % len(self.raw))
+
+    def test_search_of_one_field_at_the_size_limit_is_bounded(self):
+        # Was +215 MiB (~4.6x the field): the value was unfolded, decoded
+        # and lowercased whole, three copies. Now imap ValueContains
+        # (src/imap/server/cmd_search.cc) decodes 1 MiB windows.
+        n, _ = self.delivered()
         c = imaps_client(self.server)
         text, _, done = c.run("s", "SELECT INBOX")
         self.assertTrue(done.startswith("s OK"), done)
-        n = before + 1
         text, _, done = self.imap(c, "f", "FETCH %d (ENVELOPE)" % n)
         self.assertEqual(text.count('"example.net")'), 1000)
-        with MemoryProbe(self.pid) as search:
-            text, _, done = c.run("t", "SEARCH TO u%d@example.net"
-                                  % (self.N - 1))
-        self.assertTrue(done.startswith("t OK"), done)
-        self.assertEqual(text, "* SEARCH %d" % n)
+        # The last address, the first, one in the middle (across window
+        # cuts for the decoder), and one that is not there.
+        for who, found in ((self.N - 1, True), (0, True),
+                           (self.N // 2 + 7, True), (self.N + 5, False)):
+            with MemoryProbe(self.pid) as search:
+                text, _, done = c.run("t", "SEARCH TO u%d@example.net" % who)
+            self.assertTrue(done.startswith("t OK"), done)
+            self.assertEqual(text, "* SEARCH %d" % n if found else
+                             "* SEARCH", who)
+            self.assert_bounded(search, "SEARCH TO over one 47 MB field")
         c.close()
         self.assert_all_work()
-        # Both measured before either is judged.
-        self.assert_bounded(delivery, "delivery of %d octets" % len(raw))
-        self.assert_bounded(search, "SEARCH TO over one 47 MB field")
 
 
 # ----------------------------------------- 3. 10,000-deep nested multipart

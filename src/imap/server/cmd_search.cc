@@ -85,12 +85,6 @@ void Walk(const SearchKey& k, Input& in, std::vector<const SearchKey*>& text,
 // match a header key; larger ones are always read.
 constexpr uint64_t kHeaderIndexComplete = 64 * 1024;
 
-bool ContainsFolded(std::string_view hay, std::string_view needle) {
-  if (needle.empty()) return true;
-  std::string h = AsciiLowercase(hay), n = AsciiLowercase(needle);
-  return h.find(n) != std::string::npos;
-}
-
 int64_t Day(int64_t t) { return (t >= 0 ? t : t - 86399) / 86400 * 86400; }
 
 struct Message {
@@ -111,12 +105,45 @@ bool InSet(const SequenceSet& set, uint32_t n, uint32_t star) {
   return false;
 }
 
+// Whether the decoded field value `raw` contains `needle` (ASCII case
+// folded). Memory stays bounded for any field size: a value longer than
+// kWindow octets (a 47 MB To: field is within the message size limit) is
+// decoded a window at a time, each cut at folding whitespace and carrying
+// the previous window's last octets, so a needle across a cut is found. A
+// cut joins the two sides with one space, as unfolding would (a run of
+// spaces there counts as one).
+bool ValueContains(std::string_view raw, const std::string& needle) {
+  constexpr size_t kWindow = 1 << 20;
+  std::string carry;
+  size_t pos = 0;
+  while (pos < raw.size()) {
+    size_t end = raw.size();
+    bool cut = false;
+    if (end - pos > kWindow) {
+      end = pos + kWindow;
+      size_t space = raw.find_last_of(" \t", end);
+      if (space != std::string_view::npos && space > pos) {
+        end = space;
+        cut = true;
+      }
+    }
+    std::string text = carry;
+    text += mime::DecodeHeaderValue(raw.substr(pos, end - pos));
+    text = AsciiLowercase(text);
+    if (text.find(needle) != std::string::npos) return true;
+    if (cut) text += ' ';
+    size_t keep = std::min(text.size(), needle.size());
+    carry = text.substr(text.size() - keep);
+    pos = end;
+  }
+  return false;
+}
+
 bool HeaderContains(const std::string& header, std::string_view field,
                     std::string_view value) {
+  std::string needle = AsciiLowercase(value);
   for (auto v : mime::FindHeaders(header, field)) {
-    if (value.empty()) return true;
-    std::string decoded = mime::DecodeHeaderValue(mime::UnfoldHeaderValue(v));
-    if (ContainsFolded(decoded, value)) return true;
+    if (value.empty() || ValueContains(v, needle)) return true;
   }
   return false;
 }
