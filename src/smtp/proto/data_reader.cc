@@ -1,9 +1,37 @@
 #include "smtp/proto/data_reader.h"
 
+#include <algorithm>
+
 namespace correio::smtp {
 
 DataReader::DataReader(uint64_t max_size, uint64_t max_line)
     : max_size_(max_size), max_line_(max_line) {}
+
+namespace {
+
+// Past this, a message whose size was not declared gets room for the
+// largest allowed at once: untouched pages of the reservation cost no
+// memory, while doubling would hold the old and the new buffer together
+// (three times the message) at each step.
+constexpr uint64_t kReserveAllAfter = 1 << 20;
+
+void MakeRoom(std::string& message, size_t more, uint64_t max_size) {
+  if (message.size() + more <= message.capacity()) return;
+  if (message.size() + more >= kReserveAllAfter) {
+    message.reserve(std::max<uint64_t>(message.size() + more,
+                                       max_size + kHeaderSlack));
+  }
+}
+
+}  // namespace
+
+void DataReader::Reserve(uint64_t declared) {
+  message_.reserve(std::min(declared, max_size_) + kHeaderSlack);
+}
+
+void ChunkAccumulator::Reserve(uint64_t declared) {
+  message_.reserve(std::min(declared, max_size_) + kHeaderSlack);
+}
 
 void DataReader::Emit(char c) {
   ++size_;
@@ -14,6 +42,7 @@ void DataReader::Emit(char c) {
     }
     return;
   }
+  MakeRoom(message_, 1, max_size_);
   message_.push_back(c);
 }
 
@@ -101,6 +130,7 @@ void ChunkAccumulator::Feed(std::string_view in) {
     }
     return;
   }
+  MakeRoom(message_, in.size(), max_size_);
   message_.append(in);
 }
 

@@ -21,12 +21,22 @@
 
 namespace correio::smtp {
 
+// Room kept after a reserved message for the header fields the server
+// prepends in place (Received, Date, Message-ID, Return-Path).
+inline constexpr uint64_t kHeaderSlack = 16 * 1024;
+
 class DataReader {
  public:
   // max_size: message octets we keep (larger: too_big()). max_line: octets
   // per line including CRLF (RFC 5321 §4.5.3.1.6).
   DataReader(uint64_t max_size, uint64_t max_line);
 
+  // Allocates room for a message of `declared` octets (MAIL FROM SIZE=,
+  // clipped to max_size) plus kHeaderSlack, once: growing by doubling
+  // would hold up to three times a large message while it reallocates.
+  // Pages that are never written cost no memory, so a client that declares
+  // more than it sends gains nothing.
+  void Reserve(uint64_t declared);
   // Consumes octets up to and including the terminating CRLF.CRLF and
   // returns how many it took (all of `in` unless it found the end).
   size_t Feed(std::string_view in);
@@ -73,6 +83,8 @@ class DataReader {
 class ChunkAccumulator {
  public:
   explicit ChunkAccumulator(uint64_t max_size) : max_size_(max_size) {}
+  // As DataReader::Reserve.
+  void Reserve(uint64_t declared);
 
   void Feed(std::string_view in);
   // After the LAST chunk: a CR at the very end is bare.

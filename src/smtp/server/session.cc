@@ -571,6 +571,7 @@ net::awaitable<bool> Session::OnData() {
   conn_->SetTimeout(std::chrono::seconds(limits().data_timeout_seconds));
   const uint32_t max_line = std::max<uint32_t>(limits().max_line_length, 1000);
   DataReader reader(limits().max_message_size, max_line);
+  if (mail_ && mail_->size) reader.Reserve(*mail_->size);
   while (!reader.done()) {
     auto line = co_await conn_->ReadLine(max_line);
     if (!line) {
@@ -603,7 +604,10 @@ net::awaitable<bool> Session::OnBdat(std::string_view args) {
   }
   // RFC 3030 §2: the chunk is always read, whatever the answer will be.
   const bool accept = mail_ && !rcpts_.empty();
-  if (accept && !chunks_) chunks_.emplace(limits().max_message_size);
+  if (accept && !chunks_) {
+    chunks_.emplace(limits().max_message_size);
+    if (mail_ && mail_->size) chunks_->Reserve(*mail_->size);
+  }
   conn_->SetTimeout(std::chrono::seconds(limits().data_timeout_seconds));
   uint64_t remaining = b->size;
   while (remaining > 0) {
@@ -745,12 +749,19 @@ net::awaitable<bool> Session::FinishMessage(std::string message, bool bare_lf,
   std::string return_path = mail::ReturnPathHeader(envelope.mail_from);
   // One parse, one blob, one transaction for every local recipient; then
   // one enqueue for the remote ones. 250 only after both are durable.
+  const uint64_t size = data.size();
   auto done = co_await net::RunBlocking(
       *env_.pool,
       [&data, &accounts, &envelope, &return_path, store, queue,
        origin]() -> Status {
         if (!accounts.empty()) {
-          auto blob = mail::PrepareBlob(return_path + data);
+          // The blob takes the message itself when nothing else needs it:
+          // Return-Path goes in front in place (the reader's slack), so a
+          // large message is not held twice.
+          std::string local = envelope.recipients.empty() ? std::move(data)
+                                                          : std::string(data);
+          local.insert(0, return_path);
+          auto blob = mail::PrepareBlob(std::move(local));
           if (!blob) return Fail(blob.error());
           auto delivered = mail::DeliverToInboxes(*store, *blob, accounts,
                                                   std::time(nullptr), origin);
@@ -771,7 +782,7 @@ net::awaitable<bool> Session::FinishMessage(std::string message, bool bare_lf,
       "smtp#{} accepted {} from=<{}> rcpts={} local={} remote={} "
       "size={}{}",
       conn_->id(), id, envelope.mail_from, rcpts_.size(), accounts.size(),
-      envelope.recipients.size(), data.size(),
+      envelope.recipients.size(), size,
       account_ ? " user=" + account_->address : "");
   Reply(250, "2.0.0", "Ok: queued as " + id);
   co_return true;
