@@ -113,7 +113,7 @@ class StoreConformance : public testing::TestWithParam<StoreBackend> {
     auto view = store_->ListView(m);
     EXPECT_TRUE(view.has_value());
     if (!view) return out;
-    for (const auto& e : view->entries) out.push_back(e.uid);
+    for (const auto& e : view->entries) out.push_back(e.uid());
     return out;
   }
   static UidSet All() { return {{1, 0xFFFFFFFFu}}; }
@@ -587,22 +587,22 @@ TEST_P(StoreConformance, UpdateFlags) {
   // The mailbox row of the same snapshot.
   EXPECT_EQ(listed.mailbox.id, ia);
   EXPECT_EQ(listed.mailbox.highest_modseq,
-            std::max({view[0].modseq, view[1].modseq, view[2].modseq}));
+            std::max({view[0].modseq(), view[1].modseq(), view[2].modseq()}));
   EXPECT_EQ(listed.mailbox.uid_next, Uid{4});
   auto rows = store_->GetMessages(ia, {{1, 1}}).value();
   EXPECT_EQ(rows[0].flags.system, view[0].system);
   EXPECT_EQ(rows[0].flags.keywords, listed.keywords[0].second);
-  EXPECT_EQ(rows[0].modseq, view[0].modseq);
+  EXPECT_EQ(rows[0].modseq, view[0].modseq());
   auto status = store_->GetMailboxStatus(ia).value();
   EXPECT_EQ(status.unseen, 1u);
 
   // CONDSTORE UNCHANGEDSINCE (RFC 7162 §3.1.3).
-  ModSeq m3 = view[2].modseq;
+  ModSeq m3 = view[2].modseq();
   FlagUpdate cond;
   cond.op = FlagOp::kAdd;
   cond.flags.system = kFlagDeleted;
-  cond.unchanged_since = view[0].modseq;  // 1 qualifies, 3 was changed later
-  ASSERT_LT(view[0].modseq, m3);
+  cond.unchanged_since = view[0].modseq();  // 1 qualifies, 3 was changed later
+  ASSERT_LT(view[0].modseq(), m3);
   r = store_->UpdateFlags(ia, {{1, 1}, {3, 3}}, cond).value();
   ASSERT_EQ(r.changed.size(), 1u);
   EXPECT_EQ(r.changed[0].uid, 1u);
@@ -1132,7 +1132,8 @@ TEST_P(StoreConformance, Pop3DownloadedMarks) {
   ASSERT_EQ(view_after.entries.size(), view_before.entries.size());
   EXPECT_EQ(view_after.keywords, view_before.keywords);
   for (size_t i = 0; i < view_after.entries.size(); ++i) {
-    EXPECT_EQ(view_after.entries[i].modseq, view_before.entries[i].modseq);
+    EXPECT_EQ(view_after.entries[i].modseq(),
+              view_before.entries[i].modseq());
     EXPECT_EQ(view_after.entries[i].system, view_before.entries[i].system);
   }
   EXPECT_EQ(store_->GetMailboxById(ia)->highest_modseq, modseq_before);

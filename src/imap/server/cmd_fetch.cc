@@ -445,7 +445,7 @@ awaitable<Reply> Session::CmdFetch(Command cmd) {
   if (a.changed_since) {
     // RFC 7162 §3.1.4.1: only messages changed since; MODSEQ implied.
     std::erase_if(*indexes, [&](uint32_t i) {
-      return view_->entries[i].modseq <= *a.changed_since;
+      return view_->entries[i].modseq() <= *a.changed_since;
     });
     if (!has(FK::kModSeq)) items.push_back(item(FK::kModSeq));
   }
@@ -476,8 +476,8 @@ awaitable<Reply> Session::CmdFetch(Command cmd) {
       uint32_t i = (*indexes)[k];
       Msg m;
       m.seq = i + 1;
-      m.uid = view_->entries[i].uid;
-      m.modseq = view_->entries[i].modseq;
+      m.uid = view_->entries[i].uid();
+      m.modseq = view_->entries[i].modseq();
       m.flags = FlagsString(view_->FlagsAt(i));
       m.add_flags = !seen_now.empty() && seen_now[i];
       m.add_modseq = m.add_flags && condstore_ && !has(FK::kModSeq);

@@ -121,7 +121,7 @@ awaitable<Reply> Session::CmdRename(Command cmd) {
     if (!view) return Fail(view.error());
     const auto& entries = view->entries;
     if (entries.empty()) return {};
-    store::UidSet all{{entries.front().uid, entries.back().uid}};
+    store::UidSet all{{entries.front().uid(), entries.back().uid()}};
     auto moved = store->Move(mb->id, all, dest->id, origin);
     if (!moved) return Fail(moved.error());
     return {};

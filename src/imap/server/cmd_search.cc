@@ -155,7 +155,7 @@ bool MatchHeader(const SearchKey& k, std::string_view field, const Message& m,
   if (HasHeaderValue(k) && m.row->size <= kHeaderIndexComplete) {
     for (const auto& c : in.header_candidates) {
       if (c.key == &k &&
-          !std::binary_search(c.uids.begin(), c.uids.end(), m.entry->uid)) {
+          !std::binary_search(c.uids.begin(), c.uids.end(), m.entry->uid())) {
         return false;
       }
     }
@@ -204,7 +204,7 @@ bool Match(const SearchKey& k, const Message& m, const Input& in) {
     case K::kKeyword:
     case K::kUnkeyword: {
       bool has = false;
-      if (auto it = in.keywords.find(e.uid); it != in.keywords.end()) {
+      if (auto it = in.keywords.find(e.uid()); it != in.keywords.end()) {
         for (const auto& kw : it->second) {
           if (EqualsIgnoreCase(kw, k.value)) has = true;
         }
@@ -213,18 +213,18 @@ bool Match(const SearchKey& k, const Message& m, const Input& in) {
     }
     case K::kSeqSet:
       if (k.set.saved) {
-        return std::find(in.saved.begin(), in.saved.end(), e.uid) !=
+        return std::find(in.saved.begin(), in.saved.end(), e.uid()) !=
                in.saved.end();
       }
       return InSet(k.set, m.seq, static_cast<uint32_t>(in.entries.size()));
     case K::kUid:
       if (k.set.saved) {
-        return std::find(in.saved.begin(), in.saved.end(), e.uid) !=
+        return std::find(in.saved.begin(), in.saved.end(), e.uid()) !=
                in.saved.end();
       }
-      return InSet(k.set, e.uid,
-                   in.entries.empty() ? 0 : in.entries.back().uid);
-    case K::kModSeq: return e.modseq >= k.number;
+      return InSet(k.set, e.uid(),
+                   in.entries.empty() ? 0 : in.entries.back().uid());
+    case K::kModSeq: return e.modseq() >= k.number;
     case K::kSaveDateSupported: return true;
     case K::kThreadId: return false;
     case K::kBody:
@@ -232,7 +232,7 @@ bool Match(const SearchKey& k, const Message& m, const Input& in) {
       if (k.value.empty()) return true;
       for (const auto& t : in.text) {
         if (t.key == &k) {
-          return std::binary_search(t.uids.begin(), t.uids.end(), e.uid);
+          return std::binary_search(t.uids.begin(), t.uids.end(), e.uid());
         }
       }
       return false;
@@ -283,7 +283,7 @@ Result<std::vector<uint32_t>> RunSearch(store::Store* store,
                                         const SearchKey& key, Input in) {
   std::vector<store::MessageRow> rows;
   if (in.need_row && !in.entries.empty()) {
-    store::UidSet all{{in.entries.front().uid, in.entries.back().uid}};
+    store::UidSet all{{in.entries.front().uid(), in.entries.back().uid()}};
     auto r = store->GetMessages(in.mailbox, all);
     if (!r) return Fail(r.error());
     rows = std::move(*r);
@@ -294,7 +294,7 @@ Result<std::vector<uint32_t>> RunSearch(store::Store* store,
   auto may_need_header = [&](const Message& m) {
     if (in.header_all || m.row->size > kHeaderIndexComplete) return true;
     for (const auto& c : in.header_candidates) {
-      if (std::binary_search(c.uids.begin(), c.uids.end(), m.entry->uid)) {
+      if (std::binary_search(c.uids.begin(), c.uids.end(), m.entry->uid())) {
         return true;
       }
     }
@@ -316,9 +316,9 @@ Result<std::vector<uint32_t>> RunSearch(store::Store* store,
       m.seq = static_cast<uint32_t>(i + 1);
       if (!in.need_row) continue;
       auto it = std::lower_bound(
-          rows.begin(), rows.end(), m.entry->uid,
+          rows.begin(), rows.end(), m.entry->uid(),
           [](const store::MessageRow& r, store::Uid u) { return r.uid < u; });
-      if (it != rows.end() && it->uid == m.entry->uid) m.row = &*it;
+      if (it != rows.end() && it->uid == m.entry->uid()) m.row = &*it;
       if (headers && m.row && may_need_header(m)) {
         ids.push_back(m.row->blob);
         slot.push_back(i - base);
@@ -437,8 +437,8 @@ awaitable<Reply> Session::CmdSearch(Command cmd) {
   std::vector<uint32_t> nums;  // what the client sees: UIDs or seqs
   store::ModSeq highest = 0;   // RFC 7162 §3.1.5: of the messages found
   for (uint32_t i : *r) {
-    nums.push_back(cmd.uid ? view_->entries[i].uid : i + 1);
-    highest = std::max(highest, view_->entries[i].modseq);
+    nums.push_back(cmd.uid ? view_->entries[i].uid() : i + 1);
+    highest = std::max(highest, view_->entries[i].modseq());
   }
   if (!a.has_return && !rev2_) {
     std::string line = "* SEARCH";
@@ -465,7 +465,7 @@ awaitable<Reply> Session::CmdSearch(Command cmd) {
     } else {
       keep = *r;
     }
-    for (uint32_t i : keep) saved_.push_back(view_->entries[i].uid);
+    for (uint32_t i : keep) saved_.push_back(view_->entries[i].uid());
   }
   if (save && !min && !max && !count && !all) {
     co_return Reply::Ok("SEARCH completed, result saved");
@@ -501,7 +501,7 @@ Result<std::vector<Loaded>> LoadMessages(store::Store* store,
   if (indexes.empty()) return out;
   store::UidSet set;
   for (uint32_t i : indexes) {
-    store::Uid u = entries[i].uid;
+    store::Uid u = entries[i].uid();
     if (!set.empty() && set.back().last + 1 == u) {
       set.back().last = u;
     } else {
@@ -512,9 +512,9 @@ Result<std::vector<Loaded>> LoadMessages(store::Store* store,
   if (!rows) return Fail(rows.error());
   for (uint32_t i : indexes) {
     auto it = std::lower_bound(
-        rows->begin(), rows->end(), entries[i].uid,
+        rows->begin(), rows->end(), entries[i].uid(),
         [](const store::MessageRow& r, store::Uid u) { return r.uid < u; });
-    if (it == rows->end() || it->uid != entries[i].uid) continue;
+    if (it == rows->end() || it->uid != entries[i].uid()) continue;
     auto info = store->GetBlobInfo(it->blob);
     // Expunged by another session since the rows were read: left out, as
     // a row already gone is.
@@ -573,7 +573,7 @@ awaitable<Reply> Session::CmdSort(Command cmd) {
   }
   std::vector<SortMessage> msgs;
   for (const auto& l : *data) {
-    uint32_t id = cmd.uid ? view_->entries[l.index].uid : l.index + 1;
+    uint32_t id = cmd.uid ? view_->entries[l.index].uid() : l.index + 1;
     msgs.push_back(
         MakeSortMessage(id, l.summary, l.row.internal_date, l.row.size));
   }
@@ -629,7 +629,7 @@ awaitable<Reply> Session::CmdThread(Command cmd) {
   if (!data) co_return ErrorReply(data.error(), "THREAD");
   std::vector<ThreadMessage> msgs;
   for (const auto& l : *data) {
-    uint32_t id = cmd.uid ? view_->entries[l.index].uid : l.index + 1;
+    uint32_t id = cmd.uid ? view_->entries[l.index].uid() : l.index + 1;
     msgs.push_back(MakeThreadMessage(id, l.summary, l.references,
                                      l.row.internal_date));
   }

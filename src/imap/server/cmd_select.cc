@@ -113,7 +113,7 @@ awaitable<Reply> Session::CmdSelect(Command cmd) {
     std::string set = VanishedSet(loaded->vanished, known);
     if (!set.empty()) Send("* VANISHED (EARLIER) " + set + "\r\n");
     for (size_t i = 0; i < view_->entries.size(); ++i) {
-      if (view_->entries[i].modseq > q->modseq) Send(FlagsFetch(i, true));
+      if (view_->entries[i].modseq() > q->modseq) Send(FlagsFetch(i, true));
     }
   }
   co_return Reply::Ok(examine ? "[READ-ONLY] EXAMINE completed"

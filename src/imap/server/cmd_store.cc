@@ -42,7 +42,7 @@ awaitable<Reply> Session::CmdStore(Command cmd) {
     // RFC 9051 §6.4.6: the flags of every message in the set, after.
     std::vector<store::Uid> skip = r->not_modified;
     for (uint32_t i : *indexes) {
-      if (std::find(skip.begin(), skip.end(), view_->entries[i].uid) !=
+      if (std::find(skip.begin(), skip.end(), view_->entries[i].uid()) !=
           skip.end()) {
         continue;
       }

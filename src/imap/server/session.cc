@@ -93,34 +93,34 @@ const Session::CommandSpec* Session::FindSpec(const std::string& name,
 std::vector<uint32_t> View::Uids() const {
   std::vector<uint32_t> u;
   u.reserve(entries.size());
-  for (const auto& e : entries) u.push_back(e.uid);
+  for (const auto& e : entries) u.push_back(e.uid());
   return u;
 }
 
 int64_t View::Find(store::Uid uid) const {
   auto it = std::lower_bound(
       entries.begin(), entries.end(), uid,
-      [](const Entry& e, store::Uid u) { return e.uid < u; });
-  if (it == entries.end() || it->uid != uid) return -1;
+      [](const Entry& e, store::Uid u) { return e.uid() < u; });
+  if (it == entries.end() || it->uid() != uid) return -1;
   return it - entries.begin();
 }
 
 store::Flags View::FlagsAt(size_t i) const {
   store::Flags f;
   f.system = entries[i].system;
-  auto it = keywords.find(entries[i].uid);
+  auto it = keywords.find(entries[i].uid());
   if (it != keywords.end()) f.keywords = it->second;
   return f;
 }
 
 void View::SetFlags(size_t i, const store::Flags& f, store::ModSeq modseq) {
-  entries[i].system = f.system;
-  if (modseq > entries[i].modseq) entries[i].modseq = modseq;
+  entries[i].system = static_cast<uint8_t>(f.system);
+  if (modseq > entries[i].modseq()) entries[i].set_modseq(modseq);
   if (modseq > highest_modseq) highest_modseq = modseq;
   if (f.keywords.empty()) {
-    keywords.erase(entries[i].uid);
+    keywords.erase(entries[i].uid());
   } else {
-    keywords[entries[i].uid] = f.keywords;
+    keywords[entries[i].uid()] = f.keywords;
   }
 }
 
@@ -137,7 +137,7 @@ std::vector<uint32_t> View::RemoveUids(const std::vector<store::Uid>& uids) {
   size_t out = 0, next = seqs.size();  // seqs[next-1]: lowest left to drop
   for (size_t i = 0; i < entries.size(); ++i) {
     if (next > 0 && i + 1 == seqs[next - 1]) {
-      keywords.erase(entries[i].uid);
+      keywords.erase(entries[i].uid());
       --next;
       continue;
     }
@@ -201,10 +201,10 @@ std::string Session::VanishedSet(
     uint32_t next = first;  // lowest UID of the range not yet accounted for
     auto it = std::lower_bound(
         e.begin(), e.end(), first,
-        [](const View::Entry& x, uint32_t u) { return x.uid < u; });
-    for (; it != e.end() && it->uid <= last; ++it) {
-      if (it->uid > next) add(next, it->uid - 1);
-      next = it->uid + 1;
+        [](const View::Entry& x, uint32_t u) { return x.uid() < u; });
+    for (; it != e.end() && it->uid() <= last; ++it) {
+      if (it->uid() > next) add(next, it->uid() - 1);
+      next = it->uid() + 1;
     }
     if (next <= last && next != 0) add(next, last);
   }
@@ -607,7 +607,7 @@ Result<std::vector<uint32_t>> Session::Resolve(const SequenceSet& set,
 store::UidSet Session::UidSetOf(const std::vector<uint32_t>& indexes) const {
   store::UidSet set;
   for (uint32_t i : indexes) {
-    store::Uid u = view_->entries[i].uid;
+    store::Uid u = view_->entries[i].uid();
     if (!set.empty() && set.back().last + 1 == u) {
       set.back().last = u;
     } else {
@@ -628,11 +628,11 @@ std::string Session::FlagsFetch(size_t i, bool with_uid) const {
   std::string s = "* " + std::to_string(i + 1) + " FETCH (";
   // RFC 7162 §3.2.4: with QRESYNC every FETCH carries the UID.
   if (with_uid || qresync_) {
-    s += "UID " + std::to_string(view_->entries[i].uid) + " ";
+    s += "UID " + std::to_string(view_->entries[i].uid()) + " ";
   }
   s += "FLAGS " + FlagsString(view_->FlagsAt(i));
   // RFC 7162 §3.1.4.2: MODSEQ in flag updates once CONDSTORE is on.
-  if (condstore_) s += " MODSEQ (" + std::to_string(view_->entries[i].modseq) + ")";
+  if (condstore_) s += " MODSEQ (" + std::to_string(view_->entries[i].modseq()) + ")";
   s += ")\r\n";
   return s;
 }
@@ -695,7 +695,7 @@ void Session::ApplyFlagChange(const store::Change& c) {
   if (c.origin == origin_) return;  // our STORE reported it already
   for (const auto& m : c.messages) {
     int64_t i = view_->Find(m.uid);
-    if (i < 0 || m.modseq <= view_->entries[i].modseq) continue;
+    if (i < 0 || m.modseq <= view_->entries[i].modseq()) continue;
     view_->SetFlags(static_cast<size_t>(i), m.flags, m.modseq);
     Send(FlagsFetch(static_cast<size_t>(i), true));
   }
@@ -723,7 +723,7 @@ void Session::ApplyChange(const store::Change& c) {
       // from here. UIDs already in the view (seen at SELECT) are skipped.
       size_t before = v.entries.size();
       for (const auto& m : c.messages) {
-        if (!v.entries.empty() && m.uid <= v.entries.back().uid) continue;
+        if (!v.entries.empty() && m.uid <= v.entries.back().uid()) continue;
         v.entries.push_back({m.uid, m.flags.system, m.modseq});
         if (!m.flags.keywords.empty()) v.keywords[m.uid] = m.flags.keywords;
         if (m.uid >= v.uid_next) v.uid_next = m.uid + 1;

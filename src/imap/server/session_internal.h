@@ -63,7 +63,7 @@ struct Reply {
 // entries[i]. Compact (16 bytes a message; keywords only for messages that
 // have any) so that a 10^6-message mailbox costs ~16 MB.
 struct View {
-  // uid, system (store::Flag bits), modseq: 16 octets (types.h).
+  // uid, system (store::Flag bits), modseq(): 10 octets (store/types.h).
   using Entry = store::MailboxView::Entry;
   store::Mailbox mailbox;
   bool read_only = false;

@@ -161,7 +161,7 @@ class SmtpSessionTest : public ::testing::Test {
     auto box = store_->GetMailbox(a->id, "INBOX");
     auto view = store_->ListView(box->id);
     if (!view || view->entries.empty()) return "";
-    store::Uid uid = view->entries.back().uid;
+    store::Uid uid = view->entries.back().uid();
     auto rows = store_->GetMessages(box->id, {{uid, uid}});
     auto blob = store_->ReadBlob(rows->front().blob, 0, 1 << 20);
     return *blob;

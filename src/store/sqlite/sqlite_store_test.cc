@@ -600,7 +600,7 @@ TEST_F(SqliteStoreTest, KillDuringDeliveriesLosesNothingAcknowledged) {
     EXPECT_TRUE(problems.empty()) << problems.front();
     auto view = s->ListView(inbox).value();
     std::set<Uid> present;
-    for (const auto& e : view.entries) present.insert(e.uid);
+    for (const auto& e : view.entries) present.insert(e.uid());
     for (Uid u : acked) {
       EXPECT_TRUE(present.count(u)) << "acknowledged UID " << u << " lost";
     }
@@ -706,7 +706,7 @@ TEST_F(SqliteStoreTest, QueuedWritesShareOneCommit) {
   // not its UID; the jobs around it kept theirs.
   auto view = s->ListView(inbox).value().entries;
   ASSERT_EQ(view.size(), size_t{kOk + 1});
-  for (size_t i = 0; i < view.size(); ++i) EXPECT_EQ(view[i].uid, i + 1);
+  for (size_t i = 0; i < view.size(); ++i) EXPECT_EQ(view[i].uid(), i + 1);
   EXPECT_TRUE(s->SearchText(inbox, TextField::kBody, "half way")->empty());
   EXPECT_EQ(s->GetMailboxById(junk)->uid_next, 4294967295u);
   EXPECT_EQ(s->GetQuotaUsage(id)->messages, uint64_t{kOk + 1});
@@ -790,7 +790,7 @@ PowerLossOutcome RunPowerLoss(const std::string& dir, bool fsync) {
       std::vector<std::string>{"CheckIntegrity failed"});
   std::set<Uid> present;
   if (auto view = (*after)->ListView(inbox)) {
-    for (const auto& e : view->entries) present.insert(e.uid);
+    for (const auto& e : view->entries) present.insert(e.uid());
   }
   for (Uid u : must_survive) out.lost += present.count(u) == 0;
   return out;
@@ -842,8 +842,8 @@ TEST_F(SqliteStoreTest, FailedFsyncIsNotAcknowledged) {
   ASSERT_TRUE(after.has_value()) << after.error().ToString();
   auto view = s.ListView(inbox).value().entries;
   ASSERT_EQ(view.size(), 2u);
-  EXPECT_EQ(view[0].uid, 1u);
-  EXPECT_EQ(view[1].uid, after->at(0).uid);
+  EXPECT_EQ(view[0].uid(), 1u);
+  EXPECT_EQ(view[1].uid(), after->at(0).uid);
   EXPECT_TRUE(s.SearchText(inbox, TextField::kBody, "during")->empty());
   EXPECT_EQ(s.GetQuotaUsage(id)->messages, 2u);
   auto problems = s.CheckIntegrity().value();
