@@ -78,6 +78,9 @@ class Stmt {
   bool IsNull(int col) const {
     return sqlite3_column_type(s_, col) == SQLITE_NULL;
   }
+  // Octets of a text or blob column (0 for NULL and for empty values),
+  // without copying it.
+  int Bytes(int col) const { return sqlite3_column_bytes(s_, col); }
   std::string Text(int col) const {
     const void* p = sqlite3_column_blob(s_, col);
     int n = sqlite3_column_bytes(s_, col);

@@ -61,6 +61,6 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options,
                                                ChangeHub* hub);
 
 // The schema version this build writes (PRAGMA user_version).
-inline constexpr int kSqliteSchemaVersion = 5;
+inline constexpr int kSqliteSchemaVersion = 6;
 
 }  // namespace correio::store

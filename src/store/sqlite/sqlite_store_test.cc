@@ -875,7 +875,7 @@ TEST_F(SqliteStoreTest, MigratesSchemaOne) {
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
   std::string far = std::to_string(max_validity + 1000000);
   std::string sql =
-      "BEGIN; DROP TABLE meta; "
+      "BEGIN; DROP INDEX messages_view; DROP TABLE meta; "
       "ALTER TABLE messages DROP COLUMN pop3_downloaded; "
       "DROP INDEX expunged_at; ALTER TABLE expunged DROP COLUMN at; "
       "ALTER TABLE mailboxes DROP COLUMN expunge_floor; "
@@ -900,6 +900,9 @@ TEST_F(SqliteStoreTest, MigratesSchemaOne) {
   auto s = Open(nullptr, /*background=*/false);
   ASSERT_TRUE(s);
   EXPECT_EQ(UserVersion(), kSqliteSchemaVersion);
+  EXPECT_EQ(CountRows(path_, "SELECT count(*) FROM sqlite_master WHERE "
+                             "name = 'messages_view'"),
+            1);  // v6
   MailboxId inbox = s->GetMailbox(id, "INBOX")->id;
   EXPECT_EQ(s->ListView(inbox)->entries.size(), 1u);
   // The old index's text moved to fts_pending (columns kept apart) and is
