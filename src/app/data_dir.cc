@@ -77,6 +77,7 @@ Result<std::unique_ptr<store::Store>> OpenStore(const config::Config& config,
   store::SqliteOptions options;
   options.path = (fs::path(config.data_dir) / "correio.db").string();
   options.background_index = background_work;
+  options.index_delay = std::chrono::seconds(config.search.index_delay_seconds);
   return store::OpenSqliteStore(options, hub);
 }
 

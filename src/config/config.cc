@@ -770,6 +770,11 @@ Config ReadConfig(Checker& c, const toml::table& root) {
     r.Finish();
   }
   {
+    TableReader r(&c, top.Table("search"), "search.");
+    r.Integer("index_delay_seconds", &cfg.search.index_delay_seconds, 0);
+    r.Finish();
+  }
+  {
     TableReader r(&c, top.Table("queue"), "queue.");
     ReadQueue(c, r, &cfg.queue);
     r.Finish();
@@ -1014,6 +1019,13 @@ autologout_seconds = 600
 # are dropped; such a device is then told every UID it knew that is gone
 # (correct, only longer). 0: keep forever.
 expunge_log_days = 400
+
+[search]
+# Seconds new mail waits before the background indexer takes it, so mail
+# deleted by then (POP3 download-and-delete, drafts) costs no index work.
+# SEARCH first indexes its own mailbox's waiting mail, so results are
+# always complete. 0: index at once.
+index_delay_seconds = 60
 
 [queue]
 # Delays in seconds between delivery attempts; the last one repeats.

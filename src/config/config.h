@@ -121,6 +121,16 @@ struct Log {
   bool operator==(const Log&) const = default;
 };
 
+struct Search {
+  // The background indexer leaves text younger than this for later: mail
+  // downloaded and deleted by then (POP3, drafts, APPEND+EXPUNGE churn)
+  // costs no index work, neither to index nor to drop again. A SEARCH
+  // still indexes whatever its mailbox has pending first, so results are
+  // always complete. 0: index at once.
+  uint32_t index_delay_seconds = 60;
+  bool operator==(const Search&) const = default;
+};
+
 struct Config {
   std::string hostname;               // empty: the machine's host name
   std::vector<std::string> domains;   // added to the store at start
@@ -134,6 +144,7 @@ struct Config {
   Auth auth;
   Pop3 pop3;
   Imap imap;
+  Search search;
   Queue queue;
   Dns dns;
   Log log;

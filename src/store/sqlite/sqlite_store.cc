@@ -169,9 +169,12 @@ CREATE INDEX blobs_garbage ON blobs(id) WHERE refcount = 0;
     // 5 -> 6: a covering index for ListView (SELECT): the view's columns in
     // uid order without a table lookup per message; 10^6 messages scan in
     // ~180 instead of ~270 ms. It costs about 35 octets a message and one
-    // more index entry to rewrite per flag change.
+    // more index entry to rewrite per flag change. And when each pending
+    // text was queued (unix seconds; older rows count as long ago), so the
+    // indexer can leave young mail for later (SqliteOptions::index_delay).
     R"sql(
 CREATE INDEX messages_view ON messages(mailbox, uid, modseq, flags, keywords);
+ALTER TABLE fts_pending ADD COLUMN queued_at INTEGER NOT NULL DEFAULT 0;
 )sql",
 };
 static_assert(std::size(kMigrations) == kSqliteSchemaVersion);
@@ -1662,12 +1665,15 @@ class SqliteStore final : public Store {
                        : db.Prepare(
                              "SELECT p.blob, p.headers, p.body FROM "
                              "fts_pending p JOIN blobs b ON b.id = p.blob "
-                             "WHERE b.refcount > 0 ORDER BY p.blob LIMIT ?");
+                             "WHERE b.refcount > 0 AND p.queued_at <= ? "
+                             "ORDER BY p.blob LIMIT ?");
       if (!s) return Fail(s.error());
       if (mailbox) {
         s->Bind(*mailbox, kIndexBatchRows);
       } else {
-        s->Bind(kIndexBatchRows);
+        // The background pass: only text older than index_delay.
+        s->Bind(SystemClock().NowSeconds() - options_.index_delay.count(),
+                kIndexBatchRows);
       }
       std::vector<Text> out;
       size_t bytes = 0;
@@ -1949,9 +1955,10 @@ class SqliteStore final : public Store {
         // The indexer may be dropping its index row right now: queue the
         // text again (IndexPass keeps a re-referenced blob's pending row).
         TRY(db.Run(
-            "INSERT OR REPLACE INTO fts_pending(blob, headers, body) "
-            "VALUES (?, ?, ?)",
-            id, blob.search_headers, blob.search_text));
+            "INSERT OR REPLACE INTO fts_pending(blob, headers, body, "
+            "queued_at) VALUES (?, ?, ?, ?)",
+            id, blob.search_headers, blob.search_text,
+            SystemClock().NowSeconds()));
       }
       return id;
     }
@@ -1984,8 +1991,11 @@ class SqliteStore final : public Store {
     }
     // Indexed later by the indexer thread, off this transaction (a 100 KB
     // body costs ~10 ms of trigram tokenizing; docs/storage.md).
-    TRY(db.Run("INSERT INTO fts_pending(blob, headers, body) VALUES (?, ?, ?)",
-               id, blob.search_headers, blob.search_text));
+    TRY(db.Run(
+        "INSERT INTO fts_pending(blob, headers, body, queued_at) "
+        "VALUES (?, ?, ?, ?)",
+        id, blob.search_headers, blob.search_text,
+        SystemClock().NowSeconds()));
     return id;
   }
 

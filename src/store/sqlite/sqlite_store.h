@@ -23,6 +23,7 @@
 // Thread-safety: every method may be called from any thread.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -49,6 +50,10 @@ struct SqliteOptions {
   // Exactly one process per data directory may (the server: one indexer
   // per search database).
   bool background_index = false;
+  // The indexer thread leaves pending text younger than this for later
+  // (config search.index_delay_seconds): mail deleted by then costs no
+  // index work. Searches catch up their mailbox regardless.
+  std::chrono::seconds index_delay{0};
 };
 
 // The full-text index database beside `db_path`: correio.db ->
