@@ -1190,7 +1190,26 @@ class SqliteStore final : public Store {
 
   Result<std::vector<Uid>> HeaderCandidates(MailboxId mailbox,
                                             std::string_view needle) override {
-    return Read([&](Db& db) -> Result<std::vector<Uid>> {
+    // A few pending messages are cheaper to check by their headers than to
+    // index; many (a mailbox just filled by a migration, younger than the
+    // index delay) are indexed first, as SearchText would.
+    constexpr size_t kMaxPendingCandidates = 16;
+    auto candidates = PendingAndIndexed(mailbox, needle);
+    if (!candidates || candidates->second <= kMaxPendingCandidates) {
+      if (!candidates) return Fail(candidates.error());
+      return std::move(candidates->first);
+    }
+    TRY(CatchUpIndex(mailbox));
+    candidates = PendingAndIndexed(mailbox, needle);
+    if (!candidates) return Fail(candidates.error());
+    return std::move(candidates->first);
+  }
+
+  // HeaderCandidates' answer, and how many of the candidates are pending.
+  Result<std::pair<std::vector<Uid>, size_t>> PendingAndIndexed(
+      MailboxId mailbox, std::string_view needle) {
+    using Out = std::pair<std::vector<Uid>, size_t>;
+    return Read([&](Db& db) -> Result<Out> {
       TRY(MailboxAccount(db, mailbox));
       // Pending first: the indexer commits search.db before it deletes the
       // pending row, and each attached file's snapshot starts at its first
@@ -1211,7 +1230,7 @@ class SqliteStore final : public Store {
       out.insert(out.end(), pending->begin(), pending->end());
       std::sort(out.begin(), out.end());
       out.erase(std::unique(out.begin(), out.end()), out.end());
-      return out;
+      return Out{std::move(out), pending->size()};
     });
   }
 

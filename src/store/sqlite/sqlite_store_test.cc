@@ -493,6 +493,24 @@ TEST_F(SqliteStoreTest, HeaderCandidatesIncludePendingWithoutIndexing) {
   EXPECT_EQ(CountRows(path_, "SELECT count(*) FROM fts_pending"), 1);
 }
 
+// Many pending messages (a mailbox just filled) are indexed rather than
+// all handed back as candidates.
+TEST_F(SqliteStoreTest, HeaderCandidatesIndexAManyPendingMailboxFirst) {
+  auto s = Open(nullptr, /*background=*/false);
+  ASSERT_TRUE(s->AddDomain("example.org").has_value());
+  Account a;
+  a.address = "a@example.org";
+  AccountId id = s->CreateAccount(a)->id;
+  MailboxId inbox = s->GetMailbox(id, "INBOX")->id;
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(s->Deliver(Blob("b" + std::to_string(i),
+                                "Subject: n" + std::to_string(i) + "x"),
+                           {{inbox, {}, 0}}));
+  }
+  EXPECT_EQ(s->HeaderCandidates(inbox, "n17x").value(), std::vector<Uid>{18});
+  EXPECT_EQ(CountRows(path_, "SELECT count(*) FROM fts_pending"), 0);
+}
+
 // Without the indexer thread a search indexes what its mailbox still has
 // pending; an expunged body reads as gone at once, and a new copy of the
 // same body (deduplicated onto the garbage blob) is searchable again.
