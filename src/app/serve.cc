@@ -255,7 +255,9 @@ int Serve(ServeOptions options) {
       std::chrono::seconds(cfg.auth.throttle_max_delay_seconds);
   throttle_options.block_after = cfg.auth.throttle_block_after;
   auth::LoginThrottle throttle(SystemClock(), throttle_options);
-  auth::Authenticator authenticator(**store, throttle, cfg.pop3.apop);
+  auth::Authenticator authenticator(
+      **store, throttle, cfg.pop3.apop,
+      std::chrono::seconds(cfg.auth.login_cache_seconds));
   // The store pool's threads mostly wait (for a group commit's fsync, for
   // SQLite's one writer), so there are many: a session's read must not
   // queue behind other sessions' commits (bench: FETCH p50 fell from 13

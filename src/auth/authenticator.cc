@@ -146,8 +146,12 @@ bool PlausibleLoginName(std::string_view name) {
 }  // namespace
 
 Authenticator::Authenticator(store::Store& store, LoginThrottle& throttle,
-                             bool keep_apop_secret)
-    : store_(store), throttle_(throttle), keep_apop_secret_(keep_apop_secret) {}
+                             bool keep_apop_secret,
+                             std::chrono::seconds verified_ttl)
+    : store_(store),
+      throttle_(throttle),
+      verified_(SystemClock(), verified_ttl),
+      keep_apop_secret_(keep_apop_secret) {}
 
 CredentialLookup Authenticator::StoreLookup() {
   return [&store = store_](std::string_view authcid) -> Result<store::Account> {
@@ -217,8 +221,11 @@ LoginResult Authenticator::Login(std::string_view ip, std::string_view address,
       return Fail(WrongCredentials());
     }
     const std::string& hash = account->password_hash;
-    if (!VerifyPassword(password, hash.empty() ? DummyPasswordHash() : hash) ||
-        hash.empty()) {
+    if (hash.empty()) {
+      (void)VerifyPassword(password, DummyPasswordHash());
+      return Fail(WrongCredentials());
+    }
+    if (!verified_.Verify(password, hash)) {
       return Fail(WrongCredentials());
     }
     UpgradeCredentials(store_, *account, password, keep_apop_secret_);
@@ -282,8 +289,12 @@ Result<std::unique_ptr<SaslServer>> Authenticator::NewSasl(
                                                   std::string_view password) {
         UpgradeCredentials(store, account, password, keep);
       };
+  internal::PasswordCheck check = [this](std::string_view password,
+                                        std::string_view stored) {
+    return verified_.Verify(password, stored);
+  };
   Result<std::unique_ptr<SaslServer>> inner = internal::NewSaslServerWithHook(
-      mechanism, std::move(lookup), std::move(upgrade));
+      mechanism, std::move(lookup), std::move(upgrade), std::move(check));
   if (!inner) return Fail(inner.error());
   return std::make_unique<ThrottledSasl>(std::move(*inner), std::move(shared),
                                          throttle_);

@@ -31,6 +31,7 @@
 
 #include "auth/sasl.h"
 #include "auth/throttle.h"
+#include "auth/verified_cache.h"
 #include "base/error.h"
 #include "store/store.h"
 #include "store/types.h"
@@ -56,8 +57,12 @@ class Authenticator {
   // Both must outlive the Authenticator. keep_apop_secret is pop3.apop:
   // while on, every password login stores the password as the account's
   // APOP secret (Store::SetApopSecret); while off, it removes one.
+  // verified_ttl: how long a verified password is remembered so the next
+  // login of that account with it skips Argon2id (VerifiedPasswords,
+  // config auth.login_cache_seconds); 0: never.
   Authenticator(store::Store& store, LoginThrottle& throttle,
-                bool keep_apop_secret = false);
+                bool keep_apop_secret = false,
+                std::chrono::seconds verified_ttl = std::chrono::seconds(0));
 
   LoginResult Login(std::string_view ip, std::string_view address,
                     std::string_view password);
@@ -83,6 +88,7 @@ class Authenticator {
  private:
   store::Store& store_;
   LoginThrottle& throttle_;
+  VerifiedPasswords verified_;
   bool keep_apop_secret_;
 };
 

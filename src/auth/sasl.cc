@@ -55,6 +55,7 @@ bool HasControl(std::string_view s) {
 // cost what a wrong password costs, and fail the same way.
 SaslStep VerifyUserPassword(const CredentialLookup& lookup,
                             const internal::PasswordVerified& on_verified,
+                            const internal::PasswordCheck& check,
                             std::string_view authcid,
                             std::string_view password) {
   Result<store::Account> account = lookup(authcid);
@@ -70,9 +71,9 @@ SaslStep VerifyUserPassword(const CredentialLookup& lookup,
     (void)VerifyPassword(password, DummyPasswordHash());
     return Failure(ErrorCode::kPerm, "account has no password");
   }
-  if (!VerifyPassword(password, account->password_hash)) {
-    return Failure(ErrorCode::kPerm, "wrong password");
-  }
+  bool ok = check ? check(password, account->password_hash)
+                  : VerifyPassword(password, account->password_hash);
+  if (!ok) return Failure(ErrorCode::kPerm, "wrong password");
   if (on_verified) on_verified(*account, password);
   return Success(std::move(*account));
 }
@@ -102,8 +103,11 @@ std::optional<SaslStep> CheckPassword(std::string_view password) {
 // RFC 4616 §2: message = [authzid] UTF8NUL authcid UTF8NUL passwd
 class PlainServer final : public SaslServer {
  public:
-  PlainServer(CredentialLookup lookup, internal::PasswordVerified on_verified)
-      : lookup_(std::move(lookup)), on_verified_(std::move(on_verified)) {}
+  PlainServer(CredentialLookup lookup, internal::PasswordVerified on_verified,
+              internal::PasswordCheck check)
+      : lookup_(std::move(lookup)),
+        on_verified_(std::move(on_verified)),
+        check_(std::move(check)) {}
   std::string_view Mechanism() const override { return "PLAIN"; }
 
   SaslStep Step(std::optional<std::string_view> response) override {
@@ -153,11 +157,13 @@ class PlainServer final : public SaslServer {
         return Failure(ErrorCode::kPerm, "authzid differs from authcid");
       }
     }
-    return VerifyUserPassword(lookup_, on_verified_, authcid, password);
+    return VerifyUserPassword(lookup_, on_verified_, check_, authcid,
+                              password);
   }
 
   CredentialLookup lookup_;
   internal::PasswordVerified on_verified_;
+  internal::PasswordCheck check_;
   bool started_ = false;
   bool done_ = false;
 };
@@ -168,8 +174,11 @@ class PlainServer final : public SaslServer {
 // initial response, if any, is the user name.
 class LoginServer final : public SaslServer {
  public:
-  LoginServer(CredentialLookup lookup, internal::PasswordVerified on_verified)
-      : lookup_(std::move(lookup)), on_verified_(std::move(on_verified)) {}
+  LoginServer(CredentialLookup lookup, internal::PasswordVerified on_verified,
+              internal::PasswordCheck check)
+      : lookup_(std::move(lookup)),
+        on_verified_(std::move(on_verified)),
+        check_(std::move(check)) {}
   std::string_view Mechanism() const override { return "LOGIN"; }
 
   SaslStep Step(std::optional<std::string_view> response) override {
@@ -187,7 +196,8 @@ class LoginServer final : public SaslServer {
         if (!response) return Fail("response missing");
         state_ = kDone;
         if (auto bad = CheckPassword(*response)) return *bad;
-        return VerifyUserPassword(lookup_, on_verified_, user_, *response);
+        return VerifyUserPassword(lookup_, on_verified_, check_, user_,
+                                  *response);
       }
       case kDone:
         break;
@@ -213,6 +223,7 @@ class LoginServer final : public SaslServer {
   enum State { kStart, kWantUser, kWantPassword, kDone };
   CredentialLookup lookup_;
   internal::PasswordVerified on_verified_;
+  internal::PasswordCheck check_;
   State state_ = kStart;
   std::string user_;
 };
@@ -505,15 +516,15 @@ std::unique_ptr<SaslServer> NewScramSha256ServerWithNonce(
 
 Result<std::unique_ptr<SaslServer>> NewSaslServerWithHook(
     std::string_view mechanism, CredentialLookup lookup,
-    PasswordVerified on_verified) {
+    PasswordVerified on_verified, PasswordCheck check) {
   if (!lookup) return Fail(ErrorCode::kInternal, "SASL: no credential lookup");
   if (EqualsIgnoreCase(mechanism, "PLAIN")) {
-    return std::make_unique<PlainServer>(std::move(lookup),
-                                         std::move(on_verified));
+    return std::make_unique<PlainServer>(
+        std::move(lookup), std::move(on_verified), std::move(check));
   }
   if (EqualsIgnoreCase(mechanism, "LOGIN")) {
-    return std::make_unique<LoginServer>(std::move(lookup),
-                                         std::move(on_verified));
+    return std::make_unique<LoginServer>(
+        std::move(lookup), std::move(on_verified), std::move(check));
   }
   if (EqualsIgnoreCase(mechanism, "SCRAM-SHA-256")) {
     return std::make_unique<ScramSha256Server>(std::move(lookup), "");

@@ -15,12 +15,16 @@ namespace correio::auth::internal {
 // Argon2id, derive SCRAM keys). Runs on the thread that calls Step().
 using PasswordVerified =
     std::function<void(store::Account& account, std::string_view password)>;
+// Checks a password against a stored hash in place of VerifyPassword
+// (Authenticator: with its VerifiedPasswords cache in front).
+using PasswordCheck =
+    std::function<bool(std::string_view password, std::string_view stored)>;
 
-// NewSaslServer with a PasswordVerified hook (ignored by SCRAM, which never
-// sees the password). `on_verified` may be empty.
+// NewSaslServer with hooks for PLAIN and LOGIN (SCRAM never sees the
+// password). Either may be empty: no upgrade; VerifyPassword.
 Result<std::unique_ptr<SaslServer>> NewSaslServerWithHook(
     std::string_view mechanism, CredentialLookup lookup,
-    PasswordVerified on_verified);
+    PasswordVerified on_verified, PasswordCheck check = nullptr);
 
 // A SCRAM-SHA-256 server that uses `server_nonce` as its nonce part instead
 // of a random one, so RFC 7677 §3's exchange can be replayed exactly.

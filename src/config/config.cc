@@ -752,6 +752,7 @@ Config ReadConfig(Checker& c, const toml::table& root) {
     r.Integer("throttle_max_delay_seconds",
               &cfg.auth.throttle_max_delay_seconds, 0);
     r.Integer("throttle_block_after", &cfg.auth.throttle_block_after, 0);
+    r.Integer("login_cache_seconds", &cfg.auth.login_cache_seconds, 0);
     r.Finish();
   }
   {
@@ -992,6 +993,11 @@ throttle_max_delay_seconds = 15
 # Failures within 10 minutes after which logins are refused for a while
 # (0: never).
 throttle_block_after = 10
+# Seconds a verified password is remembered (as a keyed hash in memory),
+# so the account's next logins with it skip the Argon2id work: every IMAP
+# connection of a client, a phone reconnecting. Wrong passwords are never
+# remembered and always cost a full check. 0: off.
+login_cache_seconds = 300
 
 [pop3]
 # What DELE + QUIT does: "delete" expunges the message, "keep-seen" only

@@ -65,6 +65,9 @@ struct Auth {
   uint32_t throttle_free_failures = 3;  // per IP+account before delays start
   uint32_t throttle_max_delay_seconds = 15;
   uint32_t throttle_block_after = 10;   // failures per 10 min -> temp refusal
+  // A verified password is remembered this long (keyed hash in memory), so
+  // the account's next logins with it skip Argon2id (auth/verified_cache.h).
+  uint32_t login_cache_seconds = 300;
   bool operator==(const Auth&) const = default;
 };
 
