@@ -152,6 +152,37 @@ class Pop3Basic(ServerTestCase):
         self.assertEqual(subjects(p), ["second"])
         p.quit()
 
+    def test_each_retr_sends_its_own_message_in_any_order(self):
+        # RETR n reads message n+1 ahead (src/pop3/server/session.cc
+        # ReadAhead); whatever order the client takes, each RETR must send
+        # exactly the message it names.
+        for i in range(1, 6):
+            deliver(self.server, ALICE, "msg%d" % i, body="body %d\r\n" % i)
+        p = pop3_stls(self.server)
+
+        def subject_of(n):
+            _, lines, _ = p.retr(n)
+            subj = [l for l in lines if l.startswith(b"Subject: ")]
+            body = lines[-1]
+            self.assertEqual(body, b"body %d" % n)
+            return subj[0][len(b"Subject: "):].decode()
+
+        order = [1, 2, 3, 5, 4, 4, 1]
+        self.assertEqual([subject_of(n) for n in order],
+                         ["msg%d" % n for n in order])
+        # The message read ahead is deleted before it is asked for: the
+        # next one not deleted is what RETR after it names.
+        _, lines, _ = p.retr(1)
+        p.dele(2)
+        with self.assertRaises(poplib.error_proto):
+            p.retr(2)
+        self.assertEqual(subject_of(3), "msg3")
+        _, top, _ = p.top(4, 0)  # TOP reads no further ahead
+        self.assertIn(b"Subject: msg4", top)
+        self.assertEqual(subject_of(5), "msg5")
+        p.rset()
+        p.quit()
+
     def test_dropped_connection_applies_nothing(self):
         deliver(self.server, ALICE, "keep me")
         p = pop3s(self.server)

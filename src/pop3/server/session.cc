@@ -6,12 +6,14 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <algorithm>
 #include <chrono>
 #include <limits>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <utility>
@@ -35,6 +37,37 @@ constexpr size_t kReadChunk = 4096;
 // RETR/TOP read the body in pieces of this size (STYLE: never load a 20 MB
 // message whole).
 constexpr uint64_t kBlobChunk = 256 * 1024;
+
+// The start of a message for RETR/TOP: its blob and first chunk.
+struct FirstChunk {
+  store::BlobId blob = 0;
+  std::string data;
+};
+
+// The row is read again: an IMAP session may have expunged the message
+// since the maildrop snapshot, and then there is nothing to send.
+Result<FirstChunk> ReadFirstChunk(store::Store* store, store::MailboxId inbox,
+                                  store::Uid uid) {
+  auto rows = store->GetMessages(inbox, {{uid, uid}});
+  if (!rows) return Fail(rows.error());
+  if (rows->empty()) return Fail(ErrorCode::kNotFound, "expunged");
+  auto data = store->ReadBlob(rows->front().blob, 0, kBlobChunk);
+  if (!data) return Fail(data.error());
+  return FirstChunk{rows->front().blob, std::move(*data)};
+}
+
+// Read-ahead: clients download in order (RETR n, DELE n, RETR n+1), so
+// after RETR n the first chunk of the next message is read on the pool
+// while the client is busy; RETR n+1 then finds it ready instead of
+// waiting for a store round trip (two thread hops). Filled by the pool
+// thread, taken by the session; if it is not done yet, the session reads
+// on its own and the read-ahead is dropped.
+struct ReadAhead {
+  std::mutex mu;
+  store::Uid uid = 0;
+  bool done = false;
+  std::optional<Result<FirstChunk>> result;
+};
 // LIST/UIDL of a large maildrop are sent in pieces of about this size.
 constexpr size_t kListFlush = 64 * 1024;
 
@@ -278,6 +311,8 @@ class Session {
   Maildrop drop_;
   MaildropLock lock_;
   std::shared_ptr<SeenWriter> seen_ = std::make_shared<SeenWriter>();
+  std::shared_ptr<ReadAhead> read_ahead_;  // the next RETR's first chunk
+  void StartReadAhead(uint32_t after);
 };
 
 net::awaitable<void> Session::DrainSeen() {
@@ -730,29 +765,52 @@ net::awaitable<bool> Session::List(const Command& cmd, bool uidl) {
   co_return co_await Send(out);
 }
 
+void Session::StartReadAhead(uint32_t after) {
+  // The next message not marked deleted.
+  MaildropMessage* next = nullptr;
+  for (uint64_t n = uint64_t{after} + 1; n <= drop_.size(); ++n) {
+    MaildropMessage* m = drop_.Find(n);
+    if (m != nullptr && !m->deleted) {
+      next = m;
+      break;
+    }
+  }
+  if (next == nullptr) return;
+  auto ahead = std::make_shared<ReadAhead>();
+  ahead->uid = next->uid;
+  read_ahead_ = ahead;
+  boost::asio::post(env_.pool->pool(), [ahead, store = env_.store,
+                                        inbox = drop_.mailbox()] {
+    Result<FirstChunk> r = ReadFirstChunk(store, inbox, ahead->uid);
+    std::lock_guard lock(ahead->mu);
+    ahead->result = std::move(r);
+    ahead->done = true;
+  });
+}
+
 net::awaitable<bool> Session::SendMessage(uint32_t number,
                                           std::optional<uint64_t> top_lines) {
   bool alive = true;
   MaildropMessage* m = co_await Lookup(number, &alive);
   if (m == nullptr) co_return alive;
-  struct First {
-    store::BlobId blob = 0;
-    std::string data;
-  };
   store::Store* store = env_.store;
   store::MailboxId inbox = drop_.mailbox();
   store::Uid uid = m->uid;
-  // The row is read again: an IMAP session may have expunged the message
-  // since the snapshot, and then there is nothing to send.
-  auto read_first = [store, inbox, uid]() -> Result<First> {
-    auto rows = store->GetMessages(inbox, {{uid, uid}});
-    if (!rows) return Fail(rows.error());
-    if (rows->empty()) return Fail(ErrorCode::kNotFound, "expunged");
-    auto data = store->ReadBlob(rows->front().blob, 0, kBlobChunk);
-    if (!data) return Fail(data.error());
-    return First{rows->front().blob, std::move(*data)};
-  };
-  auto first = co_await Blocking(std::move(read_first));
+  std::optional<Result<FirstChunk>> ahead;
+  if (read_ahead_ && read_ahead_->uid == uid) {
+    std::lock_guard lock(read_ahead_->mu);
+    if (read_ahead_->done) ahead = std::move(read_ahead_->result);
+  }
+  read_ahead_.reset();
+  Result<FirstChunk> first = Fail(ErrorCode::kInternal, "not read");
+  if (ahead) {
+    first = std::move(*ahead);
+  } else {
+    auto read_first = [store, inbox, uid] {
+      return ReadFirstChunk(store, inbox, uid);
+    };
+    first = co_await Blocking(read_first);
+  }
   if (!first) {
     if (first.error().code() != ErrorCode::kNotFound) {
       spdlog::warn("pop3#{} read of uid {} failed: {}", conn_->id(), uid,
@@ -785,6 +843,7 @@ net::awaitable<bool> Session::SendMessage(uint32_t number,
     more = chunk->size() == kBlobChunk;
   }
   writer.Finish(out);
+  if (!top_lines) StartReadAhead(number);
   if (!co_await Send(out)) co_return false;
   if (top_lines) co_return true;
   m->retrieved = true;
