@@ -63,6 +63,31 @@ std::vector<Param> ConvertParams(GMimeParamList* list, uint32_t max_params) {
 // cap keeps a pathological header (100,000 RFC 2231 sections) bounded.
 constexpr size_t kMaxParamHeaderBytes = 256 * 1024;
 
+// The longest prefix of a parameter list that is at most `max` octets and
+// ends where a parameter ends (before a ';' outside quotes), so a cut never
+// leaves half a quoted value: `name*9="p9` would reach GMime with a stray
+// quote and become part of the value.
+std::string_view CutAtParameter(std::string_view v, size_t max) {
+  if (v.size() <= max) return v;
+  size_t cut = 0;
+  bool quoted = false;
+  for (size_t i = 0; i < max; ++i) {
+    char c = v[i];
+    if (quoted) {
+      if (c == '\\') {
+        ++i;  // the escaped octet
+      } else if (c == '"') {
+        quoted = false;
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ';') {
+      cut = i;
+    }
+  }
+  return v.substr(0, cut);
+}
+
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
@@ -257,7 +282,7 @@ ContentType ParseContentType(std::string_view unfolded, uint32_t max_params) {
   ct.valid = true;
   if (v.find(';') == std::string_view::npos) return ct;
   EnsureGMime();
-  std::string c = CString(v, kMaxParamHeaderBytes);
+  std::string c = CString(CutAtParameter(v, kMaxParamHeaderBytes));
   GMimeContentType* parsed = g_mime_content_type_parse(nullptr, c.c_str());
   if (parsed != nullptr) {
     ct.params =
@@ -275,7 +300,7 @@ Disposition ParseDisposition(std::string_view unfolded, uint32_t max_params) {
   d.value = AsciiLowercase(v.substr(0, i));
   if (v.find(';') == std::string_view::npos) return d;
   EnsureGMime();
-  std::string c = CString(v, kMaxParamHeaderBytes);
+  std::string c = CString(CutAtParameter(v, kMaxParamHeaderBytes));
   GMimeContentDisposition* parsed =
       g_mime_content_disposition_parse(nullptr, c.c_str());
   if (parsed != nullptr) {

@@ -164,6 +164,29 @@ TEST(MimeLimits, HundredThousandRfc2231Params) {
   }
 }
 
+// Cut at 256 KiB, a quoted continuation must end at a parameter: before,
+// the last section kept its opening quote and the joined value ended in a
+// stray '"p12345' fragment.
+TEST(MimeLimits, QuotedContinuationsCutAtAParameter) {
+  std::string h = "Content-Type: application/octet-stream";
+  for (int i = 0; i < 100000; ++i) {
+    h += "; name*" + std::to_string(i) + "=\"p" + std::to_string(i) + ";x\"";
+  }
+  auto s = Parse(h + "\r\n\r\nbody");
+  ASSERT_TRUE(s.has_value());
+  const Param* name = nullptr;
+  for (const Param& p : s->root.params) {
+    if (p.name == "name") name = &p;
+  }
+  ASSERT_NE(name, nullptr);
+  EXPECT_LE(name->value.size(), 256u * 1024);
+  EXPECT_EQ(name->value.find('"'), std::string::npos);
+  // Whole sections only: "p0;x" "p1;x" ... each complete.
+  ASSERT_GE(name->value.size(), 4u);
+  EXPECT_EQ(name->value.substr(name->value.size() - 2), ";x");
+  EXPECT_EQ(name->value.substr(0, 8), "p0;xp1;x");
+}
+
 TEST(MimeLimits, TooManyParts) {
   std::string m = "Content-Type: multipart/mixed; boundary=x\r\n\r\n";
   for (int i = 0; i < 20000; ++i) m += "--x\r\n\r\np\r\n";
