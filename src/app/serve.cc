@@ -297,6 +297,11 @@ int Serve(ServeOptions options) {
     lo.address = l.address;
     lo.port = l.port;
     lo.implicit_tls = l.tls == TlsMode::kImplicit;
+    // IANA ALPN ids "imap" and "pop3"; SMTP has none registered, so a
+    // client must either offer "smtp" or no ALPN at all.
+    lo.alpn = l.protocol == Protocol::kImap   ? "imap"
+              : l.protocol == Protocol::kPop3 ? "pop3"
+                                              : "smtp";
     lo.refusal = Refusal(l.protocol);
     bool starttls = l.tls == TlsMode::kStartTls;
     switch (l.protocol) {

@@ -125,9 +125,9 @@ TEST(ConfigDefaults, DefaultTextExplainsEveryKey) {
       EXPECT_TRUE(comment_seen_since_header) << line;
     }
   }
-  // 6 top-level + 7*4 listener + 2 tls + 13 limits + 4 auth + 6 pop3 +
-  // 1 imap + 9 queue + 1 dns + 3 log.
-  EXPECT_EQ(keys, 6u + 28u + 2u + 13u + 4u + 6u + 1u + 9u + 1u + 3u);
+  // 6 top-level + 7*4 listener + 2 tls + 13 limits + 5 auth + 6 pop3 +
+  // 1 imap + 1 search + 9 queue + 1 dns + 3 log.
+  EXPECT_EQ(keys, 6u + 28u + 2u + 13u + 5u + 6u + 1u + 1u + 9u + 1u + 3u);
 }
 
 TEST(ConfigSyntax, ParserLineAndMessage) {

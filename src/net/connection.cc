@@ -1,5 +1,7 @@
 #include "net/connection.h"
 
+#include "net/tls.h"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -334,6 +336,9 @@ awaitable<Status> Connection::StartTls(std::shared_ptr<ssl::context> ctx) {
   SSL_set_mode(s, SSL_MODE_ENABLE_PARTIAL_WRITE |
                       SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                       SSL_MODE_RELEASE_BUFFERS);
+  if (alpn_ != nullptr) {
+    SSL_set_ex_data(s, AlpnExDataIndex(), const_cast<std::string*>(alpn_));
+  }
   SSL_set_accept_state(s);
   for (;;) {
     ERR_clear_error();

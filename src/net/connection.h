@@ -50,6 +50,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const std::string& local_ip() const { return local_ip_; }
   uint16_t local_port() const { return local_port_; }
   const std::string& listener_name() const { return listener_name_; }
+  // The ALPN protocol id a TLS handshake on this connection must accept
+  // (net/tls.h AlpnExDataIndex); null or empty: any. Must outlive the
+  // connection (the listener's options hold it).
+  void SetAlpn(const std::string* protocol) { alpn_ = protocol; }
   bool tls_active() const { return ssl_ != nullptr; }
   std::string tls_description() const;  // "TLSv1.3 TLS_AES_256_GCM_SHA384"
 
@@ -146,6 +150,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   awaitable<Result<bool>> SslRetry(int rc, const char* what);
   uint64_t id_;
   std::string listener_name_;
+  const std::string* alpn_ = nullptr;
   std::string remote_ip_, local_ip_;
   uint16_t remote_port_ = 0, local_port_ = 0;
 

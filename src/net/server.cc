@@ -161,6 +161,7 @@ awaitable<void> Server::AcceptLoop(Acceptor* a) {
     }
     auto conn = std::make_shared<Connection>(std::move(socket), id,
                                              a->options.name);
+    conn->SetAlpn(&a->options.alpn);
     asio::post(w.ctx, [this, &w, conn, a, ip]() {
       w.live.insert(conn);
       asio::co_spawn(w.ctx, RunSession(conn, a, ip),

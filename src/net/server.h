@@ -39,6 +39,10 @@ struct ListenOptions {
   std::string address;     // "127.0.0.1", "::", "0.0.0.0"
   uint16_t port = 0;       // 0: any free port
   bool implicit_tls = false;
+  // ALPN protocol id (RFC 7301) TLS handshakes must accept, implicit and
+  // STARTTLS alike: "imap", "pop3", "smtp"; empty: ALPN not checked
+  // (net/tls.h).
+  std::string alpn;
   // Sent, then the connection is closed, when a connection limit is hit.
   std::string refusal;     // e.g. "421 4.7.0 Too many connections\r\n"
   SessionHandler handler;

@@ -1,5 +1,7 @@
 #include "net/tls.h"
 
+#include <string_view>
+
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -29,7 +31,33 @@ struct FileCloser {
 };
 using File = std::unique_ptr<FILE, FileCloser>;
 
+// RFC 7301 §3.2: `in` is the client's list, each id prefixed by its length.
+int SelectAlpn(SSL* ssl, const unsigned char** out, unsigned char* outlen,
+               const unsigned char* in, unsigned int inlen, void* /*arg*/) {
+  const auto* want =
+      static_cast<const std::string*>(SSL_get_ex_data(ssl, AlpnExDataIndex()));
+  if (want == nullptr || want->empty()) return SSL_TLSEXT_ERR_NOACK;
+  for (unsigned int i = 0; i < inlen;) {
+    unsigned int n = in[i];
+    if (n == 0 || i + 1 + n > inlen) break;  // malformed: refuse below
+    std::string_view offered(reinterpret_cast<const char*>(in + i + 1), n);
+    if (offered == *want) {
+      *out = in + i + 1;
+      *outlen = static_cast<unsigned char>(n);
+      return SSL_TLSEXT_ERR_OK;
+    }
+    i += 1 + n;
+  }
+  return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
 }  // namespace
+
+int AlpnExDataIndex() {
+  static const int index =
+      SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
 
 Result<std::shared_ptr<boost::asio::ssl::context>> TlsContext::Build(
     const std::string& cert_file, const std::string& key_file) {
@@ -41,6 +69,7 @@ Result<std::shared_ptr<boost::asio::ssl::context>> TlsContext::Build(
                                SSL_OP_CIPHER_SERVER_PREFERENCE |
                                SSL_OP_NO_TICKET);
   SSL_CTX_set_mode(raw, SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_alpn_select_cb(raw, SelectAlpn, nullptr);
   // TLS 1.2: ECDHE with AEAD only. TLS 1.3 suites are all AEAD.
   if (SSL_CTX_set_cipher_list(
           raw,

@@ -36,6 +36,15 @@ class TlsContext {
   std::shared_ptr<boost::asio::ssl::context> ctx_;
 };
 
+// ALPN (RFC 7301) as a guard against cross-protocol attacks (ALPACA: a
+// browser's HTTPS request sent to a mail port): each connection carries
+// the protocol id of its listener ("imap", "pop3", "smtp") in the SSL
+// object's ex_data at this index (Connection::SetAlpn). A client that
+// offers ALPN without that id is refused with a fatal
+// no_application_protocol alert; one that offers it gets it; one that
+// offers none is served as before (mail clients rarely send ALPN).
+int AlpnExDataIndex();
+
 // Writes a fresh self-signed certificate (EC P-256, SHA-256, SAN = hostname
 // and localhost, valid 10 years) and its key (mode 0600).
 Status GenerateSelfSigned(const std::string& cert_file,

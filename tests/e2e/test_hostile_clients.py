@@ -13,6 +13,8 @@ import email.parser
 import imaplib
 import poplib
 import smtplib
+import socket
+import ssl
 import threading
 import time
 import unittest
@@ -315,6 +317,72 @@ class StartTlsInjectionTest(HostileCase):
 
 
 # ------------------------------------------------------ 2. SMTP smuggling
+
+class TlsPolicyTest(HostileCase):
+    """TLS 1.2 and 1.3 only, and ALPN as a guard against cross-protocol
+    attacks (ALPACA: a browser's HTTPS request steered to a mail port).
+    A client offering ALPN without the port's protocol id is refused at
+    the handshake (src/net/tls.cc SelectAlpn)."""
+
+    def handshake(self, name, alpn=None, tls_max=None):
+        ctx = client_tls_context()
+        if alpn is not None:
+            ctx.set_alpn_protocols(alpn)
+        if tls_max is not None:
+            ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+            ctx.maximum_version = tls_max
+            ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        raw = socket.create_connection(("127.0.0.1", self.server.port(name)),
+                                       timeout=TIMEOUT)
+        try:
+            s = ctx.wrap_socket(raw)
+        except (ssl.SSLError, OSError) as e:
+            raw.close()
+            return None, str(e)
+        proto = s.selected_alpn_protocol()
+        greeting = s.recv(200)
+        s.close()
+        return proto, greeting
+
+    def test_alpn_of_another_protocol_is_refused(self):
+        for name, own in (("imaps", "imap"), ("pop3s", "pop3"),
+                          ("submissions", "smtp")):
+            proto, err = self.handshake(name, ["http/1.1", "h2"])
+            self.assertIsNone(proto, name)
+            self.assertIn("NO APPLICATION PROTOCOL", err.upper(), name)
+            # The port's own id is selected; no ALPN at all is served.
+            proto, greeting = self.handshake(name, ["http/1.1", own])
+            self.assertEqual(proto, own, name)
+            self.assertTrue(greeting, name)
+            proto, greeting = self.handshake(name)
+            self.assertIsNone(proto, name)
+            self.assertTrue(greeting, name)
+
+    def test_alpn_checked_after_starttls_too(self):
+        c = ImapLine(self.server.connect("imap", timeout=TIMEOUT))
+        c.greeting()
+        _, done = c.cmd("s", "STARTTLS")
+        self.assertTrue(done.startswith("s OK"), done)
+        ctx = client_tls_context()
+        ctx.set_alpn_protocols(["pop3"])
+        with self.assertRaises(ssl.SSLError):
+            ctx.wrap_socket(c.sock)
+        c.sock.close()
+
+    def test_old_tls_versions_are_refused(self):
+        for version in (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1):
+            try:
+                proto, err = self.handshake("imaps", tls_max=version)
+            except ValueError:
+                continue  # this client cannot even offer it
+            self.assertIsNone(proto)
+            self.assertIsInstance(err, str, version)
+            self.assertNotIn("NO_PROTOCOLS_AVAILABLE", err.upper(),
+                             "the client could not offer %s" % version)
+        proto, greeting = self.handshake("imaps",
+                                         tls_max=ssl.TLSVersion.TLSv1_2)
+        self.assertTrue(greeting.startswith(b"* OK"), greeting)
+
 
 class SmugglingTest(HostileCase):
     server_args = {"extra_config": "[limits]\nmax_bad_commands = 1000\n" +
