@@ -177,8 +177,11 @@ class Store {
   // itself (IMAP SEARCH FROM/SUBJECT/HEADER ...). Unlike SearchText this
   // never waits for the indexer, so a header search right after a
   // delivery costs a header read, not indexing the new body.
+  // messages_hint: about how many messages the mailbox holds (the
+  // caller's view; 0 if unknown), to pick the cheaper way to find the
+  // pending ones.
   virtual Result<std::vector<Uid>> HeaderCandidates(
-      MailboxId mailbox, std::string_view needle) = 0;
+      MailboxId mailbox, std::string_view needle, size_t messages_hint) = 0;
 
   // ---- POP3 ----
   // POP3 download_once mode: remembers that POP3 has handed these messages

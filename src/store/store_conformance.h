@@ -902,7 +902,7 @@ TEST_P(StoreConformance, HeaderCandidates) {
   Deliver(Blob("meeting in the body only", "From: Zoe"), {ia});
   Deliver(Blob("elsewhere", "Subject: meeting too"), {other});
   auto c = [&](MailboxId box, std::string_view n) {
-    auto r = store_->HeaderCandidates(box, n);
+    auto r = store_->HeaderCandidates(box, n, 2);
     EXPECT_TRUE(r.has_value()) << n;
     return r.value_or(std::vector<Uid>{});
   };
@@ -917,7 +917,7 @@ TEST_P(StoreConformance, HeaderCandidates) {
   EXPECT_EQ(c(ia, "absent"), std::vector<Uid>{});
   ASSERT_TRUE(store_->SearchText(other, TextField::kHeaders, "x").has_value());
   EXPECT_EQ(c(other, "meeting"), std::vector<Uid>{1});
-  EXPECT_EQ(store_->HeaderCandidates(MailboxId{987654}, "x").error().code(),
+  EXPECT_EQ(store_->HeaderCandidates(MailboxId{987654}, "x", 0).error().code(),
             ErrorCode::kNotFound);
 }
 

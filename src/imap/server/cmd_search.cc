@@ -389,7 +389,8 @@ awaitable<Result<std::vector<uint32_t>>> Session::Evaluate(const SearchKey& key)
         for (const SearchKey* k : header_keys) {
           // A superset (what the indexer has not reached yet included);
           // MatchHeader checks the header itself.
-          auto hits = store->HeaderCandidates(in.mailbox, k->value);
+          auto hits = store->HeaderCandidates(in.mailbox, k->value,
+                                              in.entries.size());
           if (!hits) return Fail(hits.error());
           std::sort(hits->begin(), hits->end());
           in.header_candidates.push_back({k, std::move(*hits)});

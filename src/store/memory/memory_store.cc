@@ -702,7 +702,8 @@ class MemoryStore final : public Store {
 
   // The index here is always complete: nothing is pending.
   Result<std::vector<Uid>> HeaderCandidates(MailboxId mailbox,
-                                            std::string_view needle) override {
+                                            std::string_view needle,
+                                            size_t /*messages_hint*/) override {
     return SearchText(mailbox, TextField::kHeaders, needle);
   }
 
