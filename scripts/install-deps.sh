@@ -12,6 +12,8 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
   python3 openssl curl swaks msmtp isync fetchmail getmail6
+  # swaks' STARTTLS (--no-install-recommends leaves it out)
+  libnet-ssleay-perl
 )
 
 missing=()
