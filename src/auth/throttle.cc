@@ -107,9 +107,7 @@ ThrottleDecision LoginThrottle::Begin(std::string_view ip,
   std::string key = KeyFor(ip);
   int64_t now = clock_.NowSeconds();
   std::lock_guard<std::mutex> lock(mu_);
-  auto flight = in_flight_.find(key);
-  uint32_t in_flight = flight == in_flight_.end() ? 0 : flight->second;
-  ThrottleDecision decision = Decide(key, now, in_flight);
+  ThrottleDecision decision = Decide(key, now, InFlight(key));
   if (decision.allowed) ++in_flight_[key];
   return decision;
 }
@@ -119,8 +117,12 @@ ThrottleDecision LoginThrottle::Check(std::string_view ip,
   std::string key = KeyFor(ip);
   int64_t now = clock_.NowSeconds();
   std::lock_guard<std::mutex> lock(mu_);
+  return Decide(key, now, InFlight(key));
+}
+
+uint32_t LoginThrottle::InFlight(const std::string& key) const {
   auto flight = in_flight_.find(key);
-  return Decide(key, now, flight == in_flight_.end() ? 0 : flight->second);
+  return flight == in_flight_.end() ? 0 : flight->second;
 }
 
 void LoginThrottle::EndReservation(const std::string& key) {

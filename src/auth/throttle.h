@@ -112,6 +112,7 @@ class LoginThrottle {
   bool Expired(const IpState& state, int64_t now) const;
   ThrottleDecision Decide(const std::string& key, int64_t now,
                           uint32_t in_flight);
+  uint32_t InFlight(const std::string& key) const;  // mu_ held
   void EndReservation(const std::string& key);
   std::chrono::seconds DelayFor(uint32_t failures) const;
   bool Blocks(uint32_t failures) const;

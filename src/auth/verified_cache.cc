@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 
 #include <iterator>
+#include <utility>
 
 #include "auth/crypto_internal.h"
 #include "auth/password.h"
@@ -11,16 +12,17 @@ namespace correio::auth {
 
 VerifiedPasswords::VerifiedPasswords(const Clock& clock,
                                      std::chrono::seconds ttl,
-                                     size_t capacity)
+                                     size_t capacity, Check check)
     : clock_(clock),
       ttl_(ttl),
       capacity_(capacity),
-      key_(internal::RandomBytes(32)) {}
+      key_(internal::RandomBytes(32)),
+      check_(check ? std::move(check) : Check(VerifyPassword)) {}
 
 bool VerifiedPasswords::Verify(std::string_view password,
                                std::string_view stored) {
   if (ttl_.count() <= 0 || capacity_ == 0 || stored.empty()) {
-    return VerifyPassword(password, stored);
+    return check_(password, stored);
   }
   // Length-prefixed, so no (hash, password) pair reads as another.
   std::string hashed = std::to_string(stored.size()) + ":";
@@ -40,7 +42,7 @@ bool VerifiedPasswords::Verify(std::string_view password,
       if (it->second.expires <= now) entries_.erase(it);
     }
   }
-  if (!VerifyPassword(password, stored)) return false;
+  if (!check_(password, stored)) return false;
   std::lock_guard lock(mu_);
   if (entries_.size() >= capacity_ && !entries_.count(id)) {
     // Expired entries first; if none, any one (the cache only saves work).

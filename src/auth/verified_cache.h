@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -31,9 +32,13 @@ namespace correio::auth {
 
 class VerifiedPasswords {
  public:
+  // The full check (password, stored hash) -> match.
+  using Check = std::function<bool(std::string_view, std::string_view)>;
+
   // `clock` must outlive the cache. At most `capacity` entries are kept.
+  // `check` is VerifyPassword; tests pass one that counts its calls.
   VerifiedPasswords(const Clock& clock, std::chrono::seconds ttl,
-                    size_t capacity = 20000);
+                    size_t capacity = 20000, Check check = nullptr);
 
   VerifiedPasswords(const VerifiedPasswords&) = delete;
   VerifiedPasswords& operator=(const VerifiedPasswords&) = delete;
@@ -54,6 +59,7 @@ class VerifiedPasswords {
   const std::chrono::seconds ttl_;
   const size_t capacity_;
   const std::string key_;
+  const Check check_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, Entry> entries_;  // by HMAC of the hash
 };

@@ -657,10 +657,9 @@ class AddressesAtSizeLimitTest(SizeCase):
 
     # Was +153 MiB RSS (~3.3x the message): smtp::DataReader's string grew
     # by doubling (old and new buffer together at each step) and Return-Path
-    # was prepended by copying. Now the reader reserves the declared SIZE,
-    # or the size limit once past 1 MiB (untouched pages cost nothing), and
-    # the blob takes the message with Return-Path inserted in place. This
-    # client declares no SIZE, the harder case.
+    # was prepended by copying. Now the reader reserves the size limit
+    # once past 1 MiB (untouched pages cost nothing), and the blob takes
+    # the message with Return-Path inserted in place.
     def test_delivery_at_the_size_limit_is_bounded(self):
         _, probe = self.delivered()
         self.assert_bounded(probe, "delivery of %d octets" % len(self.raw))

@@ -490,13 +490,13 @@ awaitable<Reply> Session::CmdFetch(Command cmd) {
     // FLAGS, UID, MODSEQ only (a client's resync of a large mailbox) come
     // from the view: rendered here, without two thread hops per batch.
     // (No co_await inside a conditional expression: docs/coroutines.md.)
+    auto render = [&] {
+      return RenderBatch(store, mb, items, needs, msgs, utf8);
+    };
     Result<Batch> batch = Fail(ErrorCode::kInternal, "not rendered");
     if (!needs.row && !needs.summary && !needs.raw) {
-      batch = RenderBatch(store, mb, items, needs, msgs, utf8);
+      batch = render();
     } else {
-      auto render = [&] {
-        return RenderBatch(store, mb, items, needs, msgs, utf8);
-      };
       batch = co_await Blocking(render);
     }
     if (!batch) co_return ErrorReply(batch.error(), "FETCH");

@@ -60,13 +60,12 @@ Result<FirstChunk> ReadFirstChunk(store::Store* store, store::MailboxId inbox,
 // after RETR n the first chunk of the next message is read on the pool
 // while the client is busy; RETR n+1 then finds it ready instead of
 // waiting for a store round trip (two thread hops). Filled by the pool
-// thread, taken by the session; if it is not done yet, the session reads
-// on its own and the read-ahead is dropped.
+// thread, taken by the session; if it is not done yet (no result), the
+// session reads on its own and the read-ahead is dropped.
 struct ReadAhead {
   std::mutex mu;
   store::Uid uid = 0;
-  bool done = false;
-  std::optional<Result<FirstChunk>> result;
+  std::optional<Result<FirstChunk>> result;  // set when the read is done
 };
 // LIST/UIDL of a large maildrop are sent in pieces of about this size.
 constexpr size_t kListFlush = 64 * 1024;
@@ -784,7 +783,6 @@ void Session::StartReadAhead(uint32_t after) {
     Result<FirstChunk> r = ReadFirstChunk(store, inbox, ahead->uid);
     std::lock_guard lock(ahead->mu);
     ahead->result = std::move(r);
-    ahead->done = true;
   });
 }
 
@@ -799,7 +797,7 @@ net::awaitable<bool> Session::SendMessage(uint32_t number,
   std::optional<Result<FirstChunk>> ahead;
   if (read_ahead_ && read_ahead_->uid == uid) {
     std::lock_guard lock(read_ahead_->mu);
-    if (read_ahead_->done) ahead = std::move(read_ahead_->result);
+    ahead = std::move(read_ahead_->result);
   }
   read_ahead_.reset();
   Result<FirstChunk> first = Fail(ErrorCode::kInternal, "not read");

@@ -9,10 +9,10 @@ DataReader::DataReader(uint64_t max_size, uint64_t max_line)
 
 namespace {
 
-// Past this, a message whose size was not declared gets room for the
-// largest allowed at once: untouched pages of the reservation cost no
+// Past this, a message gets room for the largest allowed (plus
+// kHeaderSlack) at once: untouched pages of the reservation cost no
 // memory, while doubling would hold the old and the new buffer together
-// (three times the message) at each step.
+// (three times the message) at each step. Below it, doubling is cheap.
 constexpr uint64_t kReserveAllAfter = 1 << 20;
 
 void MakeRoom(std::string& message, size_t more, uint64_t max_size) {
@@ -24,14 +24,6 @@ void MakeRoom(std::string& message, size_t more, uint64_t max_size) {
 }
 
 }  // namespace
-
-void DataReader::Reserve(uint64_t declared) {
-  message_.reserve(std::min(declared, max_size_) + kHeaderSlack);
-}
-
-void ChunkAccumulator::Reserve(uint64_t declared) {
-  message_.reserve(std::min(declared, max_size_) + kHeaderSlack);
-}
 
 void DataReader::Emit(char c) {
   ++size_;

@@ -21,7 +21,7 @@
 
 namespace correio::smtp {
 
-// Room kept after a reserved message for the header fields the server
+// Room kept after a large message for the header fields the server
 // prepends in place (Received, Date, Message-ID, Return-Path).
 inline constexpr uint64_t kHeaderSlack = 16 * 1024;
 
@@ -31,12 +31,6 @@ class DataReader {
   // per line including CRLF (RFC 5321 §4.5.3.1.6).
   DataReader(uint64_t max_size, uint64_t max_line);
 
-  // Allocates room for a message of `declared` octets (MAIL FROM SIZE=,
-  // clipped to max_size) plus kHeaderSlack, once: growing by doubling
-  // would hold up to three times a large message while it reallocates.
-  // Pages that are never written cost no memory, so a client that declares
-  // more than it sends gains nothing.
-  void Reserve(uint64_t declared);
   // Consumes octets up to and including the terminating CRLF.CRLF and
   // returns how many it took (all of `in` unless it found the end).
   size_t Feed(std::string_view in);
@@ -83,8 +77,6 @@ class DataReader {
 class ChunkAccumulator {
  public:
   explicit ChunkAccumulator(uint64_t max_size) : max_size_(max_size) {}
-  // As DataReader::Reserve.
-  void Reserve(uint64_t declared);
 
   void Feed(std::string_view in);
   // After the LAST chunk: a CR at the very end is bare.

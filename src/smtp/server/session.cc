@@ -571,7 +571,6 @@ net::awaitable<bool> Session::OnData() {
   conn_->SetTimeout(std::chrono::seconds(limits().data_timeout_seconds));
   const uint32_t max_line = std::max<uint32_t>(limits().max_line_length, 1000);
   DataReader reader(limits().max_message_size, max_line);
-  if (mail_ && mail_->size) reader.Reserve(*mail_->size);
   while (!reader.done()) {
     auto line = co_await conn_->ReadLine(max_line);
     if (!line) {
@@ -604,10 +603,7 @@ net::awaitable<bool> Session::OnBdat(std::string_view args) {
   }
   // RFC 3030 §2: the chunk is always read, whatever the answer will be.
   const bool accept = mail_ && !rcpts_.empty();
-  if (accept && !chunks_) {
-    chunks_.emplace(limits().max_message_size);
-    if (mail_ && mail_->size) chunks_->Reserve(*mail_->size);
-  }
+  if (accept && !chunks_) chunks_.emplace(limits().max_message_size);
   conn_->SetTimeout(std::chrono::seconds(limits().data_timeout_seconds));
   uint64_t remaining = b->size;
   while (remaining > 0) {

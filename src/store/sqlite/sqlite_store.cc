@@ -1199,8 +1199,8 @@ class SqliteStore final : public Store {
     // index delay) are indexed first, as SearchText would.
     constexpr size_t kMaxPendingCandidates = 16;
     auto candidates = PendingAndIndexed(mailbox, needle, messages_hint);
-    if (!candidates || candidates->second <= kMaxPendingCandidates) {
-      if (!candidates) return Fail(candidates.error());
+    if (!candidates) return Fail(candidates.error());
+    if (candidates->second <= kMaxPendingCandidates) {
       return std::move(candidates->first);
     }
     TRY(CatchUpIndex(mailbox));
@@ -1219,6 +1219,7 @@ class SqliteStore final : public Store {
       // pending row, and each attached file's snapshot starts at its first
       // read, so a blob leaving fts_pending after this read is already in
       // the index the next read sees. Nothing falls between the two.
+      //
       // Two ways to the mailbox's pending messages. A mailbox of up to
       // kProbeMessages is walked and each message looked up in
       // fts_pending (its primary key). A larger one (or an unknown size)

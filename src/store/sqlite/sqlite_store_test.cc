@@ -257,6 +257,15 @@ class SqliteStoreTest : public testing::Test {
     b.search_headers = headers;
     return b;
   }
+  // Domain example.org and account a@example.org in `s`; its INBOX.
+  static MailboxId NewInbox(Store& s) {
+    EXPECT_TRUE(s.AddDomain("example.org").has_value());
+    Account a;
+    a.address = "a@example.org";
+    auto made = s.CreateAccount(a);
+    EXPECT_TRUE(made.has_value());
+    return made ? s.GetMailbox(made->id, "INBOX")->id : MailboxId{0};
+  }
   int64_t UserVersion() {
     sqlite3* db = nullptr;
     EXPECT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
@@ -396,35 +405,34 @@ int64_t CountRows(const std::string& path, const char* sql) {
   return n;
 }
 
+// Polls `pred` every 5 ms for up to 10 s (background work); its last answer.
+template <class Pred>
+bool WaitUntil(Pred pred) {
+  for (int i = 0; i < 2000 && !pred(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return pred();
+}
+
 // The indexer thread moves every pending text into search.db, then drops
 // the index rows and blob rows of expunged messages; nothing is left
 // behind and the books agree at every step.
 TEST_F(SqliteStoreTest, BackgroundIndexerIndexesAndSweeps) {
   auto s = Open();
-  ASSERT_TRUE(s->AddDomain("example.org").has_value());
-  Account a;
-  a.address = "a@example.org";
-  AccountId id = s->CreateAccount(a)->id;
-  MailboxId inbox = s->GetMailbox(id, "INBOX")->id;
+  MailboxId inbox = NewInbox(*s);
   for (int i = 0; i < 40; ++i) {
     ASSERT_TRUE(
         s->Deliver(Blob("body number " + std::to_string(i)), {{inbox, {}, 0}})
             .has_value());
   }
   std::string search = SearchIndexPath(path_);
-  auto wait_until = [&](auto pred) {
-    for (int i = 0; i < 2000 && !pred(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return pred();
-  };
-  EXPECT_TRUE(wait_until([&] {
+  EXPECT_TRUE(WaitUntil([&] {
     return CountRows(path_, "SELECT count(*) FROM fts_pending") == 0;
   }));
   EXPECT_EQ(CountRows(search, "SELECT count(*) FROM blob_text"), 40);
   EXPECT_TRUE(s->CheckIntegrity()->empty());
   ASSERT_TRUE(s->Expunge(inbox, {{1, 30}}, 0).has_value());
-  EXPECT_TRUE(wait_until([&] {
+  EXPECT_TRUE(WaitUntil([&] {
     return CountRows(path_, "SELECT count(*) FROM blobs") == 10;
   }));
   EXPECT_EQ(CountRows(search, "SELECT count(*) FROM blob_text"), 10);
@@ -433,7 +441,7 @@ TEST_F(SqliteStoreTest, BackgroundIndexerIndexesAndSweeps) {
   EXPECT_TRUE(s->CheckIntegrity()->empty());
   // Every blob gone: a new one still gets a fresh id, never a swept one.
   ASSERT_TRUE(s->Expunge(inbox, {{31, 40}}, 0).has_value());
-  EXPECT_TRUE(wait_until(
+  EXPECT_TRUE(WaitUntil(
       [&] { return CountRows(path_, "SELECT count(*) FROM blobs") == 0; }));
   ASSERT_TRUE(s->Deliver(Blob("after the sweep"), {{inbox, {}, 0}}));
   EXPECT_EQ(s->GetMessages(inbox, {{41, 41}})->at(0).blob, 41);
@@ -445,11 +453,7 @@ TEST_F(SqliteStoreTest, BackgroundIndexerIndexesAndSweeps) {
 // and a search still finds what is left (it catches up on its own).
 TEST_F(SqliteStoreTest, IndexDelayLeavesYoungMailToSearchOrDeletion) {
   auto s = Open(nullptr, /*background=*/true, std::chrono::seconds(3600));
-  ASSERT_TRUE(s->AddDomain("example.org").has_value());
-  Account a;
-  a.address = "a@example.org";
-  AccountId id = s->CreateAccount(a)->id;
-  MailboxId inbox = s->GetMailbox(id, "INBOX")->id;
+  MailboxId inbox = NewInbox(*s);
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(s->Deliver(Blob("young text " + std::to_string(i)),
                            {{inbox, {}, 0}}));
@@ -458,11 +462,8 @@ TEST_F(SqliteStoreTest, IndexDelayLeavesYoungMailToSearchOrDeletion) {
   ASSERT_TRUE(s->Expunge(inbox, {{1, 3}}, 0).has_value());
   // The indexer wakes after each commit: the garbage goes, nothing is
   // indexed, the two young texts stay pending.
-  for (int i = 0; i < 2000; ++i) {
-    if (CountRows(path_, "SELECT count(*) FROM blobs") == 2) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  EXPECT_EQ(CountRows(path_, "SELECT count(*) FROM blobs"), 2);
+  EXPECT_TRUE(WaitUntil(
+      [&] { return CountRows(path_, "SELECT count(*) FROM blobs") == 2; }));
   EXPECT_EQ(CountRows(path_, "SELECT count(*) FROM fts_pending"), 2);
   EXPECT_EQ(CountRows(search, "SELECT count(*) FROM blob_text"), 0);
   EXPECT_EQ(s->SearchText(inbox, TextField::kBody, "young").value(),
@@ -475,11 +476,7 @@ TEST_F(SqliteStoreTest, IndexDelayLeavesYoungMailToSearchOrDeletion) {
 // candidate as it stands, and nothing is indexed on the way.
 TEST_F(SqliteStoreTest, HeaderCandidatesIncludePendingWithoutIndexing) {
   auto s = Open(nullptr, /*background=*/false);
-  ASSERT_TRUE(s->AddDomain("example.org").has_value());
-  Account a;
-  a.address = "a@example.org";
-  AccountId id = s->CreateAccount(a)->id;
-  MailboxId inbox = s->GetMailbox(id, "INBOX")->id;
+  MailboxId inbox = NewInbox(*s);
   ASSERT_TRUE(s->Deliver(Blob("one", "Subject: alpha"), {{inbox, {}, 0}}));
   ASSERT_TRUE(s->Deliver(Blob("two", "Subject: beta"), {{inbox, {}, 0}}));
   ASSERT_TRUE(s->SearchText(inbox, TextField::kHeaders, "x").has_value());
@@ -503,11 +500,7 @@ TEST_F(SqliteStoreTest, HeaderCandidatesIncludePendingWithoutIndexing) {
 // all handed back as candidates.
 TEST_F(SqliteStoreTest, HeaderCandidatesIndexAManyPendingMailboxFirst) {
   auto s = Open(nullptr, /*background=*/false);
-  ASSERT_TRUE(s->AddDomain("example.org").has_value());
-  Account a;
-  a.address = "a@example.org";
-  AccountId id = s->CreateAccount(a)->id;
-  MailboxId inbox = s->GetMailbox(id, "INBOX")->id;
+  MailboxId inbox = NewInbox(*s);
   for (int i = 0; i < 40; ++i) {
     ASSERT_TRUE(s->Deliver(Blob("b" + std::to_string(i),
                                 "Subject: n" + std::to_string(i) + "x"),
@@ -523,11 +516,7 @@ TEST_F(SqliteStoreTest, HeaderCandidatesIndexAManyPendingMailboxFirst) {
 // same body (deduplicated onto the garbage blob) is searchable again.
 TEST_F(SqliteStoreTest, SearchCatchesUpWithoutTheIndexer) {
   auto s = Open(nullptr, /*background=*/false);
-  ASSERT_TRUE(s->AddDomain("example.org").has_value());
-  Account a;
-  a.address = "a@example.org";
-  AccountId id = s->CreateAccount(a)->id;
-  MailboxId inbox = s->GetMailbox(id, "INBOX")->id;
+  MailboxId inbox = NewInbox(*s);
   ASSERT_TRUE(s->Deliver(Blob("needle in a haystack"), {{inbox, {}, 0}}));
   ASSERT_TRUE(s->Deliver(Blob("other text"), {{inbox, {}, 0}}));
   EXPECT_EQ(CountRows(path_, "SELECT count(*) FROM fts_pending"), 2);
