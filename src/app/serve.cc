@@ -140,7 +140,6 @@ Status DropPrivileges(const std::string& user, const std::string& data_dir) {
   if (setuid(0) == 0) {
     return Fail(ErrorCode::kInternal, "privileges could be regained");
   }
-  prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
   spdlog::info("running as {} (uid {})", user, pw->pw_uid);
   return {};
 }
@@ -188,6 +187,15 @@ std::string ConnectHints(
 }  // namespace
 
 int Serve(ServeOptions options) {
+  // no_new_privs is per thread and inherited only by threads created
+  // later, so it is set here, before the store, logger and workers start
+  // their threads (set in DropPrivileges it reached the main thread only).
+  // It does not stop the setuid() of the drop; it stops any execve from
+  // gaining privileges, root or not.
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+    std::cerr << "correio: cannot set no_new_privs\n";
+    return 1;
+  }
   config::Config& cfg = options.config;
   LogOptions log_options{cfg.log.level, cfg.log.format, cfg.log.file};
   if (auto st = InitLogging(log_options); !st) {
