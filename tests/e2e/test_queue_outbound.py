@@ -2,10 +2,11 @@
 
 The remote MX is an SMTP sink of our own on loopback, reached through a
 static route ([queue] routes), so the test needs neither port 25 nor DNS
-(MX resolution is covered by src/queue/outbound_test.cc against a fake DNS
-server). Checks: delivery byte for byte, 4xx then success on retry, 5xx
-bounce (RFC 3464) in the sender's INBOX, restart keeps the queue, a server
-that drops the connection mid-DATA gets the message again later.
+(MX resolution end to end, through a DNS responder of the test's own, is
+test_queue_dns.py, which reuses this file's Sink). Checks: delivery byte
+for byte, 4xx then success on retry, 5xx bounce (RFC 3464) in the sender's
+INBOX, restart keeps the queue, a server that drops the connection
+mid-DATA gets the message again later.
 """
 
 import poplib
