@@ -9,6 +9,7 @@ std::string_view ErrorCodeName(ErrorCode code) {
     case ErrorCode::kExists: return "Exists";
     case ErrorCode::kPerm: return "Perm";
     case ErrorCode::kOverQuota: return "OverQuota";
+    case ErrorCode::kNoSpace: return "NoSpace";
     case ErrorCode::kInUse: return "InUse";
     case ErrorCode::kTooBig: return "TooBig";
     case ErrorCode::kInvalid: return "Invalid";

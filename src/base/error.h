@@ -19,6 +19,7 @@ enum class ErrorCode {
   kExists,     // the thing to create already exists
   kPerm,       // permanent refusal (policy, permissions)
   kOverQuota,  // the account's quota would be exceeded
+  kNoSpace,    // the server's disk is full: retry later (not the user's quota)
   kInUse,      // locked by another session
   kTooBig,     // a size limit was exceeded
   kInvalid,    // malformed input

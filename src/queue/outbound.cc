@@ -412,8 +412,9 @@ awaitable<void> Outbound::DeliverLocal(WorkMessage message) {
             o.explanation = "message too big";
           } else {
             o.kind = OutcomeKind::kDeferred;
-            o.status = "4.3.0";
-            o.explanation = "local delivery failed";
+            bool full = delivered.error().code() == ErrorCode::kNoSpace;
+            o.status = full ? "4.3.1" : "4.3.0";
+            o.explanation = full ? "mail system full" : "local delivery failed";
           }
           outs.push_back(o);
         }

@@ -297,6 +297,12 @@ Reply Session::ErrorReply(const Error& e, std::string_view action) {
     case ErrorCode::kTemp:
       spdlog::warn("{} {}: {}", log_, action, e.ToString());
       return Reply::No("[UNAVAILABLE] Temporary failure, try again");
+    case ErrorCode::kNoSpace:
+      // Not [OVERQUOTA]: that tells the user to delete mail, and the
+      // user's quota is not what is full (RFC 5530 UNAVAILABLE: a
+      // subsystem is down for now).
+      spdlog::error("{} {}: {}", log_, action, e.ToString());
+      return Reply::No("[UNAVAILABLE] Server storage full, try again later");
     case ErrorCode::kInternal:
       break;
   }

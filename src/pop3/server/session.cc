@@ -96,6 +96,8 @@ std::string ErrorReply(const Error& error, Context context) {
       return Err(RespCode::kSysTemp, context == Context::kLogin
                                          ? "Login refused for now, try later"
                                          : "Temporary failure, try later");
+    case ErrorCode::kNoSpace:
+      return Err(RespCode::kSysTemp, "Server storage full, try later");
     case ErrorCode::kPerm:
     case ErrorCode::kInvalid:
       if (context == Context::kLogin) {

@@ -231,6 +231,9 @@ smtp::Reply Session::ErrorReply(const Error& error,
   switch (error.code()) {
     case ErrorCode::kOverQuota:
       return {452, "4.2.2", "Mailbox full"};
+    case ErrorCode::kNoSpace:  // RFC 5321 452, RFC 3463 4.3.1
+      spdlog::error("smtp#{} {}: {}", conn_->id(), what, error.ToString());
+      return {452, "4.3.1", "Insufficient system storage, try again later"};
     case ErrorCode::kTooBig:
       return {552, "5.3.4", "Message too big"};
     default:

@@ -8,9 +8,10 @@ Error SqlError(sqlite3* db, int rc, std::string_view what) {
   std::string msg = std::string(what) + ": " + sqlite3_errstr(rc);
   if (db) msg += std::string(" (") + sqlite3_errmsg(db) + ")";
   switch (rc & 0xff) {
+    case SQLITE_FULL:  // ENOSPC (or SQLITE_MAX_PAGE_COUNT): disk full
+      return Error(ErrorCode::kNoSpace, std::move(msg));
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-    case SQLITE_FULL:
     case SQLITE_IOERR:
     case SQLITE_NOMEM:
     case SQLITE_INTERRUPT:
