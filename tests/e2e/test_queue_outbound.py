@@ -33,6 +33,10 @@ class Sink:
         self.rcpt_replies = {}     # address -> reply line
         self.data_replies = []     # successive end-of-data replies
         self.drop_in_data = 0      # connections to drop after 354
+        # on_data_end(when, data): called with "before" once a message's data is
+        # read (a true result drops the connection without a reply) and
+        # "after" its reply is sent; crash tests kill the server here.
+        self.on_data_end = None
         self.messages = []         # (mail_line, [rcpt lines], data bytes)
         self.lock = threading.Lock()
         self.stopped = False
@@ -96,12 +100,18 @@ class Sink:
                         if l.startswith(b"."):
                             l = l[1:]
                         data += l
+                    hook = self.on_data_end
+                    if hook and hook("before", data):
+                        conn.close()
+                        return
                     with self.lock:
                         reply = (self.data_replies.pop(0)
                                  if self.data_replies else "250 2.0.0 queued")
                         if reply.startswith("2"):
                             self.messages.append((mail, rcpts, data))
                     send(reply)
+                    if hook:
+                        hook("after", data)
                 elif up.startswith("RSET") or up.startswith("NOOP"):
                     send("250 2.0.0 ok")
                 elif up.startswith("QUIT"):
