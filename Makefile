@@ -36,16 +36,22 @@ test-build: deps $(TEST_BUILD)/build.ninja
 test: test-build
 	cd $(TEST_BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
 
-# The randomized multi-session IMAP model test, long (make test runs it
-# short): SOAK_SEEDS seeds x SOAK_OPS operations with SOAK_SESSIONS sessions.
+# The long forms of two tests `make test` runs short: the randomized
+# multi-session IMAP model (SOAK_SEEDS seeds x SOAK_OPS operations with
+# SOAK_SESSIONS sessions) and 1,000 mixed SMTP/IMAP/POP3 sessions for
+# SOAK_LOAD_SECONDS.
 SOAK_SEEDS    ?= 1-200
 SOAK_OPS      ?= 2000
 SOAK_SESSIONS ?= 5
+SOAK_LOAD_SECONDS ?= 600
 soak: test-build
 	cd tests/e2e && CORREIO_BIN=$(abspath $(TEST_BUILD))/correio \
 	  CORREIO_MODEL_SEEDS=$(SOAK_SEEDS) CORREIO_MODEL_OPS=$(SOAK_OPS) \
 	  CORREIO_MODEL_SESSIONS=$(SOAK_SESSIONS) \
 	  python3 -m unittest -v test_imap_model
+	cd tests/e2e && CORREIO_BIN=$(abspath $(TEST_BUILD))/correio \
+	  CORREIO_SOAK_SECONDS=$(SOAK_LOAD_SECONDS) CORREIO_E2E_VERBOSE=1 \
+	  python3 -m unittest -v test_mixed_soak
 
 # Benchmarks side by side with Postfix and Dovecot (docs/benchmarks.md):
 # results in bench/results/LATEST.md. bench-quick: small counts, ~5 minutes.
