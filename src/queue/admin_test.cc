@@ -50,7 +50,7 @@ TEST_F(AdminTest, ListShowRetryDelete) {
     auto due = (*spool)->Due(clock_.NowSeconds(), 10, {});
     ASSERT_TRUE((*spool)->Record(
         id, {{(*due)[0].recipients[0].id, OutcomeKind::kDeferred, "4.0.0",
-              "451 4.7.1 greylisted", "mx.example.net", ""}}));
+              "451 4.7.1 greylisted", "mx.example.net", "", ""}}));
   }
   EXPECT_EQ(Run({"list"}), 0);
   EXPECT_NE(out_.str().find(std::to_string(id) + "  Tue, 14 Nov 2023"),

@@ -35,10 +35,21 @@ std::string FormatRfc5322Date(int64_t unix_seconds) {
                      tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
+Envelope DsnEnvelope(const std::string& sender, bool smtputf8) {
+  Envelope e;
+  e.mail_from = "";
+  e.recipients.push_back({sender, kNotifyNever, ""});
+  e.smtputf8 = smtputf8;
+  e.eight_bit = true;
+  return e;
+}
+
 std::string BuildDsn(const DsnInput& in) {
   bool delayed_only = true;
+  bool success = !in.recipients.empty();
   for (const auto& r : in.recipients) {
     if (r.action != "delayed") delayed_only = false;
+    if (r.action != "delivered" && r.action != "relayed") success = false;
   }
   std::string boundary = fmt::format("=_correio_{}_{}", in.unique, in.now);
   std::string out;
@@ -47,8 +58,9 @@ std::string BuildDsn(const DsnInput& in) {
   out += fmt::format("From: Mail Delivery System <MAILER-DAEMON@{}>\r\n",
                      in.reporting_mta);
   out += fmt::format("To: <{}>\r\n", in.original_sender);
-  out += delayed_only ? "Subject: Delayed Mail (still being retried)\r\n"
-                      : "Subject: Undelivered Mail Returned to Sender\r\n";
+  out += success        ? "Subject: Successful Mail Delivery Report\r\n"
+         : delayed_only ? "Subject: Delayed Mail (still being retried)\r\n"
+                        : "Subject: Undelivered Mail Returned to Sender\r\n";
   out += fmt::format("Date: {}\r\n", FormatRfc5322Date(in.now));
   out += fmt::format("Message-ID: <dsn.{}.{}@{}>\r\n", in.unique, in.now,
                      in.reporting_mta);
@@ -66,7 +78,13 @@ std::string BuildDsn(const DsnInput& in) {
   out += "Content-Transfer-Encoding: 8bit\r\n\r\n";
   out += fmt::format("This is the mail system at host {}.\r\n\r\n",
                      in.reporting_mta);
-  if (delayed_only) {
+  if (success) {
+    out +=
+        "Your message was delivered to the recipients below, as you "
+        "asked\r\nwhen you sent it (NOTIFY=SUCCESS). \"relayed\" means it "
+        "went on to a\r\nmail system that sends no such reports; you may "
+        "hear nothing more.\r\n\r\n";
+  } else if (delayed_only) {
     out +=
         "Your message could not be delivered yet to the recipients "
         "below.\r\nIt is still in the queue and will be retried; you do "
@@ -128,7 +146,8 @@ std::string BuildDsn(const DsnInput& in) {
   // Part 3: the original (RFC 3461 §4.3 RET). Without RET we return the
   // headers only, as a large bounce of a large message helps nobody.
   out += "--" + boundary + "\r\n";
-  bool full = in.ret == Ret::kFull && in.original.size() <= kMaxReturnedMessage;
+  bool full = !success && in.ret == Ret::kFull &&
+              in.original.size() <= kMaxReturnedMessage;
   if (full) {
     out += in.smtputf8 ? "Content-Type: message/global\r\n\r\n"
                        : "Content-Type: message/rfc822\r\n\r\n";

@@ -1,7 +1,9 @@
 // Delivery Status Notifications (RFC 3464): the multipart/report the queue
-// sends to a message's sender when it gives up on recipients (failed) or
-// warns that delivery is late (delayed), honouring the RFC 3461 envelope
-// parameters ENVID, ORCPT and RET. For SMTPUTF8 mail the report uses the
+// sends to a message's sender when it gives up on recipients (failed),
+// warns that delivery is late (delayed) or, for NOTIFY=SUCCESS, reports
+// success (delivered, relayed), honouring the RFC 3461 envelope
+// parameters ENVID, ORCPT and RET (a success report returns the headers
+// only, whatever RET says, as Postfix does). For SMTPUTF8 mail the report uses the
 // internationalized types of RFC 6533 (message/global-delivery-status,
 // message/global).
 //
@@ -20,7 +22,7 @@ namespace correio::queue {
 struct DsnRecipient {
   std::string address;      // Final-Recipient
   std::string orcpt;        // "rfc822;addr" or ""
-  std::string action;       // "failed" | "delayed" | "delivered"
+  std::string action;       // "failed" | "delayed" | "delivered" | "relayed"
   std::string status;       // "5.1.1"
   std::string diagnostic;   // the SMTP reply "550 5.1.1 ..." or ""
   std::string remote_mta;   // "mx.example.net" or ""
@@ -45,7 +47,13 @@ struct DsnInput {
 // §4.3 allows the MTA to truncate).
 inline constexpr size_t kMaxReturnedMessage = 1 << 20;
 
+// One report: every recipient in it has the same kind of action (failed,
+// delayed, or delivered/relayed), which sets its Subject and text.
 std::string BuildDsn(const DsnInput& input);
+
+// The envelope of a report to `sender`: null reverse path (never a report
+// about a report, RFC 3461 §6.2) and NOTIFY=NEVER.
+Envelope DsnEnvelope(const std::string& sender, bool smtputf8);
 
 // "Wed, 02 Dec 2026 16:47:26 +0000" (RFC 5322 §3.3), UTC.
 std::string FormatRfc5322Date(int64_t unix_seconds);

@@ -12,6 +12,7 @@
 #include "base/strings.h"
 #include "base/thread_name.h"
 #include "mail/deliver.h"
+#include "queue/dsn.h"
 
 namespace correio::queue {
 
@@ -157,6 +158,35 @@ Result<uint64_t> Outbound::Enqueue(const Envelope& envelope,
   auto id = spool_->Enqueue(envelope, data);
   if (id) Wake();
   return id;
+}
+
+Status Outbound::ReportDelivered(const Envelope& envelope,
+                                 std::string_view message) {
+  if (envelope.mail_from.empty() || envelope.recipients.empty()) return {};
+  DsnInput in;
+  in.reporting_mta = options_.hostname;
+  in.original_sender = envelope.mail_from;
+  in.envid = envelope.envid;
+  in.ret = envelope.ret;
+  in.smtputf8 = envelope.smtputf8;
+  in.now = clock_.NowSeconds();
+  in.arrival = in.now;
+  in.original = message;
+  in.unique = fmt::format("l{}.{}", in.now, report_counter_.fetch_add(1));
+  for (const auto& r : envelope.recipients) {
+    DsnRecipient d;
+    d.address = r.address;
+    d.orcpt = r.orcpt;
+    d.action = "delivered";
+    d.status = "2.0.0";
+    d.explanation = "delivered to mailbox";
+    d.last_attempt = in.now;
+    in.recipients.push_back(std::move(d));
+  }
+  auto id = Enqueue(DsnEnvelope(envelope.mail_from, envelope.smtputf8),
+                    BuildDsn(in));
+  if (!id) return Fail(id.error());
+  return {};
 }
 
 void Outbound::Wake() {
@@ -402,6 +432,7 @@ awaitable<void> Outbound::DeliverLocal(WorkMessage message) {
             o.kind = OutcomeKind::kDelivered;
             o.status = "2.0.0";
             o.explanation = "delivered to mailbox";
+            o.success_action = "delivered";
           } else if (delivered.error().code() == ErrorCode::kOverQuota) {
             o.kind = OutcomeKind::kDeferred;
             o.status = "4.2.2";
@@ -690,6 +721,9 @@ awaitable<void> Outbound::DeliverDomain(std::string domain,
         for (size_t i = 0; i < m.recipients.size(); ++i) {
           outs.push_back(
               FromReply(m.recipients[i].id, sent->recipients[i], mta));
+          // RFC 3461 §4.2: a next hop without DSN cannot report success;
+          // we do, as "relayed". With DSN it got the NOTIFY and reports.
+          if (!caps->dsn) outs.back().success_action = "relayed";
           if (sent->recipients[i].code == 421) closing = true;
         }
         co_await RecordOutcomes(m.id, std::move(outs));

@@ -20,6 +20,7 @@
 // Thread-safety: Enqueue() from any thread. Start()/Stop() from the owner.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -70,6 +71,8 @@ class Outbound : public Queue {
       net::BlockingPool* pool, const Clock& clock = SystemClock());
   ~Outbound() override;
 
+  Status ReportDelivered(const Envelope& envelope,
+                         std::string_view message) override;
   Result<uint64_t> Enqueue(const Envelope& envelope,
                            std::string_view data) override;
 
@@ -106,6 +109,7 @@ class Outbound : public Queue {
                const std::vector<WorkMessage>& batch);
 
   std::unique_ptr<Spool> spool_;
+  std::atomic<uint64_t> report_counter_{0};  // unique ReportDelivered ids
   OutboundOptions options_;
   store::Store* store_;
   net::BlockingPool* pool_;

@@ -55,6 +55,12 @@ class Queue {
   // added) for the envelope's recipients. Returns the queue id.
   virtual Result<uint64_t> Enqueue(const Envelope& envelope,
                                    std::string_view data) = 0;
+  // Local delivery done: queues a "delivered" report (RFC 3464) to
+  // envelope.mail_from for envelope.recipients, the ones that asked with
+  // NOTIFY=SUCCESS. `message` is what was delivered (its header is
+  // returned). Nothing for the null sender.
+  virtual Status ReportDelivered(const Envelope& envelope,
+                                 std::string_view message) = 0;
 };
 
 }  // namespace correio::queue

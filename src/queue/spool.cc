@@ -129,6 +129,12 @@ bool WantsFailure(uint8_t notify) {
 bool WantsDelay(uint8_t notify) {
   return notify == kNotifyDefault || (notify & kNotifyDelay);
 }
+// Success is reported only when asked for (RFC 3461 §4.1: the default is
+// FAILURE,DELAY or FAILURE).
+bool WantsSuccess(uint8_t notify) {
+  return notify != kNotifyDefault && !(notify & kNotifyNever) &&
+         (notify & kNotifySuccess);
+}
 
 }  // namespace
 
@@ -316,7 +322,7 @@ Status Spool::Record(uint64_t message_id,
   std::string mail_from = mq.Text(0);
   int64_t created = mq.Int(4);
   bool warned = mq.Int(5) != 0;
-  std::vector<DsnRecipient> failed, delayed;
+  std::vector<DsnRecipient> failed, delayed, succeeded;
   for (const auto& o : outcomes) {
     Stmt rq(db_,
             "SELECT address, notify, orcpt, attempts, state FROM recipient "
@@ -374,6 +380,10 @@ Status Spool::Record(uint64_t message_id,
     if (state == 2 && WantsFailure(notify)) {
       d.action = "failed";
       failed.push_back(d);
+    } else if (state == 1 && !o.success_action.empty() &&
+               WantsSuccess(notify)) {
+      d.action = o.success_action;
+      succeeded.push_back(d);
     } else if (state == 0 && options_.delay_warning_seconds > 0 && !warned &&
                now - created >=
                    static_cast<int64_t>(options_.delay_warning_seconds) &&
@@ -384,7 +394,7 @@ Status Spool::Record(uint64_t message_id,
   }
   // Never bounce a bounce (RFC 5321 §6.1, RFC 3461 §6.2): null sender.
   if (!mail_from.empty()) {
-    for (auto* list : {&failed, &delayed}) {
+    for (auto* list : {&failed, &delayed, &succeeded}) {
       if (list->empty()) continue;
       DsnInput in;
       in.reporting_mta = options_.hostname;
@@ -397,14 +407,12 @@ Status Spool::Record(uint64_t message_id,
       in.recipients = *list;
       std::string original = mq.Text(6);
       in.original = original;
-      in.unique = fmt::format("{}.{}", message_id, list == &failed ? 1 : 2);
+      in.unique = fmt::format("{}.{}", message_id,
+                              list == &failed    ? 1
+                              : list == &delayed ? 2
+                                                 : 3);
       std::string dsn = BuildDsn(in);
-      Envelope e;
-      e.mail_from = "";
-      e.recipients.push_back({mail_from, kNotifyNever, ""});
-      e.smtputf8 = in.smtputf8;
-      e.eight_bit = true;
-      auto id = InsertLocked(e, dsn, now);
+      auto id = InsertLocked(DsnEnvelope(mail_from, in.smtputf8), dsn, now);
       if (!id) return Fail(id.error());
     }
     if (!delayed.empty()) {

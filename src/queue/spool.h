@@ -74,6 +74,10 @@ struct Outcome {
   std::string diagnostic;   // the remote SMTP reply, "" when none
   std::string remote_mta;   // host name or address, "" when none
   std::string explanation;  // our own words when there is no reply
+  // For kDelivered: the RFC 3464 action a NOTIFY=SUCCESS sender is told,
+  // "delivered" (into a local mailbox) or "relayed" (to a server without
+  // the DSN extension); "" when the next hop took the NOTIFY on itself.
+  std::string success_action;
 };
 
 struct RecipientInfo {

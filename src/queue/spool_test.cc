@@ -85,7 +85,7 @@ TEST_F(SpoolTest, DeferredFollowsScheduleThenExpiresIntoBounce) {
   uint64_t rid = due[0].recipients[0].id;
   Outcome o{
       rid, OutcomeKind::kDeferred, "4.0.0", "451 4.3.0 later", "mx.example.net",
-      ""};
+      "", ""};
   ASSERT_TRUE(spool_->Record(*id, {o}));
   EXPECT_TRUE(Due().empty());
   auto next = spool_->NextDue({});
@@ -128,7 +128,7 @@ TEST_F(SpoolTest, PermanentFailureBouncesOnlyWantedRecipients) {
   std::vector<Outcome> outs;
   for (auto& r : due[0].recipients) {
     Outcome o{r.id, OutcomeKind::kFailed, "5.1.1", "550 5.1.1 unknown", "mx",
-              ""};
+              "", ""};
     if (r.address == "ok@example.net") o.kind = OutcomeKind::kDelivered;
     outs.push_back(o);
   }
@@ -144,13 +144,59 @@ TEST_F(SpoolTest, PermanentFailureBouncesOnlyWantedRecipients) {
             std::string::npos);
 }
 
+// RFC 3461 NOTIFY=SUCCESS: a delivery the next hop could not report
+// ("relayed") or that ended in a local mailbox ("delivered") is reported
+// to the sender, once, headers only; not without SUCCESS, nor when the next
+// hop took the NOTIFY on itself (no success_action).
+TEST_F(SpoolTest, SuccessReportedOnlyWhenAskedAndNotPassedOn) {
+  Envelope e = Env("a@example.org", {});
+  e.ret = Ret::kFull;
+  e.recipients.push_back({"s1@example.net", kNotifySuccess, ""});
+  e.recipients.push_back(
+      {"s2@example.net", kNotifySuccess | kNotifyFailure, "rfc822;S2@x"});
+  e.recipients.push_back({"dsn@example.net", kNotifySuccess, ""});
+  e.recipients.push_back({"plain@example.net", kNotifyDefault, ""});
+  auto id = spool_->Enqueue(e, kMsg);
+  ASSERT_TRUE(id);
+  auto due = Due();
+  ASSERT_EQ(due[0].recipients.size(), 4u);
+  std::vector<Outcome> outs;
+  for (auto& r : due[0].recipients) {
+    Outcome o{r.id, OutcomeKind::kDelivered, "2.0.0", "250 2.0.0 ok", "mx",
+              "", "relayed"};
+    if (r.address == "dsn@example.net") o.success_action = "";
+    outs.push_back(o);
+  }
+  ASSERT_TRUE(spool_->Record(*id, outs));
+  auto list = spool_->List();
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->size(), 1u);  // the original is done; one report
+  EXPECT_EQ((*list)[0].mail_from, "");
+  EXPECT_EQ((*list)[0].recipients[0].address, "a@example.org");
+  auto dsn = spool_->LoadData((*list)[0].id);
+  ASSERT_TRUE(dsn);
+  EXPECT_NE(dsn->find("Subject: Successful Mail Delivery Report"),
+            std::string::npos);
+  EXPECT_NE(dsn->find("Final-Recipient: rfc822; s1@example.net\r\n"
+                      "Action: relayed\r\nStatus: 2.0.0"),
+            std::string::npos);
+  EXPECT_NE(dsn->find("Original-Recipient: rfc822;S2@x\r\n"
+                      "Final-Recipient: rfc822; s2@example.net"),
+            std::string::npos);
+  EXPECT_EQ(dsn->find("dsn@example.net"), std::string::npos);
+  EXPECT_EQ(dsn->find("plain@example.net"), std::string::npos);
+  // Headers only, although RET=FULL.
+  EXPECT_NE(dsn->find("text/rfc822-headers"), std::string::npos);
+  EXPECT_EQ(dsn->find("message/rfc822"), std::string::npos);
+}
+
 TEST_F(SpoolTest, NeverBounceABounce) {
   auto id = spool_->Enqueue(Env("", {"b@example.net"}), kMsg);
   ASSERT_TRUE(id);
   auto due = Due();
   ASSERT_TRUE(
       spool_->Record(*id, {{due[0].recipients[0].id, OutcomeKind::kFailed,
-                            "5.1.1", "550 no", "", ""}}));
+                            "5.1.1", "550 no", "", "", ""}}));
   auto list = spool_->List();
   ASSERT_TRUE(list);
   EXPECT_TRUE(list->empty());
@@ -164,6 +210,7 @@ TEST_F(SpoolTest, DelayWarningOnceWhenLate) {
             OutcomeKind::kDeferred,
             "4.0.0",
             "451 later",
+            "",
             "",
             ""};
   ASSERT_TRUE(spool_->Record(*id, {o}));
@@ -185,7 +232,7 @@ TEST_F(SpoolTest, AdminRetryAndRemove) {
   auto due = Due();
   ASSERT_TRUE(
       spool_->Record(*id, {{due[0].recipients[0].id, OutcomeKind::kDeferred,
-                            "4.0.0", "451", "", ""}}));
+                            "4.0.0", "451", "", "", ""}}));
   EXPECT_TRUE(Due().empty());
   auto n = spool_->Retry(*id);
   ASSERT_TRUE(n);

@@ -37,6 +37,7 @@ class Sink:
         # read (a true result drops the connection without a reply) and
         # "after" its reply is sent; crash tests kill the server here.
         self.on_data_end = None
+        self.dsn = True            # advertise DSN (RFC 3461) in EHLO
         self.messages = []         # (mail_line, [rcpt lines], data bytes)
         self.lock = threading.Lock()
         self.stopped = False
@@ -69,7 +70,8 @@ class Sink:
                 up = cmd.upper()
                 if up.startswith("EHLO"):
                     send("250-sink.test\r\n250-PIPELINING\r\n250-8BITMIME"
-                         "\r\n250-DSN\r\n250 SIZE 10000000")
+                         + ("\r\n250-DSN" if self.dsn else "") +
+                         "\r\n250 SIZE 10000000")
                 elif up.startswith("MAIL"):
                     mail, rcpts = cmd, []
                     send("250 2.1.0 ok")
@@ -140,12 +142,13 @@ def config_for(sink):
             'routes = { "example.net" = "127.0.0.1:%d" }\n' % sink.port)
 
 
-def submit(server, to, body, sender="alice@example.org"):
+def submit(server, to, body, sender="alice@example.org", rcpt_options=()):
     with smtplib.SMTP("127.0.0.1", server.port("submission"),
                       timeout=30) as s:
         s.starttls(context=client_tls_context())
         s.login("alice@example.org", PASSWORD)
-        refused = s.sendmail(sender, to, body)
+        refused = s.sendmail(sender, to, body,
+                             rcpt_options=list(rcpt_options))
         assert not refused, refused
 
 
@@ -180,7 +183,9 @@ BODY = (b"From: alice@example.org\r\nTo: bob@example.net\r\n"
         b"Subject: outbound\r\n\r\n.leading dot line\r\nsecond line\r\n")
 
 
-class QueueOutboundTest(unittest.TestCase):
+class OutboundCase(unittest.TestCase):
+    """A server whose mail for example.net goes to a Sink."""
+
     def setUp(self):
         self.sink = Sink()
         self.server = Server(extra_config=config_for(self.sink))
@@ -191,6 +196,8 @@ class QueueOutboundTest(unittest.TestCase):
         self.server.stop()
         self.sink.stop()
 
+
+class QueueOutboundTest(OutboundCase):
     def test_delivers_to_remote(self):
         submit(self.server, ["bob@example.net"], BODY)
         (mail, rcpts, data), = self.sink.wait_messages(1)
@@ -227,6 +234,50 @@ class QueueOutboundTest(unittest.TestCase):
         submit(self.server, ["bob@example.net"], BODY)
         (_, _, data), = self.sink.wait_messages(1)
         self.assertIn(b"second line", data)
+
+
+class SuccessNotificationTest(OutboundCase):
+    """RFC 3461 NOTIFY=SUCCESS: a next hop with DSN gets the NOTIFY and
+    reports itself; one without gets the message and we report "relayed";
+    a local delivery is reported "delivered" to a remote sender."""
+
+    def test_next_hop_with_dsn_gets_notify_and_no_report_from_us(self):
+        submit(self.server, ["bob@example.net"], BODY,
+               rcpt_options=["NOTIFY=SUCCESS,FAILURE"])
+        (_, rcpts, _), = self.sink.wait_messages(1)
+        self.assertEqual(rcpts, ["RCPT TO:<bob@example.net> "
+                                 "NOTIFY=SUCCESS,FAILURE"])
+        time.sleep(1.5)
+        self.assertEqual(inbox(self.server), [])
+
+    def test_next_hop_without_dsn_is_reported_relayed(self):
+        self.sink.dsn = False
+        submit(self.server, ["bob@example.net", "carol@example.net"], BODY,
+               rcpt_options=["NOTIFY=SUCCESS"])
+        self.sink.wait_messages(1)
+        report, = wait_for(lambda: inbox(self.server))
+        self.assertIn(b"Subject: Successful Mail Delivery Report", report)
+        self.assertIn(b"Final-Recipient: rfc822; bob@example.net\r\n"
+                      b"Action: relayed\r\nStatus: 2.0.0", report)
+        self.assertIn(b"Final-Recipient: rfc822; carol@example.net", report)
+        self.assertIn(b"Subject: outbound", report)        # the header
+        self.assertNotIn(b"leading dot line", report)      # not the body
+
+    def test_local_delivery_reported_to_remote_sender(self):
+        with smtplib.SMTP("127.0.0.1", self.server.port("smtp"),
+                          timeout=30) as s:
+            s.sendmail("bob@example.net", ["alice@example.org"],
+                       b"Subject: for alice\r\n\r\nhello\r\n",
+                       mail_options=["ENVID=env-42"],
+                       rcpt_options=["NOTIFY=SUCCESS"])
+        (mail, rcpts, data), = self.sink.wait_messages(1)
+        self.assertTrue(mail.startswith("MAIL FROM:<>"), mail)
+        self.assertEqual(rcpts[0].split()[1], "TO:<bob@example.net>")
+        self.assertIn(b"Action: delivered\r\nStatus: 2.0.0", data)
+        self.assertIn(b"Final-Recipient: rfc822; alice@example.org", data)
+        self.assertIn(b"Original-Envelope-Id: env-42", data)
+        self.assertIn(b"Subject: for alice", data)
+        self.assertEqual(len(inbox(self.server)), 1)       # delivered too
 
 
 class QueueRestartTest(unittest.TestCase):

@@ -712,10 +712,15 @@ net::awaitable<bool> Session::FinishMessage(std::string message, bool bare_lf,
   std::vector<store::AccountId> accounts;
   std::set<store::AccountId> seen_accounts;
   queue::Envelope envelope;
+  queue::Envelope report;  // local recipients that asked NOTIFY=SUCCESS
   std::set<std::string> seen_remote;
   for (const auto& rcpt : rcpts_) {
     for (const auto& a : rcpt.local) {
       if (seen_accounts.insert(a.id).second) accounts.push_back(a.id);
+    }
+    if (!rcpt.local.empty() && (rcpt.notify & kNotifySuccess) &&
+        !(rcpt.notify & kNotifyNever)) {
+      report.recipients.push_back({rcpt.address, rcpt.notify, rcpt.orcpt});
     }
     for (const auto& target : rcpt.remote) {
       if (!seen_remote.insert(AsciiLowercase(target)).second) continue;
@@ -741,6 +746,19 @@ net::awaitable<bool> Session::FinishMessage(std::string message, bool bare_lf,
   envelope.require_tls = mail.require_tls;
   envelope.authenticated_user = account_ ? account_->address : "";
   envelope.client_ip = conn_->remote_ip();
+  // The success report returns the header only (queue/dsn.h): keep that
+  // much, as the message itself may be moved into the store.
+  std::string report_header;
+  if (!report.recipients.empty() && !envelope.mail_from.empty()) {
+    report.mail_from = envelope.mail_from;
+    report.envid = envelope.envid;
+    report.smtputf8 = envelope.smtputf8;
+    size_t end = data.find("\r\n\r\n");
+    report_header = data.substr(0, end == std::string::npos ? data.size()
+                                                            : end + 4);
+  } else {
+    report.recipients.clear();
+  }
 
   store::Store* store = env_.store;
   queue::Queue* queue = options_.queue;
@@ -751,8 +769,8 @@ net::awaitable<bool> Session::FinishMessage(std::string message, bool bare_lf,
   const uint64_t size = data.size();
   auto done = co_await net::RunBlocking(
       *env_.pool,
-      [&data, &accounts, &envelope, &return_path, store, queue,
-       origin]() -> Status {
+      [&data, &accounts, &envelope, &return_path, &report, &report_header,
+       store, queue, origin]() -> Status {
         if (!accounts.empty()) {
           // The blob takes the message itself when nothing else needs it:
           // Return-Path goes in front in place (the reader's slack), so a
@@ -765,6 +783,14 @@ net::awaitable<bool> Session::FinishMessage(std::string message, bool bare_lf,
           auto delivered = mail::DeliverToInboxes(*store, *blob, accounts,
                                                   std::time(nullptr), origin);
           if (!delivered) return Fail(delivered.error());
+          if (!report.recipients.empty() && queue) {
+            // Delivered already: a failure here must not turn into a 4xx
+            // (the client would send the message again).
+            if (auto st = queue->ReportDelivered(report, report_header); !st) {
+              spdlog::error("smtp: success report for <{}>: {}",
+                            report.mail_from, st.error().ToString());
+            }
+          }
         }
         if (!envelope.recipients.empty()) {
           if (!queue) return Fail(ErrorCode::kTemp, "no outbound queue");

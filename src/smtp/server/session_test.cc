@@ -34,6 +34,21 @@ class RecordingQueue : public queue::Queue {
     data_.emplace_back(data);
     return envelopes_.size();
   }
+  Status ReportDelivered(const queue::Envelope& envelope,
+                         std::string_view message) override {
+    std::lock_guard lock(mu_);
+    reports_.push_back(envelope);
+    report_data_.emplace_back(message);
+    return {};
+  }
+  std::vector<queue::Envelope> reports() {
+    std::lock_guard lock(mu_);
+    return reports_;
+  }
+  std::vector<std::string> report_data() {
+    std::lock_guard lock(mu_);
+    return report_data_;
+  }
   std::vector<queue::Envelope> envelopes() {
     std::lock_guard lock(mu_);
     return envelopes_;
@@ -47,6 +62,8 @@ class RecordingQueue : public queue::Queue {
   std::mutex mu_;
   std::vector<queue::Envelope> envelopes_;
   std::vector<std::string> data_;
+  std::vector<queue::Envelope> reports_;
+  std::vector<std::string> report_data_;
 };
 
 struct Client {
@@ -427,6 +444,42 @@ TEST_F(SmtpSessionTest, AliasToRemoteIsForwardedThroughTheQueue) {
   auto data = queue_.data();
   EXPECT_TRUE(data[0].starts_with("Received: from client.example"));
   EXPECT_TRUE(data[0].ends_with("\r\nSubject: f\r\n\r\nbody\r\n"));
+}
+
+// RFC 3461 NOTIFY=SUCCESS for a local mailbox: after delivery the queue is
+// asked for a "delivered" report, for that recipient only, with the header.
+TEST_F(SmtpSessionTest, NotifySuccessForLocalRecipientIsReported) {
+  Client c(Start(false));
+  Greet(c);
+  c.Cmd("MAIL FROM:<s@remote.example> ENVID=e1");
+  EXPECT_EQ(c.Cmd("RCPT TO:<alice@example.org> NOTIFY=SUCCESS,FAILURE "
+                  "ORCPT=rfc822;Alice@example.org"),
+            "250 2.1.5 Ok");
+  EXPECT_EQ(c.Cmd("RCPT TO:<bob@example.org>"), "250 2.1.5 Ok");
+  c.Cmd("DATA");
+  EXPECT_EQ(c.Cmd("Subject: s\r\n\r\nbody\r\n.").substr(0, 3), "250");
+  EXPECT_EQ(InboxCount("alice@example.org"), 1u);
+  auto reports = queue_.reports();
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].mail_from, "s@remote.example");
+  EXPECT_EQ(reports[0].envid, "e1");
+  ASSERT_EQ(reports[0].recipients.size(), 1u);
+  EXPECT_EQ(reports[0].recipients[0].address, "alice@example.org");
+  EXPECT_EQ(reports[0].recipients[0].orcpt, "rfc822;Alice@example.org");
+  std::string header = queue_.report_data()[0];
+  EXPECT_TRUE(header.ends_with("Subject: s\r\n\r\n")) << header;
+  EXPECT_EQ(header.find("body"), std::string::npos);
+  // No report without NOTIFY=SUCCESS, nor for the null sender.
+  c.Cmd("MAIL FROM:<>");
+  c.Cmd("RCPT TO:<alice@example.org> NOTIFY=SUCCESS");
+  c.Cmd("DATA");
+  EXPECT_EQ(c.Cmd("Subject: t\r\n\r\nbody\r\n.").substr(0, 3), "250");
+  c.Cmd("MAIL FROM:<s@remote.example>");
+  c.Cmd("RCPT TO:<alice@example.org> NOTIFY=FAILURE");
+  c.Cmd("DATA");
+  EXPECT_EQ(c.Cmd("Subject: u\r\n\r\nbody\r\n.").substr(0, 3), "250");
+  EXPECT_EQ(queue_.reports().size(), 1u);
+  EXPECT_EQ(InboxCount("alice@example.org"), 3u);
 }
 
 TEST_F(SmtpSessionTest, ForwardingWithoutQueueIsDeferred) {
