@@ -12,6 +12,8 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
   python3 openssl curl swaks msmtp isync fetchmail getmail6
+  # MUAs driven by tests/e2e/test_mua_clients.py
+  mutt neomutt s-nail
   # swaks' STARTTLS (--no-install-recommends leaves it out)
   libnet-ssleay-perl
 )
