@@ -101,9 +101,10 @@ awaitable<void> Connection::Watchdog() {
 void Connection::Compact() {
   if (begin_ == end_) {
     begin_ = end_ = 0;
-    // Give memory back after a large literal or line so idle sessions
-    // stay small.
-    if (buf_.capacity() > 4 * kReadChunk) std::string().swap(buf_);
+    // Nothing unread: give the buffer back. FillBuffer allocates one again
+    // only once the socket is readable, so a session waiting for its next
+    // command (IDLE: hours) holds none.
+    std::string().swap(buf_);
   } else if (begin_ > 0 && begin_ >= buf_.size() / 2) {
     std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
     end_ -= begin_;
@@ -175,8 +176,20 @@ awaitable<Result<size_t>> Connection::ReadRaw(char* into, size_t n) {
   co_return got;
 }
 
+awaitable<Status> Connection::WaitReadable() {
+  if (ssl_ && SSL_has_pending(ssl_.get())) co_return Status{};
+  auto st = co_await WaitReady(tcp::socket::wait_read);
+  co_return st;
+}
+
+// No array in this frame: an idle session keeps it (and ReadLine's) alive
+// while it waits; a 4 KB local made every idle connection 4 KB bigger.
 awaitable<Result<size_t>> Connection::FillBuffer() {
   Compact();
+  if (begin_ == end_ && !(deflate_ && deflate_->has_input())) {
+    auto ready = co_await WaitReadable();
+    if (!ready) co_return Fail(ready.error());
+  }
   if (buf_.size() < end_ + kReadChunk) buf_.resize(end_ + kReadChunk);
   if (!deflate_) {
     auto n = co_await ReadRaw(buf_.data() + end_, buf_.size() - end_);
@@ -185,12 +198,13 @@ awaitable<Result<size_t>> Connection::FillBuffer() {
   }
   // Compressed: inflate what we have; read more only when it yields
   // nothing (a sync-flush marker alone, or a block cut by the network).
+  std::string raw;
   for (;;) {
     if (!deflate_->has_input()) {
-      char raw[kReadChunk];
-      auto n = co_await ReadRaw(raw, sizeof raw);
+      raw.resize(kReadChunk);
+      auto n = co_await ReadRaw(raw.data(), raw.size());
       if (!n) co_return n;
-      deflate_->Feed(std::string_view(raw, *n));
+      deflate_->Feed(std::string_view(raw.data(), *n));
     }
     auto n = deflate_->Inflate(buf_.data() + end_, buf_.size() - end_);
     if (!n) {

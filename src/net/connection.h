@@ -145,6 +145,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Error ReadError(const boost::system::error_code& ec) const;
   // Waits until the socket is readable or writable (deadline applies).
   awaitable<Status> WaitReady(tcp::socket::wait_type what);
+  // Until a read would find something: TLS data OpenSSL already holds, or
+  // a readable socket.
+  awaitable<Status> WaitReadable();
   // After an SSL_* call returned `rc`: waits as OpenSSL asks (true: call
   // again) or says why not.
   awaitable<Result<bool>> SslRetry(int rc, const char* what);
