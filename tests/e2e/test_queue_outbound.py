@@ -38,6 +38,10 @@ class Sink:
         # "after" its reply is sent; crash tests kill the server here.
         self.on_data_end = None
         self.dsn = True            # advertise DSN (RFC 3461) in EHLO
+        # Offer STARTTLS and answer it with the 220 and a forged reply in
+        # the same packet (the STARTTLS response injection of CVE-2011-0411
+        # turned around: a hostile server).
+        self.starttls_inject = False
         self.messages = []         # (mail_line, [rcpt lines], data bytes)
         self.lock = threading.Lock()
         self.stopped = False
@@ -70,7 +74,9 @@ class Sink:
                 up = cmd.upper()
                 if up.startswith("EHLO"):
                     send("250-sink.test\r\n250-PIPELINING\r\n250-8BITMIME"
-                         + ("\r\n250-DSN" if self.dsn else "") +
+                         + ("\r\n250-DSN" if self.dsn else "")
+                         + ("\r\n250-STARTTLS" if self.starttls_inject
+                            else "") +
                          "\r\n250 SIZE 10000000")
                 elif up.startswith("MAIL"):
                     mail, rcpts = cmd, []
@@ -114,6 +120,9 @@ class Sink:
                     send(reply)
                     if hook:
                         hook("after", data)
+                elif up.startswith("STARTTLS") and self.starttls_inject:
+                    send("220 2.0.0 Ready to start TLS\r\n"
+                         "250-sink.test\r\n250 AUTH PLAIN")
                 elif up.startswith("RSET") or up.startswith("NOOP"):
                     send("250 2.0.0 ok")
                 elif up.startswith("QUIT"):
@@ -278,6 +287,18 @@ class SuccessNotificationTest(OutboundCase):
         self.assertIn(b"Original-Envelope-Id: env-42", data)
         self.assertIn(b"Subject: for alice", data)
         self.assertEqual(len(inbox(self.server)), 1)       # delivered too
+
+
+class HostileNextHopTest(OutboundCase):
+    def test_bytes_after_starttls_220_defer_the_message(self):
+        self.sink.starttls_inject = True
+        submit(self.server, ["bob@example.net"], BODY)
+        out = wait_for(lambda: (lambda o: o if "data after 220" in o
+                                else None)(
+            self.server.admin("queue", "list").stdout), timeout=30)
+        self.assertIn("bob@example.net", out)
+        self.assertEqual(self.sink.messages, [])
+        self.assertEqual(inbox(self.server), [])   # deferred, not bounced
 
 
 class QueueRestartTest(unittest.TestCase):
