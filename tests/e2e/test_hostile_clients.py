@@ -9,6 +9,8 @@ still logs in and works.
 """
 
 import base64
+import shutil
+import subprocess
 import email.parser
 import imaplib
 import poplib
@@ -357,6 +359,41 @@ class TlsPolicyTest(HostileCase):
             proto, greeting = self.handshake(name)
             self.assertIsNone(proto, name)
             self.assertTrue(greeting, name)
+
+    def test_renegotiation_refused(self):
+        """TLS 1.2 renegotiation (a client-initiated one costs the server a
+        handshake for free, CVE-2011-1473) is refused with OpenSSL's
+        no_renegotiation, and the server goes on serving."""
+        if shutil.which("openssl") is None:
+            self.skipTest("no openssl command")
+        p = subprocess.Popen(
+            ["openssl", "s_client", "-connect",
+             "127.0.0.1:%d" % self.server.port("imaps"), "-tls1_2"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT)
+        try:
+            out = b""
+            # Wait for the greeting, then ask for a renegotiation ("R" on a
+            # line of its own is s_client's command for it).
+            deadline = time.monotonic() + TIMEOUT
+            while b"* OK" not in out and time.monotonic() < deadline:
+                chunk = p.stdout.read1(4096)
+                if not chunk:
+                    break
+                out += chunk
+            self.assertIn(b"* OK", out)
+            p.stdin.write(b"R\n")
+            p.stdin.flush()
+            rest, _ = p.communicate(timeout=TIMEOUT)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        out += rest
+        self.assertIn(b"RENEGOTIATING", out)
+        self.assertIn(b"no renegotiation", out)
+        proto, greeting = self.handshake("imaps")
+        self.assertTrue(greeting)
 
     def test_alpn_checked_after_starttls_too(self):
         c = ImapLine(self.server.connect("imap", timeout=TIMEOUT))
