@@ -185,6 +185,12 @@ def settle(server, timeout, window=0.5, quiet=0.03):
     (seconds waited, CPU seconds used meanwhile)."""
     t0 = time.monotonic()
     cpu0 = prev = server_cpu(server)
+    # Work a server defers on purpose (correio's index delay) has not
+    # started yet: wait it out before calling the server idle.
+    delay = getattr(server, "background_delay", 0)
+    if delay:
+        time.sleep(delay)
+        prev = server_cpu(server)
     while time.monotonic() - t0 < timeout:
         time.sleep(window)
         now = server_cpu(server)
