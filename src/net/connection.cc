@@ -101,10 +101,9 @@ awaitable<void> Connection::Watchdog() {
 void Connection::Compact() {
   if (begin_ == end_) {
     begin_ = end_ = 0;
-    // Nothing unread: give the buffer back. FillBuffer allocates one again
-    // only once the socket is readable, so a session waiting for its next
-    // command (IDLE: hours) holds none.
-    std::string().swap(buf_);
+    // Give memory back after a large literal or line. (FillBuffer also
+    // drops the buffer whenever it is about to wait with nothing unread.)
+    if (buf_.capacity() > 4 * kReadChunk) std::string().swap(buf_);
   } else if (begin_ > 0 && begin_ >= buf_.size() / 2) {
     std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
     end_ -= begin_;
@@ -176,8 +175,13 @@ awaitable<Result<size_t>> Connection::ReadRaw(char* into, size_t n) {
   co_return got;
 }
 
+bool Connection::ReadableNow() {
+  if (ssl_ && SSL_has_pending(ssl_.get())) return true;
+  boost::system::error_code ec;
+  return socket_.available(ec) > 0 || ec;  // an error: let the read say it
+}
+
 awaitable<Status> Connection::WaitReadable() {
-  if (ssl_ && SSL_has_pending(ssl_.get())) co_return Status{};
   auto st = co_await WaitReady(tcp::socket::wait_read);
   co_return st;
 }
@@ -186,7 +190,12 @@ awaitable<Status> Connection::WaitReadable() {
 // while it waits; a 4 KB local made every idle connection 4 KB bigger.
 awaitable<Result<size_t>> Connection::FillBuffer() {
   Compact();
-  if (begin_ == end_ && !(deflate_ && deflate_->has_input())) {
+  if (begin_ == end_ && !(deflate_ && deflate_->has_input()) &&
+      !ReadableNow()) {
+    // About to wait with nothing unread (a session between commands, IDLE
+    // for hours): hold no buffer meanwhile. While data keeps coming the
+    // buffer is kept and the read goes straight ahead.
+    std::string().swap(buf_);
     auto ready = co_await WaitReadable();
     if (!ready) co_return Fail(ready.error());
   }

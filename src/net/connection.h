@@ -145,8 +145,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Error ReadError(const boost::system::error_code& ec) const;
   // Waits until the socket is readable or writable (deadline applies).
   awaitable<Status> WaitReady(tcp::socket::wait_type what);
-  // Until a read would find something: TLS data OpenSSL already holds, or
-  // a readable socket.
+  // Whether a read would find something at once: TLS data OpenSSL already
+  // holds, or octets (or an error) waiting on the socket.
+  bool ReadableNow();
+  // Until the socket is readable (deadline applies).
   awaitable<Status> WaitReadable();
   // After an SSL_* call returned `rc`: waits as OpenSSL asks (true: call
   // again) or says why not.

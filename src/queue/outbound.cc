@@ -161,7 +161,8 @@ Result<uint64_t> Outbound::Enqueue(const Envelope& envelope,
 }
 
 Status Outbound::ReportDelivered(const Envelope& envelope,
-                                 std::string_view message) {
+                                 std::string_view message,
+                                 std::string_view action) {
   if (envelope.mail_from.empty() || envelope.recipients.empty()) return {};
   DsnInput in;
   in.reporting_mta = options_.hostname;
@@ -177,9 +178,10 @@ Status Outbound::ReportDelivered(const Envelope& envelope,
     DsnRecipient d;
     d.address = r.address;
     d.orcpt = r.orcpt;
-    d.action = "delivered";
+    d.action = std::string(action);
     d.status = "2.0.0";
-    d.explanation = "delivered to mailbox";
+    d.explanation = action == "expanded" ? "alias expanded and delivered"
+                                         : "delivered to mailbox";
     d.last_attempt = in.now;
     in.recipients.push_back(std::move(d));
   }
@@ -403,12 +405,20 @@ awaitable<void> Outbound::DeliverLocal(WorkMessage message) {
             outs.push_back(o);
             continue;
           }
+          const char* success =
+              SuccessAction(res->local.size(), res->remote.size());
           if (!res->remote.empty()) {
-            // An alias forwarding outside: queue a copy for the targets.
+            // An alias forwarding outside: queue a copy for the targets,
+            // with the address the sender used (RFC 3461 4.2 ORCPT).
             Envelope fwd = message.envelope;
             fwd.recipients.clear();
+            uint8_t notify = std::string_view(success) == "expanded"
+                                 ? WithoutSuccess(r.notify)
+                                 : r.notify;
+            std::string orcpt =
+                !r.orcpt.empty() ? r.orcpt : "rfc822;" + r.address;
             for (auto& t : res->remote)
-              fwd.recipients.push_back({t, r.notify, ""});
+              fwd.recipients.push_back({t, notify, orcpt});
             if (auto id = queue->Enqueue(fwd, *data); !id) {
               o.kind = OutcomeKind::kDeferred;
               o.status = "4.3.0";
@@ -431,8 +441,9 @@ awaitable<void> Outbound::DeliverLocal(WorkMessage message) {
           if (delivered) {
             o.kind = OutcomeKind::kDelivered;
             o.status = "2.0.0";
-            o.explanation = "delivered to mailbox";
-            o.success_action = "delivered";
+            o.explanation = res->local.empty() ? "forwarded"
+                                               : "delivered to mailbox";
+            o.success_action = success;
           } else if (delivered.error().code() == ErrorCode::kOverQuota) {
             o.kind = OutcomeKind::kDeferred;
             o.status = "4.2.2";

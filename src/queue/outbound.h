@@ -71,8 +71,8 @@ class Outbound : public Queue {
       net::BlockingPool* pool, const Clock& clock = SystemClock());
   ~Outbound() override;
 
-  Status ReportDelivered(const Envelope& envelope,
-                         std::string_view message) override;
+  Status ReportDelivered(const Envelope& envelope, std::string_view message,
+                         std::string_view action) override;
   Result<uint64_t> Enqueue(const Envelope& envelope,
                            std::string_view data) override;
 

@@ -28,6 +28,26 @@ enum Notify : uint8_t {
   kNotifyDelay = 8,
 };
 
+// NOTIFY for the copies an alias forwards once the alias itself reported
+// "expanded" (RFC 3461 6.2.7): no second success report from further on;
+// failure and delay reports still flow. SUCCESS alone becomes NEVER.
+inline uint8_t WithoutSuccess(uint8_t notify) {
+  if (notify == kNotifyDefault || !(notify & kNotifySuccess)) return notify;
+  uint8_t rest = notify & static_cast<uint8_t>(~kNotifySuccess);
+  return rest ? rest : static_cast<uint8_t>(kNotifyNever);
+}
+
+// The success report (if any) an alias or account owes a NOTIFY=SUCCESS
+// sender once the message reached its targets: "delivered" into local
+// mailboxes only; "" when it forwards to exactly one other address (which
+// carries the NOTIFY on and reports itself); "expanded" when it fans out to
+// several targets, one of them at least remote.
+inline const char* SuccessAction(size_t local_targets, size_t remote_targets) {
+  if (remote_targets == 0) return local_targets ? "delivered" : "";
+  if (remote_targets == 1 && local_targets == 0) return "";
+  return "expanded";
+}
+
 struct Recipient {
   std::string address;  // as given in RCPT TO (not lowercased)
   uint8_t notify = kNotifyDefault;
@@ -55,12 +75,14 @@ class Queue {
   // added) for the envelope's recipients. Returns the queue id.
   virtual Result<uint64_t> Enqueue(const Envelope& envelope,
                                    std::string_view data) = 0;
-  // Local delivery done: queues a "delivered" report (RFC 3464) to
+  // Local delivery done: queues a success report (RFC 3464) to
   // envelope.mail_from for envelope.recipients, the ones that asked with
-  // NOTIFY=SUCCESS. `message` is what was delivered (its header is
-  // returned). Nothing for the null sender.
+  // NOTIFY=SUCCESS, each with `action` ("delivered" or "expanded").
+  // `message` is the header of what was delivered (returned in the
+  // report). Nothing for the null sender.
   virtual Status ReportDelivered(const Envelope& envelope,
-                                 std::string_view message) = 0;
+                                 std::string_view message,
+                                 std::string_view action) = 0;
 };
 
 }  // namespace correio::queue

@@ -88,13 +88,17 @@ Status Exec(sqlite3* db, const char* sql) {
   if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err ? err : "unknown";
     sqlite3_free(err);
-    return Fail(ErrorCode::kTemp, "queue database: " + msg);
+    bool full = (sqlite3_errcode(db) & 0xff) == SQLITE_FULL;
+    return Fail(full ? ErrorCode::kNoSpace : ErrorCode::kTemp,
+                "queue database: " + msg);
   }
   return {};
 }
 
 std::unexpected<Error> DbError(sqlite3* db, std::string_view what) {
-  return Fail(ErrorCode::kTemp,
+  // A full disk is told apart so SMTP can say 452 4.3.1 (docs/smtp.md).
+  bool full = (sqlite3_errcode(db) & 0xff) == SQLITE_FULL;
+  return Fail(full ? ErrorCode::kNoSpace : ErrorCode::kTemp,
               fmt::format("queue database: {}: {}", what, sqlite3_errmsg(db)));
 }
 
@@ -407,10 +411,13 @@ Status Spool::Record(uint64_t message_id,
       in.recipients = *list;
       std::string original = mq.Text(6);
       in.original = original;
-      in.unique = fmt::format("{}.{}", message_id,
+      // Record runs once per destination domain: the first recipient's
+      // id keeps two reports about one message apart (Message-ID).
+      in.unique = fmt::format("{}.{}.{}", message_id,
                               list == &failed    ? 1
                               : list == &delayed ? 2
-                                                 : 3);
+                                                 : 3,
+                              outcomes.front().recipient_id);
       std::string dsn = BuildDsn(in);
       auto id = InsertLocked(DsnEnvelope(mail_from, in.smtputf8), dsn, now);
       if (!id) return Fail(id.error());

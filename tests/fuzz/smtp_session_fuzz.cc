@@ -39,6 +39,7 @@ class DiscardQueue : public correio::queue::Queue {
     return ++next_;
   }
   correio::Status ReportDelivered(const correio::queue::Envelope&,
+                                  std::string_view,
                                   std::string_view) override {
     return {};
   }

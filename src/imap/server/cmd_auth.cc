@@ -132,6 +132,7 @@ awaitable<Reply> Session::CmdAuthenticate(Command cmd) {
       case ErrorCode::kInvalid:
         co_return Reply::Bad("Malformed SASL exchange");
       case ErrorCode::kTemp:
+      case ErrorCode::kNoSpace:
         spdlog::info("{} authenticate refused: {}", log_, step.reason);
         co_return Reply::No("[UNAVAILABLE] Try again later");
       default:

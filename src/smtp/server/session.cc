@@ -712,21 +712,32 @@ net::awaitable<bool> Session::FinishMessage(std::string message, bool bare_lf,
   std::vector<store::AccountId> accounts;
   std::set<store::AccountId> seen_accounts;
   queue::Envelope envelope;
-  queue::Envelope report;  // local recipients that asked NOTIFY=SUCCESS
+  // Recipients that asked NOTIFY=SUCCESS and get their report from us:
+  // local mailboxes ("delivered"), aliases fanning out ("expanded"; their
+  // forwarded copies then ask for no second one). A single forward passes
+  // the NOTIFY on instead (queue::SuccessAction).
+  queue::Envelope delivered_report, expanded_report;
   std::set<std::string> seen_remote;
   for (const auto& rcpt : rcpts_) {
     for (const auto& a : rcpt.local) {
       if (seen_accounts.insert(a.id).second) accounts.push_back(a.id);
     }
-    if (!rcpt.local.empty() && (rcpt.notify & kNotifySuccess) &&
-        !(rcpt.notify & kNotifyNever)) {
-      report.recipients.push_back({rcpt.address, rcpt.notify, rcpt.orcpt});
+    std::string_view success =
+        queue::SuccessAction(rcpt.local.size(), rcpt.remote.size());
+    bool wants = (rcpt.notify & kNotifySuccess) && !(rcpt.notify & kNotifyNever);
+    if (wants && success == "delivered") {
+      delivered_report.recipients.push_back(
+          {rcpt.address, rcpt.notify, rcpt.orcpt});
+    } else if (wants && success == "expanded") {
+      expanded_report.recipients.push_back(
+          {rcpt.address, rcpt.notify, rcpt.orcpt});
     }
     for (const auto& target : rcpt.remote) {
       if (!seen_remote.insert(AsciiLowercase(target)).second) continue;
       queue::Recipient qr;
       qr.address = target;
-      qr.notify = rcpt.notify;
+      qr.notify = success == "expanded" ? queue::WithoutSuccess(rcpt.notify)
+                                        : rcpt.notify;
       qr.orcpt = rcpt.orcpt;
       if (qr.orcpt.empty() && rcpt.forwarded) {
         // RFC 3461 §4.2: the address the sender used, for its DSNs.
@@ -746,18 +757,24 @@ net::awaitable<bool> Session::FinishMessage(std::string message, bool bare_lf,
   envelope.require_tls = mail.require_tls;
   envelope.authenticated_user = account_ ? account_->address : "";
   envelope.client_ip = conn_->remote_ip();
-  // The success report returns the header only (queue/dsn.h): keep that
-  // much, as the message itself may be moved into the store.
+  // The success reports return the header only (queue/dsn.h): keep that
+  // much (bounded), as the message itself may be moved into the store.
   std::string report_header;
-  if (!report.recipients.empty() && !envelope.mail_from.empty()) {
-    report.mail_from = envelope.mail_from;
-    report.envid = envelope.envid;
-    report.smtputf8 = envelope.smtputf8;
+  if (envelope.mail_from.empty()) {
+    delivered_report.recipients.clear();
+    expanded_report.recipients.clear();
+  }
+  for (auto* r : {&delivered_report, &expanded_report}) {
+    r->mail_from = envelope.mail_from;
+    r->envid = envelope.envid;
+    r->smtputf8 = envelope.smtputf8;
+  }
+  if (!delivered_report.recipients.empty() ||
+      !expanded_report.recipients.empty()) {
+    constexpr size_t kMaxReportHeader = 256 * 1024;
     size_t end = data.find("\r\n\r\n");
-    report_header = data.substr(0, end == std::string::npos ? data.size()
-                                                            : end + 4);
-  } else {
-    report.recipients.clear();
+    end = end == std::string::npos ? data.size() : end + 4;
+    report_header = data.substr(0, std::min(end, kMaxReportHeader));
   }
 
   store::Store* store = env_.store;
@@ -769,8 +786,8 @@ net::awaitable<bool> Session::FinishMessage(std::string message, bool bare_lf,
   const uint64_t size = data.size();
   auto done = co_await net::RunBlocking(
       *env_.pool,
-      [&data, &accounts, &envelope, &return_path, &report, &report_header,
-       store, queue, origin]() -> Status {
+      [&data, &accounts, &envelope, &return_path, &delivered_report,
+       &expanded_report, &report_header, store, queue, origin]() -> Status {
         if (!accounts.empty()) {
           // The blob takes the message itself when nothing else needs it:
           // Return-Path goes in front in place (the reader's slack), so a
@@ -783,19 +800,25 @@ net::awaitable<bool> Session::FinishMessage(std::string message, bool bare_lf,
           auto delivered = mail::DeliverToInboxes(*store, *blob, accounts,
                                                   std::time(nullptr), origin);
           if (!delivered) return Fail(delivered.error());
-          if (!report.recipients.empty() && queue) {
-            // Delivered already: a failure here must not turn into a 4xx
-            // (the client would send the message again).
-            if (auto st = queue->ReportDelivered(report, report_header); !st) {
-              spdlog::error("smtp: success report for <{}>: {}",
-                            report.mail_from, st.error().ToString());
-            }
-          }
         }
         if (!envelope.recipients.empty()) {
           if (!queue) return Fail(ErrorCode::kTemp, "no outbound queue");
           auto queued = queue->Enqueue(envelope, data);
           if (!queued) return Fail(queued.error());
+        }
+        // Last, once nothing can turn the 250 into a 4xx (a retry would
+        // report twice); a failure here is logged, not answered.
+        if (queue) {
+          for (auto [r, action] :
+               {std::pair{&delivered_report, "delivered"},
+                std::pair{&expanded_report, "expanded"}}) {
+            if (r->recipients.empty()) continue;
+            if (auto st = queue->ReportDelivered(*r, report_header, action);
+                !st) {
+              spdlog::error("smtp: success report for <{}>: {}", r->mail_from,
+                            st.error().ToString());
+            }
+          }
         }
         return {};
       });

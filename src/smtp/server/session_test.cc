@@ -35,9 +35,11 @@ class RecordingQueue : public queue::Queue {
     return envelopes_.size();
   }
   Status ReportDelivered(const queue::Envelope& envelope,
-                         std::string_view message) override {
+                         std::string_view message,
+                         std::string_view action) override {
     std::lock_guard lock(mu_);
     reports_.push_back(envelope);
+    report_actions_.emplace_back(action);
     report_data_.emplace_back(message);
     return {};
   }
@@ -48,6 +50,10 @@ class RecordingQueue : public queue::Queue {
   std::vector<std::string> report_data() {
     std::lock_guard lock(mu_);
     return report_data_;
+  }
+  std::vector<std::string> report_actions() {
+    std::lock_guard lock(mu_);
+    return report_actions_;
   }
   std::vector<queue::Envelope> envelopes() {
     std::lock_guard lock(mu_);
@@ -64,6 +70,7 @@ class RecordingQueue : public queue::Queue {
   std::vector<std::string> data_;
   std::vector<queue::Envelope> reports_;
   std::vector<std::string> report_data_;
+  std::vector<std::string> report_actions_;
 };
 
 struct Client {
@@ -113,6 +120,8 @@ class SmtpSessionTest : public ::testing::Test {
     ASSERT_TRUE(store_->AddAlias(
         {"team@example.org", {"alice@example.org", "bob@example.org"}}));
     ASSERT_TRUE(store_->AddAlias({"al@example.org", {"alice@example.org"}}));
+    ASSERT_TRUE(store_->AddAlias(
+        {"mixed@example.org", {"bob@example.org", "far2@remote.example"}}));
     config_.limits.max_message_size = 4096;
     config_.limits.max_recipients = 5;
     config_.limits.max_bad_commands = 5;
@@ -466,6 +475,7 @@ TEST_F(SmtpSessionTest, NotifySuccessForLocalRecipientIsReported) {
   ASSERT_EQ(reports[0].recipients.size(), 1u);
   EXPECT_EQ(reports[0].recipients[0].address, "alice@example.org");
   EXPECT_EQ(reports[0].recipients[0].orcpt, "rfc822;Alice@example.org");
+  EXPECT_EQ(queue_.report_actions()[0], "delivered");
   std::string header = queue_.report_data()[0];
   EXPECT_TRUE(header.ends_with("Subject: s\r\n\r\n")) << header;
   EXPECT_EQ(header.find("body"), std::string::npos);
@@ -480,6 +490,40 @@ TEST_F(SmtpSessionTest, NotifySuccessForLocalRecipientIsReported) {
   EXPECT_EQ(c.Cmd("Subject: u\r\n\r\nbody\r\n.").substr(0, 3), "250");
   EXPECT_EQ(queue_.reports().size(), 1u);
   EXPECT_EQ(InboxCount("alice@example.org"), 3u);
+}
+
+// Aliases and NOTIFY=SUCCESS (RFC 3461 6.2.7): a single forward passes the
+// NOTIFY on and we report nothing; an alias fanning out to a mailbox and a
+// remote address is reported "expanded" once, and its forwarded copy asks
+// for no second success report (failure reports still flow).
+TEST_F(SmtpSessionTest, NotifySuccessThroughAliases) {
+  Client c(Start(false));
+  Greet(c);
+  c.Cmd("MAIL FROM:<s@remote.example>");
+  EXPECT_EQ(c.Cmd("RCPT TO:<fwd@example.org> NOTIFY=SUCCESS"), "250 2.1.5 Ok");
+  EXPECT_EQ(c.Cmd("RCPT TO:<mixed@example.org> NOTIFY=SUCCESS,FAILURE"),
+            "250 2.1.5 Ok");
+  c.Cmd("DATA");
+  EXPECT_EQ(c.Cmd("Subject: s\r\n\r\nbody\r\n.").substr(0, 3), "250");
+  EXPECT_EQ(InboxCount("bob@example.org"), 1u);
+  auto reports = queue_.reports();
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(queue_.report_actions()[0], "expanded");
+  ASSERT_EQ(reports[0].recipients.size(), 1u);
+  EXPECT_EQ(reports[0].recipients[0].address, "mixed@example.org");
+  auto envs = queue_.envelopes();
+  ASSERT_EQ(envs.size(), 1u);
+  ASSERT_EQ(envs[0].recipients.size(), 2u);
+  for (const auto& r : envs[0].recipients) {
+    if (r.address == "far@remote.example") {
+      EXPECT_EQ(r.notify, queue::kNotifySuccess);  // passed on as given
+      EXPECT_EQ(r.orcpt, "rfc822;fwd@example.org");
+    } else {
+      EXPECT_EQ(r.address, "far2@remote.example");
+      EXPECT_EQ(r.notify, queue::kNotifyFailure);  // SUCCESS taken out
+      EXPECT_EQ(r.orcpt, "rfc822;mixed@example.org");
+    }
+  }
 }
 
 TEST_F(SmtpSessionTest, ForwardingWithoutQueueIsDeferred) {

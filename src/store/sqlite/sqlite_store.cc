@@ -1740,15 +1740,22 @@ class SqliteStore final : public Store {
       }
       return {};
     };
+    // Busy or full: the whole batch waits for the next round. Only a text
+    // refused on its own below is given up (a full disk is not that: it
+    // used to be, and then the DELETE below, which may fit in reused log
+    // space, threw every pending text of the batch away).
+    auto retry_later = [](const Error& e) {
+      return e.code() == ErrorCode::kTemp || e.code() == ErrorCode::kNoSpace;
+    };
     if (auto st = insert(0, batch->size()); !st) {
-      if (st.error().code() == ErrorCode::kTemp) return Fail(st.error());
+      if (retry_later(st.error())) return Fail(st.error());
       // One text the index refuses must not stop the others (they come in
       // blob order, so it would lead every batch): one at a time, and a
       // text refused on its own is dropped from the queue and logged. Its
       // message is then not found by body search; CheckIntegrity names it.
       for (size_t i = 0; i < batch->size(); ++i) {
         if (auto one = insert(i, 1); !one) {
-          if (one.error().code() == ErrorCode::kTemp) return Fail(one.error());
+          if (retry_later(one.error())) return Fail(one.error());
           spdlog::error("store: indexer: blob {} cannot be indexed: {}",
                         (*batch)[i].blob, one.error().ToString());
         }
