@@ -186,10 +186,11 @@ def settle(server, timeout, window=0.5, quiet=0.03):
     t0 = time.monotonic()
     cpu0 = prev = server_cpu(server)
     # Work a server defers on purpose (correio's index delay) has not
-    # started yet: wait it out before calling the server idle.
+    # started yet: wait it out before calling the server idle. Plus 3 s:
+    # queued_at has 1 s granularity and an idle indexer looks every 2 s.
     delay = getattr(server, "background_delay", 0)
     if delay:
-        time.sleep(delay)
+        time.sleep(delay + 3)
         prev = server_cpu(server)
     while time.monotonic() - t0 < timeout:
         time.sleep(window)
@@ -197,6 +198,9 @@ def settle(server, timeout, window=0.5, quiet=0.03):
         if now - prev < quiet * window:
             break
         prev = now
+    else:
+        log(f"settle: {getattr(server, 'name', server)} still busy after "
+            f"{timeout} s")
     return time.monotonic() - t0, server_cpu(server) - cpu0
 
 

@@ -9,6 +9,7 @@ still logs in and works.
 """
 
 import base64
+import select
 import shutil
 import subprocess
 import email.parser
@@ -377,6 +378,11 @@ class TlsPolicyTest(HostileCase):
             # line of its own is s_client's command for it).
             deadline = time.monotonic() + TIMEOUT
             while b"* OK" not in out and time.monotonic() < deadline:
+                ready, _, _ = select.select([p.stdout], [], [],
+                                            max(0, deadline -
+                                                time.monotonic()))
+                if not ready:
+                    break
                 chunk = p.stdout.read1(4096)
                 if not chunk:
                     break

@@ -69,13 +69,25 @@ port = 0
 tls = "implicit"
 """
         self.server = Server(top=f'user = "{RUN_AS}"', listeners=listeners)
+        self.addCleanup(self.server._tmp.cleanup)
+        self.addCleanup(self.stop_quietly)
         # The unprivileged user must be able to reach its data directory.
         os.chmod(self.server.data_dir, 0o755)
+        parent = os.path.dirname(self.server.data_dir)
+        while parent != "/":
+            if not os.stat(parent).st_mode & 0o001:
+                self.skipTest(f"{parent} is not searchable by {RUN_AS}")
+            parent = os.path.dirname(parent)
         self.server.start()
+
+    def stop_quietly(self):
+        if self.server.proc is not None:
+            self.server.proc.kill()
+            self.server.proc.wait()
+            self.server.proc = None
 
     def tearDown(self):
         code = self.server.stop()
-        self.server._tmp.cleanup()
         self.assertEqual(code, 0, self.server.stderr())
 
     def assert_unprivileged(self, pid):

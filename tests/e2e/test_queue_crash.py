@@ -36,6 +36,7 @@ class OutboundKillTest(unittest.TestCase):
         self.server = Server(extra_config=(
             "[queue]\nretry_schedule = [1]\ndelay_warning_seconds = 0\n"
             'routes = { "example.net" = "127.0.0.1:%d" }\n' % self.sink.port))
+        self.addCleanup(self.server._tmp.cleanup)
         self.server.start()
         self.server.add_user("alice@example.org", PASSWORD)
         self.armed = None            # "before" / "after" / None
@@ -44,7 +45,8 @@ class OutboundKillTest(unittest.TestCase):
 
     def tearDown(self):
         self.sink.stop()
-        self.server.stop()
+        code = self.server.stop()
+        self.assertEqual(code, 0, self.server.stderr())
 
     def on_data_end(self, when, data):
         if self.armed is None or self.armed[0] != when or \

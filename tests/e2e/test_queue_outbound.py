@@ -198,12 +198,14 @@ class OutboundCase(unittest.TestCase):
     def setUp(self):
         self.sink = Sink()
         self.server = Server(extra_config=config_for(self.sink))
+        self.addCleanup(self.server._tmp.cleanup)
         self.server.start()
         self.server.add_user("alice@example.org", PASSWORD)
 
     def tearDown(self):
-        self.server.stop()
+        code = self.server.stop()
         self.sink.stop()
+        self.assertEqual(code, 0, self.server.stderr())
 
 
 class QueueOutboundTest(OutboundCase):
@@ -256,7 +258,12 @@ class SuccessNotificationTest(OutboundCase):
         (_, rcpts, _), = self.sink.wait_messages(1)
         self.assertEqual(rcpts, ["RCPT TO:<bob@example.net> "
                                  "NOTIFY=SUCCESS,FAILURE"])
-        time.sleep(1.5)
+        # Done with it (a report would have been queued in the same
+        # transaction that finished the message): nothing for alice.
+        wait_for(lambda: "bob@example.net" not in
+                 self.server.admin("queue", "list").stdout)
+        self.assertEqual(self.server.admin("queue", "list").stdout.count(
+            "alice@example.org"), 0)
         self.assertEqual(inbox(self.server), [])
 
     def test_next_hop_without_dsn_is_reported_relayed(self):

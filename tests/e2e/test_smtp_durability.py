@@ -260,9 +260,12 @@ class KillDuringBurstTest(unittest.TestCase):
             self.assertLessEqual(len(unacked_present), self.THREADS * rnd)
             if rnd == self.ROUNDS - 1:
                 break
-            n, elapsed = self._burst(server, rnd, state,
-                                     rng.uniform(0.2, self.MAX_SECONDS))
-            self.assertGreater(n, 0, "round %d: nothing acknowledged" % rnd)
+            # A round may end before its first 250 (a kill at 0.2 s under
+            # ASan): that is a valid crash too; the total is checked below.
+            self._burst(server, rnd, state,
+                        rng.uniform(0.2, self.MAX_SECONDS))
+        self.assertGreater(len(state["acked"]), self.ROUNDS * 10,
+                           "too few acknowledged messages to mean much")
         print("\n[durability] %d kills; %d messages acknowledged, %d stored "
               "(the rest of the stored ones were in flight at a kill)" %
               (self.ROUNDS - 1, len(state["acked"]), len(counts)))

@@ -43,6 +43,7 @@ class Observed:
         self.max_uid = 0         # the highest UID any response named
         self.max_modseq = 0
         self.uidvalidity = None
+        self.failures = []       # unexpected errors inside worker threads
 
     def saw_uid(self, uid):
         with self.lock:
@@ -92,8 +93,10 @@ def appender(server, obs, stop):
                 obs.uidvalidity = uidvalidity
                 obs.appended.add(uid)
                 obs.max_uid = max(obs.max_uid, uid)
-    except (OSError, imaplib.IMAP4.abort, imaplib.IMAP4.error, EOFError):
+    except (OSError, imaplib.IMAP4.abort, EOFError):
         return  # the server was killed
+    except Exception as e:  # noqa: BLE001 -- judged in the main thread
+        obs.failures.append(repr(e))
 
 
 def expunger(server, obs, stop):
@@ -118,8 +121,10 @@ def expunger(server, obs, stop):
             if typ == "OK":
                 with obs.lock:
                     obs.expunged.update(victims)
-    except (OSError, imaplib.IMAP4.abort, imaplib.IMAP4.error, EOFError):
-        return
+    except (OSError, imaplib.IMAP4.abort, EOFError):
+        return  # the server was killed
+    except Exception as e:  # noqa: BLE001 -- judged in the main thread
+        obs.failures.append(repr(e))
 
 
 def poller(server, obs, stop):
@@ -130,8 +135,10 @@ def poller(server, obs, stop):
             m = re.search(rb"HIGHESTMODSEQ (\d+)", data[0])
             obs.saw_modseq(int(m.group(1)))
             time.sleep(0.005)
-    except (OSError, imaplib.IMAP4.abort, imaplib.IMAP4.error, EOFError):
-        return
+    except (OSError, imaplib.IMAP4.abort, EOFError):
+        return  # the server was killed
+    except Exception as e:  # noqa: BLE001 -- judged in the main thread
+        obs.failures.append(repr(e))
 
 
 class ImapKillTest(unittest.TestCase):
@@ -195,6 +202,7 @@ class ImapKillTest(unittest.TestCase):
             stop.set()
             for t in threads:
                 t.join(timeout=60)
+            self.assertEqual(obs.failures, [], "round %d" % r)
             self.server.start()
             self.check(obs)
         self.assertGreater(len(obs.appended), 20, "too little traffic")
