@@ -407,9 +407,25 @@ awaitable<void> Outbound::DeliverLocal(WorkMessage message) {
           }
           const char* success =
               SuccessAction(res->local.size(), res->remote.size());
-          if (!res->remote.empty()) {
+          std::vector<store::AccountId> ids;
+          for (auto& a : res->local) ids.push_back(a.id);
+          Status delivered;
+          if (!ids.empty()) {
+            if (!blob) {
+              delivered = Fail(blob.error());
+            } else {
+              auto d = mail::DeliverToInboxes(*store, *blob, ids, now);
+              if (!d) delivered = Fail(d.error());
+            }
+          }
+          if (delivered && !res->remote.empty()) {
             // An alias forwarding outside: queue a copy for the targets,
-            // with the address the sender used (RFC 3461 4.2 ORCPT).
+            // with the address the sender used (RFC 3461 4.2 ORCPT). After
+            // the local delivery, so that a local part deferred (over
+            // quota, disk full) is retried without queueing the forwarded
+            // copy a second time. (The opposite case, the local part in
+            // and this enqueue failing, delivers locally twice on retry;
+            // the two files share no transaction.)
             Envelope fwd = message.envelope;
             fwd.recipients.clear();
             uint8_t notify = std::string_view(success) == "expanded"
@@ -420,22 +436,7 @@ awaitable<void> Outbound::DeliverLocal(WorkMessage message) {
             for (auto& t : res->remote)
               fwd.recipients.push_back({t, notify, orcpt});
             if (auto id = queue->Enqueue(fwd, *data); !id) {
-              o.kind = OutcomeKind::kDeferred;
-              o.status = "4.3.0";
-              o.explanation = "cannot queue forwarded copy";
-              outs.push_back(o);
-              continue;
-            }
-          }
-          std::vector<store::AccountId> ids;
-          for (auto& a : res->local) ids.push_back(a.id);
-          Status delivered;
-          if (!ids.empty()) {
-            if (!blob) {
-              delivered = Fail(blob.error());
-            } else {
-              auto d = mail::DeliverToInboxes(*store, *blob, ids, now);
-              if (!d) delivered = Fail(d.error());
+              delivered = Fail(id.error());
             }
           }
           if (delivered) {

@@ -270,5 +270,40 @@ TEST_F(OutboundTest, LocalDomainIsDeliveredToInbox) {
   ASSERT_TRUE(WaitFor([&] { return SpoolEmpty(); }));
 }
 
+// An alias to a local mailbox and a remote address: while the mailbox is
+// over quota the whole recipient is deferred and retried, and the remote
+// copy is queued only once the local part is in (it used to be queued on
+// every attempt: one copy per retry).
+TEST_F(OutboundTest, AliasForwardQueuedOnceAfterLocalDeferrals) {
+  FakeSmtpServer peer;
+  peer.Start();
+  Route("example.com", peer);
+  store::Account tiny;
+  tiny.address = "tiny@example.org";
+  auto created = store_->CreateAccount(tiny);
+  ASSERT_TRUE(created);
+  ASSERT_TRUE(store_->SetQuota(created->id, 10, 0));
+  ASSERT_TRUE(store_->AddAlias(
+      {"both@example.org", {"tiny@example.org", "far@example.com"}}));
+  Open();
+  outbound_->Start();
+  Enqueue({"both@example.org"}, "carol@example.com");
+  // Retries every second; give it several.
+  ASSERT_TRUE(WaitFor([&] {
+    auto list = outbound_->spool().List();
+    return list && list->size() == 1 && (*list)[0].recipients.size() == 1 &&
+           (*list)[0].recipients[0].attempts >= 3;
+  }));
+  EXPECT_TRUE(peer.messages().empty());
+  EXPECT_TRUE(Inbox(created->id).empty());
+  ASSERT_TRUE(store_->SetQuota(created->id, 0, 0));
+  ASSERT_TRUE(WaitFor([&] { return Inbox(created->id).size() == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return peer.messages().size() == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return SpoolEmpty(); }));
+  EXPECT_EQ(peer.messages().size(), 1u);
+  EXPECT_NE(peer.messages()[0].rcpt_lines[0].find("far@example.com"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace correio::queue
