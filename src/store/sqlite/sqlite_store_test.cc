@@ -56,6 +56,13 @@ class PowerLossVfs {
     fail_syncs_ = fail;
   }
 
+  // While non-empty, every write to a file whose path contains it fails
+  // with SQLITE_FULL, as the unix VFS reports ENOSPC (a full disk).
+  void FailWritesTo(std::string path_part) {
+    std::lock_guard lock(mu_);
+    full_path_part_ = std::move(path_part);
+  }
+
  private:
   struct File {
     sqlite3_file base;
@@ -85,6 +92,14 @@ class PowerLossVfs {
     methods_.xWrite = [](sqlite3_file* f, const void* b, int n,
                          sqlite3_int64 o) {
       File* p = reinterpret_cast<File*>(f);
+      {
+        PowerLossVfs& self = Get();
+        std::lock_guard lock(self.mu_);
+        if (!self.full_path_part_.empty() &&
+            p->path->find(self.full_path_part_) != std::string::npos) {
+          return SQLITE_FULL;
+        }
+      }
       return p->real->pMethods->xWrite(p->real, b, n, o);
     };
     methods_.xTruncate = [](sqlite3_file* f, sqlite3_int64 n) {
@@ -205,6 +220,7 @@ class PowerLossVfs {
   std::map<std::string, std::string> durable_;
   size_t syncs_ = 0;
   bool fail_syncs_ = false;
+  std::string full_path_part_;
 };
 
 std::unique_ptr<Store> OpenIn(ChangeHub* hub, const std::string& dir) {
@@ -412,6 +428,39 @@ bool WaitUntil(Pred pred) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return pred();
+}
+
+// The search database's disk full while the indexer works: the texts stay
+// pending (a full disk is not a text the index refuses; the batch used to
+// be deleted from fts_pending, losing those messages for body search for
+// good), and are indexed once writes work again.
+TEST_F(SqliteStoreTest, IndexerKeepsTextPendingWhileSearchDiskIsFull) {
+  PowerLossVfs::Get();  // registers the VFS
+  SqliteOptions o;
+  o.path = path_;
+  o.vfs = PowerLossVfs::kName;
+  o.background_index = true;
+  auto opened = OpenSqliteStore(o, nullptr);
+  ASSERT_TRUE(opened.has_value()) << opened.error().ToString();
+  Store& s = **opened;
+  MailboxId inbox = NewInbox(s);
+  PowerLossVfs::Get().FailWritesTo("correio-search.db");
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(s.Deliver(Blob("full disk body " + std::to_string(i)),
+                          {{inbox, {}, 0}})
+                    .has_value());
+  }
+  // Give the indexer time to try (it wakes on each commit).
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(CountRows(path_, "SELECT count(*) FROM fts_pending"), 20);
+  PowerLossVfs::Get().FailWritesTo("");
+  EXPECT_TRUE(WaitUntil([&] {
+    return CountRows(path_, "SELECT count(*) FROM fts_pending") == 0;
+  }));
+  EXPECT_EQ(s.SearchText(inbox, TextField::kBody, "disk body").value().size(),
+            20u);
+  auto problems = s.CheckIntegrity().value();
+  EXPECT_TRUE(problems.empty()) << problems.front();
 }
 
 // The indexer thread moves every pending text into search.db, then drops
