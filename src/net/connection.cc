@@ -181,11 +181,6 @@ bool Connection::ReadableNow() {
   return socket_.available(ec) > 0 || ec;  // an error: let the read say it
 }
 
-awaitable<Status> Connection::WaitReadable() {
-  auto st = co_await WaitReady(tcp::socket::wait_read);
-  co_return st;
-}
-
 // No array in this frame: an idle session keeps it (and ReadLine's) alive
 // while it waits; a 4 KB local made every idle connection 4 KB bigger.
 awaitable<Result<size_t>> Connection::FillBuffer() {
@@ -196,7 +191,7 @@ awaitable<Result<size_t>> Connection::FillBuffer() {
     // for hours): hold no buffer meanwhile. While data keeps coming the
     // buffer is kept and the read goes straight ahead.
     std::string().swap(buf_);
-    auto ready = co_await WaitReadable();
+    auto ready = co_await WaitReady(tcp::socket::wait_read);
     if (!ready) co_return Fail(ready.error());
   }
   if (buf_.size() < end_ + kReadChunk) buf_.resize(end_ + kReadChunk);

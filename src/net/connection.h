@@ -148,8 +148,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Whether a read would find something at once: TLS data OpenSSL already
   // holds, or octets (or an error) waiting on the socket.
   bool ReadableNow();
-  // Until the socket is readable (deadline applies).
-  awaitable<Status> WaitReadable();
   // After an SSL_* call returned `rc`: waits as OpenSSL asks (true: call
   // again) or says why not.
   awaitable<Result<bool>> SslRetry(int rc, const char* what);

@@ -5,14 +5,13 @@
 
 namespace correio::queue {
 
-namespace {
-
-// The header block of a message: up to and including the empty line.
 std::string_view HeaderBlock(std::string_view message) {
   size_t end = message.find("\r\n\r\n");
   if (end == std::string_view::npos) return message;
   return message.substr(0, end + 2);
 }
+
+namespace {
 
 std::string EnsureCrlf(std::string_view text) {
   std::string out(text);

@@ -55,6 +55,10 @@ std::string BuildDsn(const DsnInput& input);
 // about a report, RFC 3461 §6.2) and NOTIFY=NEVER.
 Envelope DsnEnvelope(const std::string& sender, bool smtputf8);
 
+// The header fields of a message (up to the line before the empty one);
+// the whole message when it has no body.
+std::string_view HeaderBlock(std::string_view message);
+
 // "Wed, 02 Dec 2026 16:47:26 +0000" (RFC 5322 §3.3), UTC.
 std::string FormatRfc5322Date(int64_t unix_seconds);
 

@@ -428,13 +428,11 @@ awaitable<void> Outbound::DeliverLocal(WorkMessage message) {
             // the two files share no transaction.)
             Envelope fwd = message.envelope;
             fwd.recipients.clear();
-            uint8_t notify = std::string_view(success) == "expanded"
-                                 ? WithoutSuccess(r.notify)
-                                 : r.notify;
-            std::string orcpt =
-                !r.orcpt.empty() ? r.orcpt : "rfc822;" + r.address;
-            for (auto& t : res->remote)
-              fwd.recipients.push_back({t, notify, orcpt});
+            for (auto& t : res->remote) {
+              fwd.recipients.push_back(
+                  ForwardedRecipient(t, r.notify, r.orcpt, r.address,
+                                     res->local.size(), res->remote.size()));
+            }
             if (auto id = queue->Enqueue(fwd, *data); !id) {
               delivered = Fail(id.error());
             }

@@ -28,15 +28,6 @@ enum Notify : uint8_t {
   kNotifyDelay = 8,
 };
 
-// NOTIFY for the copies an alias forwards once the alias itself reported
-// "expanded" (RFC 3461 6.2.7): no second success report from further on;
-// failure and delay reports still flow. SUCCESS alone becomes NEVER.
-inline uint8_t WithoutSuccess(uint8_t notify) {
-  if (notify == kNotifyDefault || !(notify & kNotifySuccess)) return notify;
-  uint8_t rest = notify & static_cast<uint8_t>(~kNotifySuccess);
-  return rest ? rest : static_cast<uint8_t>(kNotifyNever);
-}
-
 // The success report (if any) an alias or account owes a NOTIFY=SUCCESS
 // sender once the message reached its targets: "delivered" into local
 // mailboxes only; "" when it forwards to exactly one other address (which
@@ -53,6 +44,26 @@ struct Recipient {
   uint8_t notify = kNotifyDefault;
   std::string orcpt;  // RFC 3461 ORCPT, "rfc822;addr" decoded xtext, or ""
 };
+
+// The copy an alias `alias` (asked with `notify` and `orcpt`) forwards to
+// `target`, one of its local_targets + remote_targets. ORCPT names the
+// address the sender used (RFC 3461 4.2). When the alias itself reports
+// "expanded" (RFC 3461 6.2.7), the copy asks for no second success report;
+// failure and delay reports still flow, and SUCCESS alone becomes NEVER.
+inline Recipient ForwardedRecipient(std::string target, uint8_t notify,
+                                    const std::string& orcpt,
+                                    std::string_view alias,
+                                    size_t local_targets,
+                                    size_t remote_targets) {
+  if (std::string_view(SuccessAction(local_targets, remote_targets)) ==
+          "expanded" &&
+      notify != kNotifyDefault && (notify & kNotifySuccess)) {
+    notify &= static_cast<uint8_t>(~kNotifySuccess);
+    if (notify == 0) notify = kNotifyNever;
+  }
+  return {std::move(target), notify,
+          !orcpt.empty() ? orcpt : "rfc822;" + std::string(alias)};
+}
 
 enum class Ret : uint8_t { kDefault, kFull, kHeaders };
 

@@ -171,7 +171,10 @@ class Server:
         return code
 
     def kill(self):
-        """SIGKILL: a crash, for durability tests."""
+        """SIGKILL: a crash, for durability tests; also a cleanup that
+        works whether or not the server is running."""
+        if self.proc is None:
+            return
         self.proc.kill()
         self.proc.wait()
         self.proc = None

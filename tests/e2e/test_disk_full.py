@@ -58,16 +58,10 @@ class DiskFullTest(unittest.TestCase):
         self.addCleanup(self.tmp.cleanup)
         self.addCleanup(subprocess.run, ["umount", "-l", self.mnt])
         self.server = Server(data_dir=self.mnt)
-        self.addCleanup(self.stop_quietly)
+        self.addCleanup(self.server.kill)
         self.server.start()
         self.server.add_user(ALICE, PASSWORD)
         self.filler = os.path.join(self.mnt, "filler")
-
-    def stop_quietly(self):
-        if self.server.proc is not None:
-            self.server.proc.kill()
-            self.server.proc.wait()
-            self.server.proc = None
 
     def tearDown(self):
         code = self.server.stop()

@@ -154,6 +154,21 @@ class MuaClients(ServerTestCase):
             m.delete(name)
         self.assertEqual(m.create(names[0])[0], "OK")
 
+    def refill_inbox(self, user, *subjects):
+        """`user`'s INBOX holds exactly one message per subject."""
+        m = self.imap(user)
+        m.select("INBOX")
+        typ, data = m.search(None, "ALL")
+        if data[0]:
+            m.store(b",".join(data[0].split()).decode(), "+FLAGS",
+                    "(\\Deleted)")
+            m.expunge()
+        m.unselect()
+        for s in subjects:
+            self.assertEqual(m.append("INBOX", None, None,
+                                      message(s, to=user))[0], "OK")
+        m.logout()
+
     def folder(self, m, name):
         """{subject: (flags, uid, full message bytes)} of a folder."""
         typ, data = m.select(name, readonly=True)
@@ -456,18 +471,7 @@ class MuaClients(ServerTestCase):
 
     @unittest.skipUnless(shutil.which("mutt"), "mutt not installed")
     def test_mutt_pop3s_read_delete(self):
-        m = self.imap(MUTT)
-        m.select("INBOX")
-        typ, data = m.search(None, "ALL")
-        if data[0]:
-            m.store(b",".join(data[0].split()).decode(), "+FLAGS",
-                    "(\\Deleted)")
-            m.expunge()
-        m.unselect()
-        for s in ("p-one", "p-two", "p-three"):
-            self.assertEqual(m.append("INBOX", None, None,
-                                      message(s, to=MUTT))[0], "OK")
-        m.logout()
+        self.refill_inbox(MUTT, "p-one", "p-two", "p-three")
         bc = os.path.join(self.tmp, "bodies")
         os.mkdir(bc)
         rc = self.muttrc("muttrc", (
@@ -594,18 +598,7 @@ class MuaClients(ServerTestCase):
 
     @unittest.skipUnless(shutil.which("s-nail"), "s-nail not installed")
     def test_snail_pop3_stls_read_delete(self):
-        m = self.imap(SNAIL)
-        m.select("INBOX")
-        typ, data = m.search(None, "ALL")
-        if data[0]:
-            m.store(b",".join(data[0].split()).decode(), "+FLAGS",
-                    "(\\Deleted)")
-            m.expunge()
-        m.unselect()
-        for s in ("p-one", "p-two", "p-three"):
-            self.assertEqual(m.append("INBOX", None, None,
-                                      message(s, to=SNAIL))[0], "OK")
-        m.logout()
+        self.refill_inbox(SNAIL, "p-one", "p-two", "p-three")
         port = self.server.port("pop3")
         r = self.snail(SNAIL, port, "-S", "pop3-use-starttls", "-f",
                        "pop3://%s@%s:%d" % (enc(SNAIL), HOST, port),

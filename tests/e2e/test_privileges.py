@@ -70,7 +70,7 @@ tls = "implicit"
 """
         self.server = Server(top=f'user = "{RUN_AS}"', listeners=listeners)
         self.addCleanup(self.server._tmp.cleanup)
-        self.addCleanup(self.stop_quietly)
+        self.addCleanup(self.server.kill)
         # The unprivileged user must be able to reach its data directory.
         os.chmod(self.server.data_dir, 0o755)
         parent = os.path.dirname(self.server.data_dir)
@@ -79,12 +79,6 @@ tls = "implicit"
                 self.skipTest(f"{parent} is not searchable by {RUN_AS}")
             parent = os.path.dirname(parent)
         self.server.start()
-
-    def stop_quietly(self):
-        if self.server.proc is not None:
-            self.server.proc.kill()
-            self.server.proc.wait()
-            self.server.proc = None
 
     def tearDown(self):
         code = self.server.stop()

@@ -207,12 +207,7 @@ class KillDuringBurstTest(unittest.TestCase):
         last_uid = 0
         server = None
 
-        def stop_if_running():
-            if server is not None and server.proc is not None:
-                server.proc.kill()
-                server.proc.wait()
-                server.proc = None
-        self.addCleanup(stop_if_running)
+        self.addCleanup(lambda: server and server.kill())
         for rnd in range(self.ROUNDS):
             server = Server(data_dir=tmp.name)
             t0 = time.monotonic()

@@ -75,70 +75,71 @@ def note_responses(obs, data):
             obs.saw_modseq(int(m.group(1)))
 
 
+def until_killed(worker):
+    """A worker thread's body: returns when the server is killed under it
+    (the connection breaks); any other error is kept for the main thread."""
+    def run(server, obs, stop):
+        try:
+            worker(server, obs, stop)
+        except (OSError, imaplib.IMAP4.abort, EOFError):
+            return
+        except Exception as e:  # noqa: BLE001 -- judged in the main thread
+            obs.failures.append(repr(e))
+    return run
+
+
+@until_killed
 def appender(server, obs, stop):
-    try:
-        imap = connect(server)
-        n = 0
-        while not stop.is_set():
-            n += 1
-            msg = (f"From: x@remote.test\r\nSubject: crash {n}\r\n\r\n"
-                   f"{'body ' * (n % 50)}\r\n").encode()
-            typ, data = imap.append("INBOX", "(\\Seen)", None, msg)
-            if typ != "OK":
-                raise AssertionError(data)
-            m = re.search(rb"APPENDUID (\d+) (\d+)", data[0])
-            uidvalidity, uid = int(m.group(1)), int(m.group(2))
-            with obs.lock:
-                assert obs.uidvalidity in (None, uidvalidity), data
-                obs.uidvalidity = uidvalidity
-                obs.appended.add(uid)
-                obs.max_uid = max(obs.max_uid, uid)
-    except (OSError, imaplib.IMAP4.abort, EOFError):
-        return  # the server was killed
-    except Exception as e:  # noqa: BLE001 -- judged in the main thread
-        obs.failures.append(repr(e))
+    imap = connect(server)
+    n = 0
+    while not stop.is_set():
+        n += 1
+        msg = (f"From: x@remote.test\r\nSubject: crash {n}\r\n\r\n"
+               f"{'body ' * (n % 50)}\r\n").encode()
+        typ, data = imap.append("INBOX", "(\\Seen)", None, msg)
+        if typ != "OK":
+            raise AssertionError(data)
+        m = re.search(rb"APPENDUID (\d+) (\d+)", data[0])
+        uidvalidity, uid = int(m.group(1)), int(m.group(2))
+        with obs.lock:
+            assert obs.uidvalidity in (None, uidvalidity), data
+            obs.uidvalidity = uidvalidity
+            obs.appended.add(uid)
+            obs.max_uid = max(obs.max_uid, uid)
 
 
+@until_killed
 def expunger(server, obs, stop):
-    try:
-        imap = connect(server)
-        imap.select("INBOX")
-        while not stop.is_set():
-            typ, data = imap.uid("SEARCH", "ALL")
-            uids = [int(u) for u in data[0].split()]
-            for u in uids:
-                obs.saw_uid(u)
-            victims = uids[:3]
-            if not victims:
-                time.sleep(0.01)
-                continue
-            uidset = ",".join(map(str, victims))
+    imap = connect(server)
+    imap.select("INBOX")
+    while not stop.is_set():
+        typ, data = imap.uid("SEARCH", "ALL")
+        uids = [int(u) for u in data[0].split()]
+        for u in uids:
+            obs.saw_uid(u)
+        victims = uids[:3]
+        if not victims:
+            time.sleep(0.01)
+            continue
+        uidset = ",".join(map(str, victims))
+        with obs.lock:
+            obs.doomed.update(victims)  # may be gone without an OK
+        typ, data = imap.uid("STORE", uidset, "+FLAGS", "(\\Deleted)")
+        note_responses(obs, data)
+        typ, data = imap.uid("EXPUNGE", uidset)
+        if typ == "OK":
             with obs.lock:
-                obs.doomed.update(victims)  # may be gone without an OK
-            typ, data = imap.uid("STORE", uidset, "+FLAGS", "(\\Deleted)")
-            note_responses(obs, data)
-            typ, data = imap.uid("EXPUNGE", uidset)
-            if typ == "OK":
-                with obs.lock:
-                    obs.expunged.update(victims)
-    except (OSError, imaplib.IMAP4.abort, EOFError):
-        return  # the server was killed
-    except Exception as e:  # noqa: BLE001 -- judged in the main thread
-        obs.failures.append(repr(e))
+                obs.expunged.update(victims)
 
 
+@until_killed
 def poller(server, obs, stop):
-    try:
-        imap = connect(server)
-        while not stop.is_set():
-            typ, data = imap.status("INBOX", "(UIDNEXT HIGHESTMODSEQ)")
-            m = re.search(rb"HIGHESTMODSEQ (\d+)", data[0])
-            obs.saw_modseq(int(m.group(1)))
-            time.sleep(0.005)
-    except (OSError, imaplib.IMAP4.abort, EOFError):
-        return  # the server was killed
-    except Exception as e:  # noqa: BLE001 -- judged in the main thread
-        obs.failures.append(repr(e))
+    imap = connect(server)
+    while not stop.is_set():
+        typ, data = imap.status("INBOX", "(UIDNEXT HIGHESTMODSEQ)")
+        m = re.search(rb"HIGHESTMODSEQ (\d+)", data[0])
+        obs.saw_modseq(int(m.group(1)))
+        time.sleep(0.005)
 
 
 class ImapKillTest(unittest.TestCase):

@@ -16,6 +16,7 @@
 #include "auth/sasl.h"
 #include "base/strings.h"
 #include "mail/deliver.h"
+#include "queue/dsn.h"
 #include "smtp/proto/command.h"
 #include "smtp/proto/data_reader.h"
 #include "smtp/proto/reply.h"
@@ -734,16 +735,12 @@ net::awaitable<bool> Session::FinishMessage(std::string message, bool bare_lf,
     }
     for (const auto& target : rcpt.remote) {
       if (!seen_remote.insert(AsciiLowercase(target)).second) continue;
-      queue::Recipient qr;
-      qr.address = target;
-      qr.notify = success == "expanded" ? queue::WithoutSuccess(rcpt.notify)
-                                        : rcpt.notify;
-      qr.orcpt = rcpt.orcpt;
-      if (qr.orcpt.empty() && rcpt.forwarded) {
-        // RFC 3461 §4.2: the address the sender used, for its DSNs.
-        qr.orcpt = "rfc822;" + rcpt.address;
-      }
-      envelope.recipients.push_back(std::move(qr));
+      envelope.recipients.push_back(
+          rcpt.forwarded
+              ? queue::ForwardedRecipient(target, rcpt.notify, rcpt.orcpt,
+                                          rcpt.address, rcpt.local.size(),
+                                          rcpt.remote.size())
+              : queue::Recipient{target, rcpt.notify, rcpt.orcpt});
     }
   }
   const MailArgs& mail = *mail_;
@@ -772,9 +769,7 @@ net::awaitable<bool> Session::FinishMessage(std::string message, bool bare_lf,
   if (!delivered_report.recipients.empty() ||
       !expanded_report.recipients.empty()) {
     constexpr size_t kMaxReportHeader = 256 * 1024;
-    size_t end = data.find("\r\n\r\n");
-    end = end == std::string::npos ? data.size() : end + 4;
-    report_header = data.substr(0, std::min(end, kMaxReportHeader));
+    report_header = queue::HeaderBlock(data).substr(0, kMaxReportHeader);
   }
 
   store::Store* store = env_.store;

@@ -477,7 +477,7 @@ TEST_F(SmtpSessionTest, NotifySuccessForLocalRecipientIsReported) {
   EXPECT_EQ(reports[0].recipients[0].orcpt, "rfc822;Alice@example.org");
   EXPECT_EQ(queue_.report_actions()[0], "delivered");
   std::string header = queue_.report_data()[0];
-  EXPECT_TRUE(header.ends_with("Subject: s\r\n\r\n")) << header;
+  EXPECT_TRUE(header.ends_with("Subject: s\r\n")) << header;
   EXPECT_EQ(header.find("body"), std::string::npos);
   // No report without NOTIFY=SUCCESS, nor for the null sender.
   c.Cmd("MAIL FROM:<>");
