@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <semaphore>
 #include <set>
 #include <thread>
 
@@ -318,7 +319,10 @@ struct Job {
   std::function<Status(Db&, std::vector<Change>&)> fn;
   Status status;
   std::vector<Change> changes;
-  bool done = false;
+  // Released by the writer once the batch is over: only this job's caller
+  // wakes (a shared condition variable woke every waiting caller per
+  // commit). The caller owns the Job; the writer touches it no more after.
+  std::binary_semaphore done{0};
 };
 
 class SqliteStore final : public Store {
@@ -1462,11 +1466,13 @@ class SqliteStore final : public Store {
   Status Write(std::function<Status(Db&, std::vector<Change>&)> fn) {
     Job job;
     job.fn = std::move(fn);
-    std::unique_lock lock(mu_);
-    if (stop_) return Fail(ErrorCode::kTemp, "store is closing");
-    queue_.push_back(&job);
+    {
+      std::lock_guard lock(mu_);
+      if (stop_) return Fail(ErrorCode::kTemp, "store is closing");
+      queue_.push_back(&job);
+    }
     work_cv_.notify_one();
-    done_cv_.wait(lock, [&] { return job.done; });
+    job.done.acquire();
     return job.status;
   }
 
@@ -1488,9 +1494,10 @@ class SqliteStore final : public Store {
       for (Job* j : batch) {
         stats_.write_calls++;
         if (!j->status) stats_.failed_calls++;
-        j->done = true;
       }
-      done_cv_.notify_all();
+      lock.unlock();
+      for (Job* j : batch) j->done.release();
+      lock.lock();
     }
   }
 
@@ -2229,9 +2236,8 @@ class SqliteStore final : public Store {
   ChangeHub* hub_;
   std::unique_ptr<Db> writer_;  // used only on thread_
 
-  std::mutex mu_;  // guards queue_, stop_, Job::done
+  std::mutex mu_;  // guards queue_, stop_, running_, stats_
   std::condition_variable work_cv_;
-  std::condition_variable done_cv_;
   std::deque<Job*> queue_;
   bool stop_ = false;
   size_t running_ = 0;  // jobs of the batch on the writer now
