@@ -1,5 +1,6 @@
 // The one awaitable entry for blocking work (STYLE 13): store calls, fsync,
-// password hashing. A coroutine on a network thread does
+// password hashing (and, at the end, AwaitCallback for the few store calls
+// that do not block their caller). A coroutine on a network thread does
 //
 //   auto account = co_await RunBlocking(pool, [&] { return store.Get(...); });
 //
@@ -17,6 +18,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <functional>
+#include <memory>
 #include <type_traits>
 #include <utility>
 
@@ -101,6 +104,52 @@ template <class F>
            std::is_trivially_destructible_v<std::remove_cvref_t<F>>)
 auto RunBlocking(BlockingPool& pool, F&& f) {
   return RunBlockingImpl(pool, std::remove_cvref_t<F>(std::move(f)));
+}
+
+// Runs `fn` on the pool without waiting for it (fire and forget; the
+// thread is named as for RunBlocking).
+template <class F>
+void PostBlocking(BlockingPool& pool, F fn) {
+  boost::asio::post(pool.pool(), [fn = std::move(fn),
+                                  name = pool.name()]() mutable {
+    internal::NamePoolThread(name);
+    fn();
+  });
+}
+
+// Awaits an operation that reports through a callback, possibly from
+// another thread (store::Store::DeliverToInboxesAsync reports from the
+// store's writer):
+//
+//   auto start = [&](std::function<void(Status)> done) {
+//     store.DeliverToInboxesAsync(..., std::move(done));
+//   };
+//   Status st = co_await AwaitCallback<Status>(start);
+//
+// `start` runs on the caller's thread and must see `done` called exactly
+// once; the coroutine resumes on its own executor, which is kept running
+// meanwhile. Unlike RunBlocking no thread waits for the outcome: a write
+// costs the store's thread and this one, not a pool thread in between.
+// `start` is a named local (GCC 12, as for RunBlocking).
+template <class R, class Start>
+auto AwaitCallback(Start& start) {
+  auto initiation = [](auto handler, Start begin) {
+    auto work =
+        boost::asio::make_work_guard(boost::asio::get_associated_executor(
+            handler));
+    // std::function needs a copyable callable; the handler is move-only.
+    auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+    begin(std::function<void(R)>([shared, work](R result) mutable {
+      auto ex = work.get_executor();
+      boost::asio::post(ex, [shared, result = std::move(result),
+                             work = std::move(work)]() mutable {
+        std::move (*shared)(std::move(result));
+      });
+    }));
+  };
+  return boost::asio::async_initiate<decltype(boost::asio::use_awaitable),
+                                     void(R)>(
+      std::move(initiation), boost::asio::use_awaitable, start);
 }
 
 }  // namespace correio::net

@@ -49,5 +49,45 @@ TEST(RunBlocking, CapturedStringsSurviveAndResultComesBack) {
   EXPECT_EQ(resumed_on, main_thread);
 }
 
+// A callback from another thread (as the store's writer reports) resumes
+// the coroutine on its own executor with the value, and the io_context
+// keeps running while nothing else holds it.
+TEST(AwaitCallback, ReportFromAnotherThreadResumesOnTheExecutor) {
+  BlockingPool pool(2);
+  boost::asio::io_context ctx;
+  auto main_thread = std::this_thread::get_id();
+  std::vector<std::thread::id> reported_on, resumed_on;
+  std::vector<std::string> got;
+  boost::asio::co_spawn(
+      ctx,
+      [&]() -> boost::asio::awaitable<void> {
+        for (int i = 0; i < 20; ++i) {
+          auto start = [&, i](std::function<void(std::string)> done) {
+            PostBlocking(pool, [&, i, done] {
+              reported_on.push_back(std::this_thread::get_id());
+              done("report " + std::to_string(i));
+            });
+          };
+          got.push_back(co_await AwaitCallback<std::string>(start));
+          resumed_on.push_back(std::this_thread::get_id());
+        }
+        // Reported inline, before the coroutine has even suspended.
+        auto inline_start = [](std::function<void(std::string)> done) {
+          done("inline");
+        };
+        got.push_back(co_await AwaitCallback<std::string>(inline_start));
+      },
+      [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+      });
+  ctx.run();  // returns only once the coroutine is done
+  ASSERT_EQ(got.size(), 21u);
+  EXPECT_EQ(got[0], "report 0");
+  EXPECT_EQ(got[19], "report 19");
+  EXPECT_EQ(got[20], "inline");
+  for (auto id : reported_on) EXPECT_NE(id, main_thread);
+  for (auto id : resumed_on) EXPECT_EQ(id, main_thread);
+}
+
 }  // namespace
 }  // namespace correio::net

@@ -33,4 +33,28 @@ const char* SpecialUseAttribute(SpecialUse use) {
   return "";
 }
 
+void Store::DeliverToInboxesAsync(NewBlob blob,
+                                  std::vector<AccountId> accounts,
+                                  int64_t internal_date, uint64_t origin,
+                                  DeliverDone done) {
+  if (accounts.empty()) {
+    done(Fail(ErrorCode::kInvalid, "no targets"));
+    return;
+  }
+  std::vector<DeliveryTarget> targets;
+  for (AccountId id : accounts) {
+    auto inbox = GetMailbox(id, "INBOX");
+    if (!inbox) {
+      done(Fail(inbox.error()));
+      return;
+    }
+    DeliveryTarget t;
+    t.mailbox = inbox->id;
+    t.internal_date = internal_date;
+    targets.push_back(t);
+  }
+  auto delivered = Deliver(blob, targets, origin);
+  done(delivered ? Status{} : Status(Fail(delivered.error())));
+}
+
 }  // namespace correio::store

@@ -108,6 +108,19 @@ class Store {
   virtual Result<std::vector<Delivered>> Deliver(
       const NewBlob& blob, const std::vector<DeliveryTarget>& targets,
       uint64_t origin = 0) = 0;
+  // Deliver to the INBOX of each account (each named once), without
+  // waiting: the one call a network thread may make directly. `done` gets
+  // the outcome once the transaction is durable (or has failed), on a
+  // thread of the backend's choosing (SQLite: its writer thread), so it
+  // must only hand the result on, e.g. post it to the caller's executor
+  // (net::AwaitCallback). kInvalid if `accounts` is empty; otherwise as
+  // Deliver. The default runs GetMailbox and Deliver inline, which only a
+  // backend that never blocks (memory/) may keep.
+  using DeliverDone = std::function<void(Status)>;
+  virtual void DeliverToInboxesAsync(NewBlob blob,
+                                     std::vector<AccountId> accounts,
+                                     int64_t internal_date, uint64_t origin,
+                                     DeliverDone done);
   // Stores several messages in one transaction: all or none (RFC 3502
   // MULTIAPPEND), each body deduplicated as in Deliver. Quota is checked
   // against the sum per account (kOverQuota changes nothing); kInvalid if

@@ -17,6 +17,7 @@
 #include <ctime>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -469,6 +470,71 @@ TEST_P(StoreConformance, DeliverToManyMailboxes) {
             ErrorCode::kNotFound);
   EXPECT_EQ(ViewUids(ia).size(), 3u);
   EXPECT_EQ(Usage(a.id).messages, 4u);
+}
+
+// The non-blocking delivery a network thread uses: `done` reports the
+// outcome once the message is visible (durable), each account's INBOX gets
+// it, and failures are whole and reported, not lost.
+TEST_P(StoreConformance, DeliverToInboxesAsync) {
+  Account a = NewAccount("a@example.org");
+  Account b = NewAccount("b@example.org");
+  Account full = NewAccount("full@example.org", /*bytes=*/0, /*messages=*/1);
+  MailboxId ia = Box(a.id, "INBOX").id;
+  MailboxId ib = Box(b.id, "INBOX").id;
+  auto rec = Record(b.id);
+
+  // Runs one delivery and waits for its report (from any thread).
+  auto deliver = [&](NewBlob blob, std::vector<AccountId> accounts) {
+    std::promise<Status> reported;
+    auto future = reported.get_future();
+    store_->DeliverToInboxesAsync(std::move(blob), std::move(accounts),
+                                  1700000000, /*origin=*/9,
+                                  [&reported](Status st) {
+                                    reported.set_value(std::move(st));
+                                  });
+    return future.get();
+  };
+  NewBlob blob = Blob("to both");
+  const size_t size = blob.data.size();
+  ASSERT_TRUE(deliver(blob, {a.id, b.id}).has_value());
+  // Reported done means committed: visible at once, in both INBOXes.
+  EXPECT_EQ(ViewUids(ia), std::vector<Uid>{1});
+  EXPECT_EQ(ViewUids(ib), std::vector<Uid>{1});
+  auto rows = store_->GetMessages(ib, All()).value();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].internal_date, 1700000000);
+  EXPECT_EQ(rows[0].size, size);
+  auto changes = rec->Take();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].origin, 9u);
+
+  // Many at once from several threads: each gets its own report and UID.
+  constexpr int kThreads = 4, kEach = 25;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        auto st = deliver(Blob("m" + std::to_string(t * kEach + i)), {a.id});
+        if (st) ok++;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), kThreads * kEach);
+  auto uids = ViewUids(ia);
+  ASSERT_EQ(uids.size(), 1u + kThreads * kEach);
+  EXPECT_EQ(std::set<Uid>(uids.begin(), uids.end()).size(), uids.size());
+
+  // Failures are reported whole: empty, unknown account, over quota (then
+  // nothing of the delivery is in, not even for the account with room).
+  EXPECT_EQ(deliver(Blob("x"), {}).error().code(), ErrorCode::kInvalid);
+  EXPECT_FALSE(deliver(Blob("x"), {a.id, 987654}).has_value());
+  ASSERT_TRUE(deliver(Blob("fills"), {full.id}).has_value());
+  EXPECT_EQ(deliver(Blob("one more"), {b.id, full.id}).error().code(),
+            ErrorCode::kOverQuota);
+  EXPECT_EQ(ViewUids(ib).size(), 1u);
+  EXPECT_EQ(ViewUids(ia).size(), 1u + kThreads * kEach);
 }
 
 TEST_P(StoreConformance, OverQuotaChangesNothing) {
