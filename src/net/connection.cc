@@ -279,6 +279,11 @@ awaitable<Result<std::string_view>> Connection::ReadSome(size_t max) {
   co_return out;
 }
 
+void Connection::Unread(size_t n) {
+  assert(n <= begin_);
+  begin_ -= n;
+}
+
 void Connection::DiscardBuffered() {
   begin_ = end_ = 0;
   std::string().swap(buf_);

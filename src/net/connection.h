@@ -94,6 +94,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const std::string& too_long_head() const { return too_long_head_; }
   // Returns between 1 and max buffered-or-newly-read octets.
   awaitable<Result<std::string_view>> ReadSome(size_t max);
+  // Gives back the last n octets the previous ReadSome returned: they are
+  // what the next read sees (a reader that found its end inside a chunk).
+  void Unread(size_t n);
   // Octets already received and not yet consumed (pipelined input).
   size_t buffered() const { return end_ - begin_; }
   void DiscardBuffered();

@@ -45,9 +45,6 @@ class DataReader {
   bool bare_cr() const { return bare_cr_; }
   bool too_big() const { return too_big_; }
   bool line_too_long() const { return line_too_long_; }
-  // Marks the message as carrying an overlong line the caller dropped
-  // (net::Connection::ReadLine discards such lines).
-  void NoteLineTooLong() { line_too_long_ = true; }
 
  private:
   enum class State : uint8_t {
@@ -58,6 +55,7 @@ class DataReader {
     kDotCr,      // saw ".<CR>" at the start of a line
   };
   void Emit(char c);
+  void EmitRun(std::string_view run);  // octets inside a line, no CR or LF
   void Mid(char c);  // process c as an octet inside a line
 
   uint64_t max_size_, max_line_;

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -145,6 +146,53 @@ TEST(DataReaderTest, LineLengthLimit) {
   o = RunAllSplits("123456789\r\n.\r\n", 1 << 20, /*max_line=*/10);
   EXPECT_TRUE(o.too_long);
   EXPECT_TRUE(o.done);
+}
+
+// Random messages of CRLF lines (dots, dot-only lines, empty lines, long
+// runs) against an independent oracle: lines up to the first "." line,
+// each with one leading dot removed. Fed whole, in random pieces and byte
+// by byte (the reader takes runs inside a line in one step).
+TEST(DataReaderTest, RandomLinesMatchTheOracle) {
+  std::mt19937 rng(42);
+  const std::vector<std::string> kinds = {"", ".", "..", ".x", "plain text",
+                                          std::string(3000, 'a'), "a.b",
+                                          " .", "x\t\x01\xff"};
+  for (int round = 0; round < 300; ++round) {
+    std::string in, expected;
+    bool ended = false;
+    size_t lines = rng() % 12;
+    for (size_t l = 0; l < lines; ++l) {
+      std::string line = kinds[rng() % kinds.size()];
+      in += line + "\r\n";
+      if (ended) continue;
+      if (line == ".") {
+        ended = true;
+        continue;
+      }
+      expected += (line.starts_with('.') ? line.substr(1) : line) + "\r\n";
+    }
+    if (!ended) {
+      in += ".\r\n";
+      ended = true;
+    }
+    in += "QUIT\r\n";
+    Outcome whole = smtp::Run({std::string_view(in)}, 1 << 20, 4000);
+    ASSERT_TRUE(whole.done);
+    EXPECT_EQ(whole.message, expected) << "round " << round;
+    EXPECT_FALSE(whole.bare_cr || whole.bare_lf || whole.too_long);
+    std::vector<std::string_view> pieces;
+    for (size_t at = 0; at < in.size();) {
+      size_t n = 1 + rng() % 700;
+      pieces.push_back(std::string_view(in).substr(at, n));
+      at += n;
+    }
+    EXPECT_EQ(smtp::Run(pieces, 1 << 20, 4000), whole) << "round " << round;
+    std::vector<std::string_view> bytes;
+    for (size_t i = 0; i < in.size(); ++i) {
+      bytes.push_back(std::string_view(in).substr(i, 1));
+    }
+    EXPECT_EQ(smtp::Run(bytes, 1 << 20, 4000), whole) << "round " << round;
+  }
 }
 
 TEST(ChunkAccumulatorTest, CrlfAcrossChunksIsFine) {
