@@ -153,9 +153,15 @@ async def _login_client(a, idx, stats, rng, messages):
             await asyncio.sleep(0.05)
 
 
+def append_messages():
+    """The messages the session profile APPENDs (the C++ generator,
+    bench/loadgen, gets the same ones from run.py)."""
+    return [corpus.make_message(10_000 + i) for i in range(20)]
+
+
 def _worker(args):
     a, indices, t_start, t_end = args
-    messages = [corpus.make_message(10_000 + i) for i in range(20)]
+    messages = append_messages()
     stats = Stats(t_start, t_end)
 
     async def main():

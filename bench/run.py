@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import datetime
 import json
+import multiprocessing
 import os
 import platform
 import re
@@ -378,11 +379,66 @@ login_cost = {}  # server name -> seconds for one IMAP LOGIN
 
 
 # --------------------------------------------------------------------------
-# IMAP: our asyncio load generator, session-kept-open and login-heavy
+# IMAP: our load generator, session-kept-open and login-heavy. The C++ one
+# (bench/loadgen, built in BUILD/bench/correio_imap_load) when it is built,
+# else bench/imapload.py; both run the same profiles and print the same
+# JSON (docs/benchmarks.md).
 
 
 class LoadArgs:
     pass
+
+
+# Set by main(): the C++ generator's path, or None for imapload.py.
+IMAP_LOAD = {"binary": None, "used": set()}
+CPP_GENERATOR = "bench/loadgen (C++, one thread)"
+PY_GENERATOR = "bench/imapload.py (Python asyncio, 2 processes)"
+
+
+def cpu_times():
+    """CPU seconds of this process and of its reaped children."""
+    s = resource.getrusage(resource.RUSAGE_SELF)
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+def run_imap_load(a, msg_dir, on_start):
+    """One session/login load with the C++ generator if there is one, else
+    imapload.run_load; returns its summary plus 'generator' and
+    'client_cpu_s': the CPU time of the generator over the whole run, ramp
+    included (its processes, reaped when they end, and this process
+    meanwhile). on_start(t_start, t_end, pids) gets the generator's
+    processes, to measure them over the window."""
+    cpu0 = cpu_times()
+    binary = IMAP_LOAD["binary"]
+    if binary:
+        t_start = time.monotonic() + a.ramp
+        cmd = [binary, a.profile, "--port", str(a.port), "--user", a.user,
+               "--password", a.password, "--accounts", str(a.accounts),
+               "--clients", str(a.clients), "--duration", str(a.duration),
+               "--start-at", repr(t_start), "--messages", msg_dir]
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE)
+        try:
+            on_start(t_start, t_start + a.duration, [p.pid])
+            out, _ = p.communicate(timeout=a.duration + a.ramp + 300)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if p.returncode != 0:
+            raise NotAvailable(f"correio_imap_load exited with status "
+                               f"{p.returncode}")
+        r = json.loads(out.decode("utf-8", "replace"))
+        r["generator"] = CPP_GENERATOR
+    else:
+        # The pool's worker processes are this process's only
+        # multiprocessing children.
+        r = imapload.run_load(a, on_start=lambda t0, t1: on_start(
+            t0, t1, [c.pid for c in multiprocessing.active_children()]))
+        r["generator"] = PY_GENERATOR
+    r["client_cpu_s"] = cpu_times() - cpu0
+    IMAP_LOAD["used"].add(r["generator"])
+    return r
 
 
 def imap_corpus(cfg, stack):
@@ -413,6 +469,19 @@ async def _login_seconds(port):
 def scenario_imap(cfg, res, stack):
     avg = imap_corpus(cfg, stack)
     log(f"corpus average size {avg / 1024:.1f} KB")
+    msg_dir = tempfile.mkdtemp(prefix="correio-imapload-")
+    for i, m in enumerate(imapload.append_messages()):
+        with open(os.path.join(msg_dir, f"{i:02d}.eml"), "wb") as f:
+            f.write(m)
+    try:
+        _imap_runs(cfg, res, stack, msg_dir)
+    finally:
+        shutil.rmtree(msg_dir, ignore_errors=True)
+
+
+def _imap_runs(cfg, res, stack, msg_dir):
+    log("imap load generator: " + (CPP_GENERATOR + " " + IMAP_LOAD["binary"]
+                                   if IMAP_LOAD["binary"] else PY_GENERATOR))
     login_cost.clear()
     for name, server in stack.items():
         try:
@@ -442,17 +511,20 @@ def scenario_imap(cfg, res, stack):
                     a.procs = min(2, os.cpu_count() or 1)
                     cpu = {}
 
-                    def on_start(t_start, t_end, server=server, cpu=cpu):
+                    def on_start(t_start, t_end, pids, server=server,
+                                 cpu=cpu):
                         time.sleep(max(0, t_start - time.monotonic()))
                         cpu[0] = server_cpu(server)
+                        cpu[2] = procstat.cpu_seconds(pids)
                         time.sleep(max(0, t_end - time.monotonic()))
                         cpu[1] = server_cpu(server)
+                        cpu[3] = procstat.cpu_seconds(pids)
                     try:
                         alive(server)
                         a.port = server.port("imap")
                         if not a.port:
                             raise NotAvailable("no IMAP listener")
-                        r = imapload.run_load(a, on_start=on_start)
+                        r = run_imap_load(a, msg_dir, on_start)
                         if r["commands"] == 0:
                             raise NotAvailable(
                                 r["first_error"] or "no command completed "
@@ -472,6 +544,12 @@ def scenario_imap(cfg, res, stack):
                                 "ms", name,
                                 (cpu[1] - cpu[0]) * 1000 / r["commands"],
                                 better="lower")
+                        # Over the window, as the server's: the ramp's
+                        # logins and process start-up are left out.
+                        res.add("IMAP", label + ": load generator CPU per "
+                                "command", "ms", name,
+                                (cpu[3] - cpu[2]) * 1000 / r["commands"],
+                                better="lower")
                         if r["errors"]:
                             res.add("IMAP", label + ": errors (reconnects)",
                                     "count", name, r["errors"],
@@ -485,6 +563,8 @@ def scenario_imap(cfg, res, stack):
                                         "p99_ms"], better="lower")
                         log(f"imap {name} {label}: {r['rate']:.0f} cmd/s "
                             f"p99 {r['p99_ms']:.1f} ms, errors {r['errors']}"
+                            f", generator CPU {cpu[3] - cpu[2]:.2f} s in the"
+                            f" window, {r['client_cpu_s']:.2f} s in all"
                             + (f" (first: {r.get('first_error')})"
                                if r["errors"] else ""))
                     except (NotAvailable, OSError, ImapError) as e:
@@ -907,8 +987,10 @@ def write_report(res, info, args, cfg, started, chart, out_dir, notes):
     L.append(f"| correio commit | {info['commit']} (Release build) |")
     L.append(f"| Peers | Postfix {info['postfix']}, Dovecot {info['dovecot']}"
              f" (Debian packages, shipped durability) |")
-    L.append(f"| Load generators | smtp-source (Postfix), bench/imapload.py"
-             f" (Python {info['python']} asyncio) |\n")
+    imap_gen = ", ".join(sorted(IMAP_LOAD["used"])) or "not run"
+    L.append(f"| Load generators | smtp-source (Postfix); IMAP session and "
+             f"login profiles: {imap_gen}; the rest: Python {info['python']}"
+             f" asyncio |\n")
     runs = cfg["runs"]
     L.append(f"Each figure is the median of {runs} run"
              f"{'s' if runs > 1 else ''}"
@@ -958,6 +1040,7 @@ def write_report(res, info, args, cfg, started, chart, out_dir, notes):
         f.write("\n".join(L))
     with open(os.path.join(out_dir, "LATEST.json"), "w") as f:
         json.dump({"machine": info, "mode": mode, "config": cfg,
+                   "imap_generator": sorted(IMAP_LOAD["used"]),
                    "rows": res.rows}, f, indent=1, default=list)
 
 
@@ -965,13 +1048,28 @@ def write_report(res, info, args, cfg, started, chart, out_dir, notes):
 
 
 def build_correio(build_dir):
+    # CORREIO_BENCH=ON adds bench/CMakeLists.txt: the IMAP load generator.
+    cache = os.path.join(build_dir, "CMakeCache.txt")
+    bench_on = False
+    if os.path.exists(cache):
+        with open(cache) as f:
+            bench_on = re.search(r"^CORREIO_BENCH:\w+=ON$", f.read(),
+                                 re.M) is not None
     if not os.path.exists(os.path.join(build_dir, "build.ninja")):
         subprocess.run(["cmake", "-S", REPO, "-B", build_dir, "-G", "Ninja",
-                        "-DCMAKE_BUILD_TYPE=Release", "-DCORREIO_TESTS=OFF"],
-                       check=True)
+                        "-DCMAKE_BUILD_TYPE=Release", "-DCORREIO_TESTS=OFF",
+                        "-DCORREIO_BENCH:BOOL=ON"], check=True)
+    elif not bench_on:
+        subprocess.run(["cmake", "-S", REPO, "-B", build_dir,
+                        "-DCORREIO_BENCH:BOOL=ON"], check=True)
     subprocess.run(["cmake", "--build", build_dir, "--target", "correio"],
                    check=True)
     return os.path.join(build_dir, "correio")
+
+
+def build_imap_load(build_dir):
+    subprocess.run(["cmake", "--build", build_dir, "--target",
+                    "correio_imap_load"], check=True)
 
 
 def main():
@@ -989,6 +1087,11 @@ def main():
     ap.add_argument("--runs", type=int, help="override the number of runs")
     ap.add_argument("--set", action="append", default=[],
                     help="override a workload knob, e.g. smtp_messages=2000")
+    ap.add_argument("--imap-load", default="auto",
+                    help="IMAP load generator for the session and login "
+                    "profiles: auto (BUILD/bench/correio_imap_load if built, "
+                    "else imapload.py), python, or a path to "
+                    "correio_imap_load")
     args = ap.parse_args()
     args.t0 = time.time()
     cfg = dict(QUICK if args.quick else FULL)
@@ -1021,6 +1124,22 @@ def main():
         except (subprocess.CalledProcessError, OSError) as e:
             notes.append(f"correio build failed ({short_error(e)}); using "
                          "the last built binary if any")
+        if args.imap_load == "auto":
+            try:
+                build_imap_load(args.build_dir)
+            except (subprocess.CalledProcessError, OSError) as e:
+                notes.append(f"IMAP load generator build failed "
+                             f"({short_error(e)}); using imapload.py")
+                args.imap_load = "python"
+    if args.imap_load == "auto":
+        lg = os.path.join(args.build_dir, "bench", "correio_imap_load")
+        if os.access(lg, os.X_OK):
+            IMAP_LOAD["binary"] = lg
+        elif "imap" in only:
+            notes.append(f"{lg} is not built: the IMAP session and login "
+                         "profiles ran on bench/imapload.py")
+    elif args.imap_load != "python":
+        IMAP_LOAD["binary"] = os.path.abspath(args.imap_load)
     args.t0 = time.time()  # the report's duration excludes the build
     started = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M")
     info = machine_info()
