@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "mime/message.h"
+#include "mime/mime_internal.h"
 
 namespace correio::mime {
 namespace {
@@ -15,6 +16,27 @@ TEST(MimeCodec, DecodeTransferIdentityEncodings) {
   auto bad = DecodeTransfer("x", "x-uuencode");
   ASSERT_FALSE(bad.has_value());
   EXPECT_EQ(bad.error().code(), ErrorCode::kInvalid);
+}
+
+// Valid text comes back unchanged and invalid octets become U+FFFD, at any
+// position relative to the 8-octet ASCII scan; NUL is kept.
+TEST(MimeCodec, MakeValidUtf8) {
+  using internal::MakeValidUtf8;
+  const std::string kBad = "\xff", kRepl = "\xef\xbf\xbd";
+  for (size_t prefix = 0; prefix < 20; ++prefix) {
+    std::string ascii(prefix, 'a');
+    EXPECT_EQ(MakeValidUtf8(ascii), ascii);
+    std::string utf8 = ascii + "caf\xc3\xa9 \xe2\x82\xac" + ascii;
+    EXPECT_EQ(MakeValidUtf8(utf8), utf8) << prefix;
+    EXPECT_EQ(MakeValidUtf8(ascii + kBad + "z"), ascii + kRepl + "z") << prefix;
+    // A sequence cut short by the end, and one cut by ASCII (one U+FFFD
+    // per octet, as g_utf8_make_valid does).
+    EXPECT_EQ(MakeValidUtf8(ascii + "\xc3"), ascii + kRepl) << prefix;
+    EXPECT_EQ(MakeValidUtf8(ascii + "\xe2\x82z"), ascii + kRepl + kRepl + "z")
+        << prefix;
+    std::string with_nul = ascii + std::string(1, '\0') + "b";
+    EXPECT_EQ(MakeValidUtf8(with_nul), with_nul) << prefix;
+  }
 }
 
 TEST(MimeCodec, Base64) {
