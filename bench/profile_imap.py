@@ -46,6 +46,11 @@ def main():
                     help="perf record the server to /tmp/perf-imapsess.data")
     ap.add_argument("--clients", type=int, default=10)
     ap.add_argument("--duration", type=float, default=12)
+    ap.add_argument("--load", default=os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        "build-bench", "bench", "correio_imap_load"),
+        help="the C++ load generator (default: build-bench's), or 'python' "
+             "for imapload.py")
     args = ap.parse_args()
     server = servers.Correio(args.binary, tempfile.mkdtemp(prefix="prof-"))
     server.start()
@@ -70,7 +75,16 @@ def main():
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         pid = server.pids()[0]
         before = thread_cpu(pid)
-        r = imapload.run_load(a)
+        if args.load != "python" and os.path.exists(args.load):
+            R.IMAP_LOAD["binary"] = os.path.abspath(args.load)
+            msg_dir = tempfile.mkdtemp(prefix="prof-msgs-")
+            for i, m in enumerate(imapload.append_messages()):
+                with open(os.path.join(msg_dir, "%02d.eml" % i), "wb") as f:
+                    f.write(m)
+            r = R.run_imap_load(a, msg_dir, lambda *_: None)
+        else:
+            r = imapload.run_load(a)
+        print("generator:", r.get("generator", R.PY_GENERATOR))
         after = thread_cpu(pid)
         if perf:
             perf.wait()
