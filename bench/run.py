@@ -45,7 +45,7 @@ PASSWORD = "benchpw"
 SENDER = "bench@source.example"
 SCENARIOS = ("smtp", "imap", "pop3", "idle", "sync", "scale")
 
-QUICK = dict(runs=1, smtp_messages=300, smtp_messages_100k=100,
+QUICK = dict(runs=1, smtp_messages=2000, smtp_messages_100k=500,
              smtp_timeout=120, accounts=4, corpus_per_account=60,
              imap_clients=(10, 100), imap_login_clients=(10,),
              imap_duration=5, imap_ramp=2,
@@ -205,7 +205,7 @@ def settle(server, timeout, window=0.5, quiet=0.03):
     return time.monotonic() - t0, server_cpu(server) - cpu0
 
 
-def wait_count(server, user, target, timeout, poll=0.1):
+def wait_count(server, user, target, timeout, poll=0.02):
     """Polls the store until `user` holds >= target messages; returns the
     time it got there (monotonic) or raises NotAvailable."""
     deadline = time.monotonic() + timeout

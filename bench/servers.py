@@ -20,12 +20,14 @@ ordinary user:
     if they are missing we fall back to `nobody` for both).
 """
 
+import contextlib
 import os
 import pwd
 import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -206,6 +208,22 @@ class Correio:
                    input=password + "\n")
 
     def message_count(self, address):
+        # Read the store directly (a read-only SQLite reader beside the
+        # server's, as the admin CLI is): `correio user show` is a process
+        # start per poll, which cost correio CPU and 50-100 ms of the
+        # measured time in short SMTP runs. The CLI stays the fallback.
+        db = os.path.join(self.dir, "data", "correio.db")
+        try:
+            with contextlib.closing(sqlite3.connect(
+                    f"file:{db}?mode=ro", uri=True, timeout=5)) as c:
+                row = c.execute(
+                    "SELECT COUNT(*) FROM messages m "
+                    "JOIN mailboxes b ON b.id = m.mailbox "
+                    "JOIN accounts a ON a.id = b.account "
+                    "WHERE a.address = ?", (address.lower(),)).fetchone()
+                return int(row[0])
+        except sqlite3.Error:
+            pass
         out = self.admin("user", "show", address)
         m = re.search(r"in (\d+) messages", out)
         if not m:
