@@ -1038,6 +1038,13 @@ class SqliteStore final : public Store {
   Status ReadBlobHeads(const std::vector<BlobId>& blobs,
                        const BlobLength& length, const BlobGot& got) override {
     return Read([&](Db& db) -> Status {
+      // One blob handle moved from row to row: sqlite3_blob_reopen costs a
+      // seek, sqlite3_blob_open compiles a statement each time.
+      sqlite3_blob* handle = nullptr;
+      struct Close {
+        sqlite3_blob*& h;
+        ~Close() { sqlite3_blob_close(h); }
+      } close{handle};
       for (size_t i = 0; i < blobs.size(); ++i) {
         std::optional<BlobInfo> info;
         {
@@ -1060,14 +1067,13 @@ class SqliteStore final : public Store {
         uint64_t n = std::min(length(i, *info), info->size);
         if (n > 0) {
           // In this read transaction's snapshot, like the row above.
-          sqlite3_blob* handle = nullptr;
-          int rc = sqlite3_blob_open(db.raw(), "main", "blobs", "data",
-                                     blobs[i], 0, &handle);
+          int rc = handle ? sqlite3_blob_reopen(handle, blobs[i])
+                          : sqlite3_blob_open(db.raw(), "main", "blobs",
+                                              "data", blobs[i], 0, &handle);
           if (rc == SQLITE_OK) {
             data.resize(n);
             rc = sqlite3_blob_read(handle, data.data(), static_cast<int>(n), 0);
           }
-          sqlite3_blob_close(handle);
           if (rc != SQLITE_OK) {
             return Fail(sqlite::SqlError(db.raw(), rc, "blob read"));
           }
@@ -1564,11 +1570,11 @@ class SqliteStore final : public Store {
   // the batch committed.
   bool RunBatch(const std::vector<Job*>& batch) {
     Db& db = *writer_;
-    if (auto s = db.Exec("BEGIN IMMEDIATE"); !s)
+    if (auto s = db.Run("BEGIN IMMEDIATE"); !s)
       return FailAll(batch, s.error());
     for (Job* j : batch) {
-      if (auto s = db.Exec("SAVEPOINT job"); !s) {
-        (void)db.Exec("ROLLBACK");
+      if (auto s = db.Run("SAVEPOINT job"); !s) {
+        (void)db.Run("ROLLBACK");
         return FailAll(batch, s.error());
       }
       Status st;
@@ -1584,24 +1590,24 @@ class SqliteStore final : public Store {
             batch, st ? Error(ErrorCode::kTemp, "rolled back") : st.error());
       }
       if (st) {
-        st = db.Exec("RELEASE job");
+        st = db.Run("RELEASE job");
         if (!st) {
-          (void)db.Exec("ROLLBACK");
+          (void)db.Run("ROLLBACK");
           return FailAll(batch, st.error());
         }
       } else {
         j->changes.clear();
-        Status rb = db.Exec("ROLLBACK TO job");
-        if (rb) rb = db.Exec("RELEASE job");
+        Status rb = db.Run("ROLLBACK TO job");
+        if (rb) rb = db.Run("RELEASE job");
         if (!rb) {
-          (void)db.Exec("ROLLBACK");
+          (void)db.Run("ROLLBACK");
           return FailAll(batch, rb.error());
         }
       }
       j->status = std::move(st);
     }
-    if (auto s = db.Exec("COMMIT"); !s) {
-      if (db.InTransaction()) (void)db.Exec("ROLLBACK");
+    if (auto s = db.Run("COMMIT"); !s) {
+      if (db.InTransaction()) (void)db.Run("ROLLBACK");
       return FailAll(batch, s.error());
     }
     // Committed and durable: publish before waking the callers, so a caller
@@ -1705,15 +1711,15 @@ class SqliteStore final : public Store {
     });
     if (!garbage) return Fail(garbage.error());
     if (garbage->empty()) return false;
-    TRY(fts.Exec("BEGIN IMMEDIATE"));
+    TRY(fts.Run("BEGIN IMMEDIATE"));
     for (BlobId id : *garbage) {
       if (auto st = fts.Run("DELETE FROM blob_text WHERE rowid = ?", id); !st) {
-        (void)fts.Exec("ROLLBACK");
+        (void)fts.Run("ROLLBACK");
         return Fail(st.error());
       }
     }
-    if (auto st = fts.Exec("COMMIT"); !st) {
-      if (fts.InTransaction()) (void)fts.Exec("ROLLBACK");
+    if (auto st = fts.Run("COMMIT"); !st) {
+      if (fts.InTransaction()) (void)fts.Run("ROLLBACK");
       return Fail(st.error());
     }
     TRY(Write([&](Db& db, std::vector<Change>&) -> Status {
@@ -1779,7 +1785,7 @@ class SqliteStore final : public Store {
     if (!batch) return Fail(batch.error());
     if (batch->empty()) return false;
     auto insert = [&](size_t first, size_t count) -> Status {
-      TRY(fts.Exec("BEGIN IMMEDIATE"));
+      TRY(fts.Run("BEGIN IMMEDIATE"));
       for (size_t i = first; i < first + count; ++i) {
         const Text& t = (*batch)[i];
         if (auto st = fts.Run(
@@ -1787,12 +1793,12 @@ class SqliteStore final : public Store {
                 "VALUES (?, ?, ?)",
                 t.blob, t.headers, t.body);
             !st) {
-          (void)fts.Exec("ROLLBACK");
+          (void)fts.Run("ROLLBACK");
           return st;
         }
       }
-      if (auto st = fts.Exec("COMMIT"); !st) {
-        if (fts.InTransaction()) (void)fts.Exec("ROLLBACK");
+      if (auto st = fts.Run("COMMIT"); !st) {
+        if (fts.InTransaction()) (void)fts.Run("ROLLBACK");
         return st;
       }
       return {};
@@ -1860,9 +1866,9 @@ class SqliteStore final : public Store {
   auto Read(F&& fn) -> decltype(fn(std::declval<Db&>())) {
     auto db = AcquireReader();
     if (!db) return Fail(db.error());
-    if (auto s = (*db)->Exec("BEGIN"); !s) return Fail(s.error());
+    if (auto s = (*db)->Run("BEGIN"); !s) return Fail(s.error());
     auto result = fn(**db);
-    if (!(*db)->Exec("COMMIT")) (void)(*db)->Exec("ROLLBACK");
+    if (!(*db)->Run("COMMIT")) (void)(*db)->Run("ROLLBACK");
     if (!(*db)->InTransaction()) ReleaseReader(std::move(*db));
     return result;
   }
@@ -2335,7 +2341,7 @@ class SqliteStore final : public Store {
 };
 
 Status Migrate(Db& db) {
-  TRY(db.Exec("BEGIN IMMEDIATE"));
+  TRY(db.Run("BEGIN IMMEDIATE"));
   auto s = db.Prepare("PRAGMA user_version");
   if (!s) return Fail(s.error());
   auto row = s->Step();
@@ -2343,7 +2349,7 @@ Status Migrate(Db& db) {
   int64_t version = s->Int(0);
   TRY(s->Run());
   if (version > kSqliteSchemaVersion) {
-    (void)db.Exec("ROLLBACK");
+    (void)db.Run("ROLLBACK");
     return Fail(ErrorCode::kInternal,
                 "database schema " + std::to_string(version) +
                     " is newer than this build (" +
@@ -2351,7 +2357,7 @@ Status Migrate(Db& db) {
   }
   for (int64_t v = version; v < kSqliteSchemaVersion; ++v) {
     if (auto st = db.Exec(kMigrations[v]); !st) {
-      (void)db.Exec("ROLLBACK");
+      (void)db.Run("ROLLBACK");
       return st;
     }
   }
@@ -2360,11 +2366,11 @@ Status Migrate(Db& db) {
     std::string set =
         "PRAGMA user_version = " + std::to_string(kSqliteSchemaVersion);
     if (auto st = db.Exec(set.c_str()); !st) {
-      (void)db.Exec("ROLLBACK");
+      (void)db.Run("ROLLBACK");
       return st;
     }
   }
-  return db.Exec("COMMIT");
+  return db.Run("COMMIT");
 }
 
 }  // namespace
