@@ -589,6 +589,28 @@ TEST_P(StoreConformance, OverQuotaChangesNothing) {
   EXPECT_EQ(Usage(a.id).messages, 1u);
 }
 
+// GetMessages answers in UID order, each message once, even for a set
+// whose ranges overlap or come out of order.
+TEST_P(StoreConformance, GetMessagesOrdersAndDedups) {
+  Account a = NewAccount("a@example.org");
+  MailboxId ia = Box(a.id, "INBOX").id;
+  for (int i = 0; i < 6; ++i) Deliver(Blob("m" + std::to_string(i)), {ia});
+  auto uids_of = [&](const UidSet& set) {
+    std::vector<Uid> out;
+    auto rows = store_->GetMessages(ia, set);
+    EXPECT_TRUE(rows.has_value());
+    if (rows) {
+      for (const auto& r : *rows) out.push_back(r.uid);
+    }
+    return out;
+  };
+  EXPECT_EQ(uids_of({{2, 4}}), (std::vector<Uid>{2, 3, 4}));
+  EXPECT_EQ(uids_of({{1, 1}, {3, 3}, {5, 9}}), (std::vector<Uid>{1, 3, 5, 6}));
+  EXPECT_EQ(uids_of({{4, 6}, {1, 2}}), (std::vector<Uid>{1, 2, 4, 5, 6}));
+  EXPECT_EQ(uids_of({{1, 3}, {2, 5}, {5, 5}}),
+            (std::vector<Uid>{1, 2, 3, 4, 5}));
+}
+
 TEST_P(StoreConformance, UpdateFlags) {
   Account a = NewAccount("a@example.org");
   MailboxId ia = Box(a.id, "INBOX").id;

@@ -2185,7 +2185,7 @@ class SqliteStore final : public Store {
   static Result<std::vector<MessageRow>> SelectMessages(Db& db,
                                                         MailboxId mailbox,
                                                         const UidSet& uids) {
-    std::map<Uid, MessageRow> rows;  // dedups overlapping ranges
+    std::vector<MessageRow> out;
     for (const auto& r : uids) {
       auto s = db.Prepare("SELECT " MESSAGE_COLS
                           " FROM messages WHERE mailbox = ? AND uid >= ? "
@@ -2196,13 +2196,26 @@ class SqliteStore final : public Store {
         auto row = s->Step();
         if (!row) return Fail(row.error());
         if (!*row) break;
-        MessageRow m = ReadMessage(*s);
-        rows.emplace(m.uid, std::move(m));
+        out.push_back(ReadMessage(*s));
       }
     }
-    std::vector<MessageRow> out;
-    out.reserve(rows.size());
-    for (auto& [uid, m] : rows) out.push_back(std::move(m));
+    // A UidSet is ascending and without overlaps, so the rows come sorted
+    // and once each; a set that breaks that is put right here.
+    auto by_uid = [](const MessageRow& a, const MessageRow& b) {
+      return a.uid < b.uid;
+    };
+    auto out_of_order = [](const MessageRow& a, const MessageRow& b) {
+      return a.uid >= b.uid;
+    };
+    if (std::adjacent_find(out.begin(), out.end(), out_of_order) !=
+        out.end()) {
+      std::stable_sort(out.begin(), out.end(), by_uid);
+      out.erase(std::unique(out.begin(), out.end(),
+                            [](const MessageRow& a, const MessageRow& b) {
+                              return a.uid == b.uid;
+                            }),
+                out.end());
+    }
     return out;
   }
 
