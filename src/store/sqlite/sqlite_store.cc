@@ -1149,9 +1149,10 @@ class SqliteStore final : public Store {
           TRY(db.Run("UPDATE mailboxes SET highest_modseq = ? WHERE id = ?",
                      out.modseq, mailbox));
           for (const auto& m : *rows) {
-            TRY(RemoveMessage(db, box->account, m, out.modseq));
+            TRY(RemoveMessage(db, m, out.modseq));
             out.uids.push_back(m.uid);
           }
+          TRY(RemoveUsage(db, box->account, *rows));
           Change c;
           c.kind = Change::Kind::kExpunged;
           c.account = box->account;
@@ -2068,6 +2069,15 @@ class SqliteStore final : public Store {
         bytes, messages, account);
   }
 
+  static Status RemoveUsage(Db& db, AccountId account,
+                            const std::vector<MessageRow>& removed) {
+    if (removed.empty()) return {};
+    int64_t bytes = 0;
+    for (const auto& m : removed) bytes += static_cast<int64_t>(m.size);
+    return AddUsage(db, account, -bytes,
+                    -static_cast<int64_t>(removed.size()));
+  }
+
   // Stores the body once per content hash and takes `refs` references.
   static Result<BlobId> AddBlobRef(Db& db, const NewBlob& blob,
                                    const std::string& hash, uint64_t refs) {
@@ -2165,12 +2175,13 @@ class SqliteStore final : public Store {
     return {};
   }
 
-  // Deletes one message row, its usage and blob reference; logs it for
-  // QRESYNC unless `modseq` is 0 (the mailbox itself goes away).
-  static Status RemoveMessage(Db& db, AccountId account, const MessageRow& m,
-                              ModSeq modseq) {
+  // Deletes one message row and its blob reference; logs it for QRESYNC
+  // unless `modseq` is 0 (the mailbox itself goes away). The caller takes
+  // the usage of all it removes off in one update (RemoveUsage): one per
+  // message made a POP3 QUIT of 6,573 deletions update the same account
+  // row 6,573 times.
+  static Status RemoveMessage(Db& db, const MessageRow& m, ModSeq modseq) {
     TRY(db.Run("DELETE FROM messages WHERE id = ?", m.id));
-    TRY(AddUsage(db, account, -static_cast<int64_t>(m.size), -1));
     TRY(ReleaseBlob(db, m.blob));
     if (modseq) {
       TRY(
@@ -2225,7 +2236,8 @@ class SqliteStore final : public Store {
     if (!box) return Fail(box.error());
     auto rows = SelectMessages(db, id, {{1, 0xFFFFFFFFu}});
     if (!rows) return Fail(rows.error());
-    for (const auto& m : *rows) TRY(RemoveMessage(db, box->account, m, 0));
+    for (const auto& m : *rows) TRY(RemoveMessage(db, m, 0));
+    TRY(RemoveUsage(db, box->account, *rows));
     TRY(db.Run("DELETE FROM expunged WHERE mailbox = ?", id));
     TRY(db.Run("DELETE FROM mailboxes WHERE id = ?", id));
     Change c;
