@@ -325,7 +325,7 @@ TEST_F(Pop3SessionTest, TransactionCommands) {
 }
 
 // A download's \Seen updates are gathered into one store write (not one
-// commit per RETR), and QUIT does not wait out the gathering.
+// commit per RETR), and all of them are written when QUIT answers.
 TEST_F(Pop3SessionTest, SeenAfterRetrIsOneWriteForABurst) {
   constexpr int kMessages = 20;
   for (int i = 0; i < kMessages; ++i) Deliver(kMessage1);

@@ -791,43 +791,42 @@ net::awaitable<bool> Session::FinishMessage(std::string message, bool bare_lf,
                                    return_path);
   } else {
     done = co_await net::RunBlocking(
-      *env_.pool,
-      [&data, &accounts, &envelope, &return_path, &delivered_report,
-       &expanded_report, &report_header, store, queue, origin]() -> Status {
-        if (!accounts.empty()) {
-          // The blob takes the message itself when nothing else needs it:
-          // Return-Path goes in front in place (the reader's slack), so a
-          // large message is not held twice.
-          std::string local = envelope.recipients.empty() ? std::move(data)
-                                                          : std::string(data);
-          local.insert(0, return_path);
-          auto blob = mail::PrepareBlob(std::move(local));
-          if (!blob) return Fail(blob.error());
-          auto delivered = mail::DeliverToInboxes(*store, *blob, accounts,
-                                                  std::time(nullptr), origin);
-          if (!delivered) return Fail(delivered.error());
-        }
-        if (!envelope.recipients.empty()) {
-          if (!queue) return Fail(ErrorCode::kTemp, "no outbound queue");
-          auto queued = queue->Enqueue(envelope, data);
-          if (!queued) return Fail(queued.error());
-        }
-        // Last, once nothing can turn the 250 into a 4xx (a retry would
-        // report twice); a failure here is logged, not answered.
-        if (queue) {
-          for (auto [r, action] :
-               {std::pair{&delivered_report, "delivered"},
-                std::pair{&expanded_report, "expanded"}}) {
-            if (r->recipients.empty()) continue;
-            if (auto st = queue->ReportDelivered(*r, report_header, action);
-                !st) {
-              spdlog::error("smtp: success report for <{}>: {}", r->mail_from,
-                            st.error().ToString());
+        *env_.pool,
+        [&data, &accounts, &envelope, &return_path, &delivered_report,
+         &expanded_report, &report_header, store, queue, origin]() -> Status {
+          if (!accounts.empty()) {
+            // The blob takes the message itself when nothing else needs it:
+            // Return-Path goes in front in place (the reader's slack), so a
+            // large message is not held twice.
+            std::string local = envelope.recipients.empty() ? std::move(data)
+                                                            : std::string(data);
+            local.insert(0, return_path);
+            auto blob = mail::PrepareBlob(std::move(local));
+            if (!blob) return Fail(blob.error());
+            auto delivered = mail::DeliverToInboxes(*store, *blob, accounts,
+                                                    std::time(nullptr), origin);
+            if (!delivered) return Fail(delivered.error());
+          }
+          if (!envelope.recipients.empty()) {
+            if (!queue) return Fail(ErrorCode::kTemp, "no outbound queue");
+            auto queued = queue->Enqueue(envelope, data);
+            if (!queued) return Fail(queued.error());
+          }
+          // Last, once nothing can turn the 250 into a 4xx (a retry would
+          // report twice); a failure here is logged, not answered.
+          if (queue) {
+            for (auto [r, action] : {std::pair{&delivered_report, "delivered"},
+                                     std::pair{&expanded_report, "expanded"}}) {
+              if (r->recipients.empty()) continue;
+              if (auto st = queue->ReportDelivered(*r, report_header, action);
+                  !st) {
+                spdlog::error("smtp: success report for <{}>: {}", r->mail_from,
+                              st.error().ToString());
+              }
             }
           }
-        }
-        return {};
-      });
+          return {};
+        });
   }
   if (!done) {
     Reply(ErrorReply(done.error(), "delivery"));
