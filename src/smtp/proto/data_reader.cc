@@ -27,6 +27,7 @@ void MakeRoom(std::string& message, size_t more, uint64_t max_size) {
 }  // namespace
 
 void DataReader::Emit(char c) {
+  if (line_length_ > max_line_) return;  // see Feed
   ++size_;
   if (size_ > max_size_) {
     if (!too_big_) {
@@ -82,9 +83,14 @@ size_t DataReader::Feed(std::string_view in) {
       const void* lf = std::memchr(p, '\n', n);
       if (lf) n = static_cast<const char*>(lf) - p;
       if (n > 0) {
+        // Octets past the line limit are neither kept nor counted: the
+        // message is refused as carrying an overlong line (500 5.5.2),
+        // not as too big, however long the line, and the line costs no
+        // memory (as when lines were read one by one and dropped).
+        uint64_t room = line_length_ < max_line_ ? max_line_ - line_length_ : 0;
         line_length_ += n;
         if (line_length_ > max_line_) line_too_long_ = true;
-        EmitRun(std::string_view(p, n));
+        EmitRun(std::string_view(p, std::min<uint64_t>(n, room)));
         state_ = State::kMid;
         i += n;
         continue;

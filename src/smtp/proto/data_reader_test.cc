@@ -146,6 +146,14 @@ TEST(DataReaderTest, LineLengthLimit) {
   o = RunAllSplits("123456789\r\n.\r\n", 1 << 20, /*max_line=*/10);
   EXPECT_TRUE(o.too_long);
   EXPECT_TRUE(o.done);
+  // A line far longer than the message limit is an overlong line, not a
+  // too-big message: what is past the line limit is not kept or counted.
+  o = RunAllSplits(std::string(3000, 'x') + "\r\nrest\r\n.\r\n",
+                   /*max_size=*/200, /*max_line=*/100);
+  EXPECT_TRUE(o.too_long);
+  EXPECT_FALSE(o.too_big);
+  EXPECT_TRUE(o.done);
+  EXPECT_LE(o.message.size(), 200u);
 }
 
 // Random messages of CRLF lines (dots, dot-only lines, empty lines, long
