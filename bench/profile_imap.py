@@ -13,6 +13,7 @@ of correio alone while working on a hot spot (bench/README.md "Findings").
 import argparse
 import collections
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -77,11 +78,11 @@ def main():
         before = thread_cpu(pid)
         if args.load != "python" and os.path.exists(args.load):
             R.IMAP_LOAD["binary"] = os.path.abspath(args.load)
-            msg_dir = tempfile.mkdtemp(prefix="prof-msgs-")
-            for i, m in enumerate(imapload.append_messages()):
-                with open(os.path.join(msg_dir, "%02d.eml" % i), "wb") as f:
-                    f.write(m)
-            r = R.run_imap_load(a, msg_dir, lambda *_: None)
+            msg_dir = R.write_append_messages()
+            try:
+                r = R.run_imap_load(a, msg_dir, lambda *_: None)
+            finally:
+                shutil.rmtree(msg_dir, ignore_errors=True)
         else:
             r = imapload.run_load(a)
         print("generator:", r.get("generator", R.PY_GENERATOR))

@@ -471,13 +471,21 @@ async def _login_seconds(port):
     return t
 
 
-def scenario_imap(cfg, res, stack):
-    avg = imap_corpus(cfg, stack)
-    log(f"corpus average size {avg / 1024:.1f} KB")
+def write_append_messages():
+    """A temporary directory holding the messages the session profile
+    APPENDs, one per file, for correio_imap_load --messages (the caller
+    removes it)."""
     msg_dir = tempfile.mkdtemp(prefix="correio-imapload-")
     for i, m in enumerate(imapload.append_messages()):
         with open(os.path.join(msg_dir, f"{i:02d}.eml"), "wb") as f:
             f.write(m)
+    return msg_dir
+
+
+def scenario_imap(cfg, res, stack):
+    avg = imap_corpus(cfg, stack)
+    log(f"corpus average size {avg / 1024:.1f} KB")
+    msg_dir = write_append_messages()
     try:
         _imap_runs(cfg, res, stack, msg_dir)
     finally:

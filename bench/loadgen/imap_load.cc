@@ -406,6 +406,16 @@ awaitable<std::string_view> Timed(Run* run, Conn* c, CmdName name,
   co_return line;
 }
 
+// What both profiles do after SELECT: flags and headers of the newest 50
+// (a message list), if there is any message.
+awaitable<void> FetchNewestHeaders(Run* run, Conn* c) {
+  const int n = c->exists();
+  if (n == 0) co_return;
+  co_await Timed(run, c, kFetchHeaders,
+                 fmt::format("FETCH {}:{} {}", std::max(1, n - 49), n,
+                             kHeaders));
+}
+
 bool Running(const Run* run) {
   return !run->reg.stopping && Clock::now() < run->stats.t_end;
 }
@@ -431,11 +441,9 @@ awaitable<void> SessionClient(Run* run, int idx) {
         run->stats.Add(kLogin, t0, Clock::now());
         co_await Timed(run, c.get(), kSelect, "SELECT INBOX");
       }
+      co_await FetchNewestHeaders(run, c.get());
       const int n = c->exists();
       if (n > 0) {
-        co_await Timed(
-            run, c.get(), kFetchHeaders,
-            fmt::format("FETCH {}:{} {}", std::max(1, n - 49), n, kHeaders));
         co_await Timed(run, c.get(), kFetchBody,
                        fmt::format("FETCH {} BODY.PEEK[]", Uniform(rng, 1, n)));
         const char op = Uniform(rng, 0, 1) ? '-' : '+';
@@ -498,12 +506,7 @@ awaitable<void> LoginClient(Run* run, int idx) {
       co_await c->Login(user, run->opt.password);
       run->stats.Add(kLogin, t0, Clock::now());
       co_await Timed(run, c.get(), kSelect, "SELECT INBOX");
-      const int n = c->exists();
-      if (n > 0) {
-        co_await Timed(
-            run, c.get(), kFetchHeaders,
-            fmt::format("FETCH {}:{} {}", std::max(1, n - 49), n, kHeaders));
-      }
+      co_await FetchNewestHeaders(run, c.get());
       t0 = Clock::now();
       co_await c->Command("LOGOUT", nullptr, false);
       run->stats.Add(kLogout, t0, Clock::now());

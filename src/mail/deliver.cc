@@ -108,18 +108,10 @@ Result<std::vector<store::Delivered>> DeliverToInboxes(
     store::Store& store, const store::NewBlob& blob,
     const std::vector<store::AccountId>& accounts, int64_t internal_date,
     uint64_t origin) {
-  std::vector<store::DeliveryTarget> targets;
-  targets.reserve(accounts.size());
-  for (auto id : accounts) {
-    auto inbox = store.GetMailbox(id, "INBOX");
-    if (!inbox) return Fail(inbox.error());
-    store::DeliveryTarget t;
-    t.mailbox = inbox->id;
-    t.internal_date = internal_date;
-    targets.push_back(std::move(t));
-  }
-  if (targets.empty()) return std::vector<store::Delivered>{};
-  return store.Deliver(blob, targets, origin);
+  auto targets = store::InboxTargets(store, accounts, internal_date);
+  if (!targets) return Fail(targets.error());
+  if (targets->empty()) return std::vector<store::Delivered>{};
+  return store.Deliver(blob, *targets, origin);
 }
 
 std::string ReturnPathHeader(std::string_view sender) {

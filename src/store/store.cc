@@ -41,20 +41,29 @@ void Store::DeliverToInboxesAsync(NewBlob blob,
     done(Fail(ErrorCode::kInvalid, "no targets"));
     return;
   }
+  auto targets = InboxTargets(*this, accounts, internal_date);
+  if (!targets) {
+    done(Fail(targets.error()));
+    return;
+  }
+  auto delivered = Deliver(blob, *targets, origin);
+  done(delivered ? Status{} : Status(Fail(delivered.error())));
+}
+
+Result<std::vector<DeliveryTarget>> InboxTargets(
+    Store& store, const std::vector<AccountId>& accounts,
+    int64_t internal_date) {
   std::vector<DeliveryTarget> targets;
+  targets.reserve(accounts.size());
   for (AccountId id : accounts) {
-    auto inbox = GetMailbox(id, "INBOX");
-    if (!inbox) {
-      done(Fail(inbox.error()));
-      return;
-    }
+    auto inbox = store.GetMailbox(id, "INBOX");
+    if (!inbox) return Fail(inbox.error());
     DeliveryTarget t;
     t.mailbox = inbox->id;
     t.internal_date = internal_date;
     targets.push_back(t);
   }
-  auto delivered = Deliver(blob, targets, origin);
-  done(delivered ? Status{} : Status(Fail(delivered.error())));
+  return targets;
 }
 
 }  // namespace correio::store

@@ -215,4 +215,10 @@ class Store {
   virtual StoreStats Stats() = 0;
 };
 
+// One target per account: its INBOX, with `internal_date` (what a delivery
+// to local accounts files into).
+Result<std::vector<DeliveryTarget>> InboxTargets(
+    Store& store, const std::vector<AccountId>& accounts,
+    int64_t internal_date);
+
 }  // namespace correio::store

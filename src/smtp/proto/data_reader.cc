@@ -24,20 +24,28 @@ void MakeRoom(std::string& message, size_t more, uint64_t max_size) {
   }
 }
 
+// Counts `octets` in `size` and adds them to `message`; past `max_size`
+// the message is dropped (nothing of it will be stored) and `too_big` set,
+// and octets are only counted from then on.
+void Keep(std::string& message, uint64_t& size, bool& too_big,
+          uint64_t max_size, std::string_view octets) {
+  size += octets.size();
+  if (size > max_size) {
+    if (!too_big) {
+      too_big = true;
+      std::string().swap(message);
+    }
+    return;
+  }
+  MakeRoom(message, octets.size(), max_size);
+  message.append(octets);
+}
+
 }  // namespace
 
 void DataReader::Emit(char c) {
   if (line_length_ > max_line_) return;  // see Feed
-  ++size_;
-  if (size_ > max_size_) {
-    if (!too_big_) {
-      too_big_ = true;
-      std::string().swap(message_);  // nothing of it will be stored
-    }
-    return;
-  }
-  MakeRoom(message_, 1, max_size_);
-  message_.push_back(c);
+  EmitRun(std::string_view(&c, 1));
 }
 
 void DataReader::Mid(char c) {
@@ -56,16 +64,7 @@ void DataReader::Mid(char c) {
 }
 
 void DataReader::EmitRun(std::string_view run) {
-  size_ += run.size();
-  if (size_ > max_size_) {
-    if (!too_big_) {
-      too_big_ = true;
-      std::string().swap(message_);
-    }
-    return;
-  }
-  MakeRoom(message_, run.size(), max_size_);
-  message_.append(run);
+  Keep(message_, size_, too_big_, max_size_, run);
 }
 
 size_t DataReader::Feed(std::string_view in) {
@@ -154,16 +153,7 @@ void ChunkAccumulator::Feed(std::string_view in) {
     }
     prev_cr_ = c == '\r';
   }
-  size_ += in.size();
-  if (size_ > max_size_) {
-    if (!too_big_) {
-      too_big_ = true;
-      std::string().swap(message_);
-    }
-    return;
-  }
-  MakeRoom(message_, in.size(), max_size_);
-  message_.append(in);
+  Keep(message_, size_, too_big_, max_size_, in);
 }
 
 void ChunkAccumulator::Finish() {

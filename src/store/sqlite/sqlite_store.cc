@@ -869,21 +869,15 @@ class SqliteStore final : public Store {
       done(Fail(ErrorCode::kInvalid, "no targets"));
       return;
     }
-    struct Input {
-      NewBlob blob;
-      std::string hash;
-      std::vector<AccountId> accounts;
-    };
-    auto in = std::make_shared<Input>();
-    in->hash = Sha256(blob.data);
-    in->blob = std::move(blob);
-    in->accounts = std::move(accounts);
+    std::string hash = Sha256(blob.data);
     int64_t now = SystemClock().NowSeconds();
+    // The job owns its inputs (moved in; the job is never copied).
     WriteAsync(
-        [in, internal_date, now, origin](
-            Db& db, std::vector<Change>& changes) -> Status {
+        [blob = std::move(blob), hash = std::move(hash),
+         accounts = std::move(accounts), internal_date, now,
+         origin](Db& db, std::vector<Change>& changes) -> Status {
           std::vector<DeliveryTarget> targets;
-          for (AccountId id : in->accounts) {
+          for (AccountId id : accounts) {
             auto inbox = MailboxByName(db, id, "INBOX");
             if (!inbox) return Fail(inbox.error());
             DeliveryTarget t;
@@ -891,8 +885,7 @@ class SqliteStore final : public Store {
             t.internal_date = internal_date;
             targets.push_back(t);
           }
-          auto r = DeliverIn(db, in->blob, in->hash, targets, now, origin,
-                             changes);
+          auto r = DeliverIn(db, blob, hash, targets, now, origin, changes);
           if (!r) return Fail(r.error());
           return {};
         },
