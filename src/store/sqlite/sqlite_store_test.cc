@@ -497,6 +497,34 @@ TEST_F(SqliteStoreTest, BackgroundIndexerIndexesAndSweeps) {
   EXPECT_TRUE(s->CheckIntegrity()->empty());
 }
 
+// The writer does not checkpoint the WAL itself (a thread beside it does,
+// with its own connection), yet the WAL stays bounded and everything
+// written survives a reopen.
+TEST_F(SqliteStoreTest, WalIsCheckpointedBesideTheWriterAndStaysBounded) {
+  auto s = Open(nullptr, /*background=*/false);
+  MailboxId inbox = NewInbox(*s);
+  constexpr Uid kMessages = 200;
+  const std::string body(100 * 1024, 'x');  // 20 MB, 5x the 1,000 pages
+  for (Uid i = 1; i <= kMessages; ++i) {
+    ASSERT_TRUE(
+        s->Deliver(Blob(std::to_string(i) + "." + body), {{inbox, {}, 0}})
+            .has_value());
+  }
+  EXPECT_TRUE(WaitUntil([&] { return s->Stats().checkpoints >= 1; }));
+  // Past 4,000 pages (16 MB) the writer would checkpoint itself; the body
+  // text also waits in fts_pending (no indexer here), so without any
+  // checkpoint the WAL would pass 40 MB.
+  EXPECT_LE(std::filesystem::file_size(path_ + "-wal"), uint64_t{18} << 20);
+  s.reset();
+  s = Open(nullptr, /*background=*/false);
+  auto rows = s->GetMessages(inbox, {{1, kMessages}});
+  ASSERT_TRUE(rows.has_value());
+  ASSERT_EQ(rows->size(), size_t{kMessages});
+  EXPECT_EQ(s->ReadBlob(rows->back().blob, 0, 18).value(),
+            "Subject: t\r\n\r\n200.");
+  EXPECT_TRUE(s->CheckIntegrity()->empty());
+}
+
 // With an index delay the indexer leaves young text alone: what is
 // deleted before it comes of age is dropped without ever being indexed,
 // and a search still finds what is left (it catches up on its own).
