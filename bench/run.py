@@ -590,7 +590,16 @@ def _imap_runs(cfg, res, stack, msg_dir):
 
 
 # --------------------------------------------------------------------------
-# POP3: list, download and delete N MB
+# POP3: list, download and delete N MB. The client is the C++ one
+# (bench/loadgen/pop3_load.cc, built in BUILD/bench/correio_pop3_load) when
+# it is built, else smtpclient.Pop3Session; both run the same session, one
+# command at a time. The Python client's CPU per round trip (two per
+# message) bounded both servers at 100 MB (bench/README.md).
+
+# Set by main(): correio_pop3_load's path, or None for the Python client.
+POP3_LOAD = {"binary": None, "used": set()}
+CPP_POP3 = "bench/loadgen/pop3_load.cc (C++)"
+PY_POP3 = "smtpclient.Pop3Session (Python asyncio)"
 
 
 async def _pop3_download(port, user):
@@ -607,6 +616,34 @@ async def _pop3_download(port, user):
     return n, total, time.monotonic() - t0
 
 
+def pop3_download(port, user):
+    """_pop3_download with correio_pop3_load if there is one, else in
+    Python: (messages, body octets, seconds from connect to QUIT's +OK,
+    client CPU seconds). The client's CPU is its own: not this process's
+    rusage, which also counts the threads draining correio's output."""
+    binary = POP3_LOAD["binary"]
+    if binary:
+        try:
+            p = subprocess.run(
+                [binary, "--host", "127.0.0.1", "--port", str(port),
+                 "--user", user, "--password", PASSWORD],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600)
+        except subprocess.TimeoutExpired:
+            raise NotAvailable("correio_pop3_load did not finish in 600 s")
+        if p.returncode != 0:
+            err = p.stderr.decode("utf-8", "replace").strip()
+            raise NotAvailable(err or f"correio_pop3_load exited with status "
+                               f"{p.returncode}")
+        r = json.loads(p.stdout.decode("utf-8", "replace"))
+        POP3_LOAD["used"].add(CPP_POP3)
+        return r["messages"], r["bytes"], r["seconds"], r["cpu_seconds"]
+    # The session runs on this thread only.
+    cpu0 = time.thread_time()
+    n, total, secs = asyncio.run(_pop3_download(port, user))
+    POP3_LOAD["used"].add(PY_POP3)
+    return n, total, secs, time.thread_time() - cpu0
+
+
 def scenario_pop3(cfg, res, stack):
     target_bytes = cfg["pop3_mb"] * 1_000_000
     msgs, size, i = [], 0, 50_000
@@ -617,6 +654,8 @@ def scenario_pop3(cfg, res, stack):
         i += 1
     label = f"download + delete {cfg['pop3_mb']} MB ({len(msgs)} messages)"
     user = "pop@" + servers.DOMAIN
+    log("pop3 client: " + (CPP_POP3 + " " + POP3_LOAD["binary"]
+                           if POP3_LOAD["binary"] else PY_POP3))
     for run in range(cfg["runs"]):
         for name, server in stack.items():
             try:
@@ -625,8 +664,8 @@ def scenario_pop3(cfg, res, stack):
                 if not server.port("pop3"):
                     raise NotAvailable("no POP3 listener")
                 cpu0 = server_cpu(server)
-                n, total, secs = asyncio.run(
-                    _pop3_download(server.port("pop3"), user))
+                n, total, secs, client_cpu = pop3_download(
+                    server.port("pop3"), user)
                 cpu1 = server_cpu(server)
                 if n != len(msgs):
                     raise NotAvailable(f"maildrop had {n} messages, "
@@ -638,7 +677,10 @@ def scenario_pop3(cfg, res, stack):
                         total / 1e6 / secs, target="≥ 1.5× Dovecot")
                 res.add("POP3", label + ": server CPU per MB", "ms", name,
                         (cpu1 - cpu0) * 1000 / (total / 1e6), better="lower")
-                log(f"pop3 {name}: {total / 1e6 / secs:.1f} MB/s")
+                res.add("POP3", label + ": client CPU per MB", "ms", name,
+                        client_cpu * 1000 / (total / 1e6), better="lower")
+                log(f"pop3 {name}: {total / 1e6 / secs:.1f} MB/s, client "
+                    f"CPU {client_cpu:.2f} s in {secs:.2f} s")
             except (NotAvailable, ProtoError, OSError, ValueError,
                     IndexError, asyncio.IncompleteReadError) as e:
                 res.fail("POP3", label + ": MB/s", "MB/s", name, why(server, e),
@@ -1001,9 +1043,10 @@ def write_report(res, info, args, cfg, started, chart, out_dir, notes):
     L.append(f"| Peers | Postfix {info['postfix']}, Dovecot {info['dovecot']}"
              f" (Debian packages, shipped durability) |")
     imap_gen = ", ".join(sorted(IMAP_LOAD["used"])) or "not run"
+    pop3_client = ", ".join(sorted(POP3_LOAD["used"])) or "not run"
     L.append(f"| Load generators | smtp-source (Postfix); IMAP session and "
-             f"login profiles: {imap_gen}; the rest: Python {info['python']}"
-             f" asyncio |\n")
+             f"login profiles: {imap_gen}; POP3: {pop3_client}; the rest: "
+             f"Python {info['python']} asyncio |\n")
     runs = cfg["runs"]
     L.append(f"Each figure is the median of {runs} run"
              f"{'s' if runs > 1 else ''}"
@@ -1054,6 +1097,7 @@ def write_report(res, info, args, cfg, started, chart, out_dir, notes):
     with open(os.path.join(out_dir, "LATEST.json"), "w") as f:
         json.dump({"machine": info, "mode": mode, "config": cfg,
                    "imap_generator": sorted(IMAP_LOAD["used"]),
+                   "pop3_client": sorted(POP3_LOAD["used"]),
                    "rows": res.rows}, f, indent=1, default=list)
 
 
@@ -1061,7 +1105,8 @@ def write_report(res, info, args, cfg, started, chart, out_dir, notes):
 
 
 def build_correio(build_dir):
-    # CORREIO_BENCH=ON adds bench/CMakeLists.txt: the IMAP load generator.
+    # CORREIO_BENCH=ON adds bench/CMakeLists.txt: the IMAP load generator
+    # and the POP3 client.
     cache = os.path.join(build_dir, "CMakeCache.txt")
     bench_on = False
     if os.path.exists(cache):
@@ -1085,6 +1130,11 @@ def build_imap_load(build_dir):
                     "correio_imap_load"], check=True)
 
 
+def build_pop3_load(build_dir):
+    subprocess.run(["cmake", "--build", build_dir, "--target",
+                    "correio_pop3_load"], check=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description="correio vs Postfix/Dovecot")
     ap.add_argument("--quick", action="store_true",
@@ -1105,6 +1155,11 @@ def main():
                     "profiles: auto (BUILD/bench/correio_imap_load if built, "
                     "else imapload.py), python, or a path to "
                     "correio_imap_load")
+    ap.add_argument("--pop3-load", default="auto",
+                    help="POP3 client of the pop3 scenario: auto "
+                    "(BUILD/bench/correio_pop3_load if built, else "
+                    "smtpclient.Pop3Session), python, or a path to "
+                    "correio_pop3_load")
     args = ap.parse_args()
     args.t0 = time.time()
     cfg = dict(QUICK if args.quick else FULL)
@@ -1144,6 +1199,13 @@ def main():
                 notes.append(f"IMAP load generator build failed "
                              f"({short_error(e)}); using imapload.py")
                 args.imap_load = "python"
+        if args.pop3_load == "auto":
+            try:
+                build_pop3_load(args.build_dir)
+            except (subprocess.CalledProcessError, OSError) as e:
+                notes.append(f"POP3 client build failed ({short_error(e)}); "
+                             "using smtpclient.Pop3Session")
+                args.pop3_load = "python"
     if args.imap_load == "auto":
         lg = os.path.join(args.build_dir, "bench", "correio_imap_load")
         if os.access(lg, os.X_OK):
@@ -1153,6 +1215,15 @@ def main():
                          "profiles ran on bench/imapload.py")
     elif args.imap_load != "python":
         IMAP_LOAD["binary"] = os.path.abspath(args.imap_load)
+    if args.pop3_load == "auto":
+        pl = os.path.join(args.build_dir, "bench", "correio_pop3_load")
+        if os.access(pl, os.X_OK):
+            POP3_LOAD["binary"] = pl
+        elif "pop3" in only:
+            notes.append(f"{pl} is not built: the POP3 scenario ran on "
+                         "smtpclient.Pop3Session")
+    elif args.pop3_load != "python":
+        POP3_LOAD["binary"] = os.path.abspath(args.pop3_load)
     args.t0 = time.time()  # the report's duration excludes the build
     started = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M")
     info = machine_info()
