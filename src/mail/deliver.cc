@@ -8,13 +8,44 @@
 
 namespace correio::mail {
 
+namespace {
+
+// Where `text` stands as it is in `raw`: at the start of one of the first
+// few leaf parts' bodies (a single text part without transfer encoding, in
+// UTF-8 or ASCII). The whole text is compared, so a slice found is exact.
+std::optional<store::NewBlob::Slice> FindTextInData(std::string_view raw,
+                                                    const mime::Part& part,
+                                                    std::string_view text,
+                                                    int& leaves_left) {
+  if (!part.children.empty()) {
+    for (const mime::Part& c : part.children) {
+      if (leaves_left <= 0) break;
+      if (auto s = FindTextInData(raw, c, text, leaves_left)) return s;
+    }
+    return std::nullopt;
+  }
+  --leaves_left;
+  if (part.body_start <= raw.size() &&
+      raw.substr(part.body_start).starts_with(text)) {
+    return store::NewBlob::Slice{part.body_start, text.size()};
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 Result<store::NewBlob> PrepareBlob(std::string data) {
   auto summary = mime::Parse(data);
   if (!summary) return Fail(summary.error());
   store::NewBlob blob;
   auto text = mime::ExtractSearchText(data, *summary);
   blob.summary = mime::Serialize(*summary);
-  blob.search_text = std::move(text.body);
+  int leaves = 4;
+  if (!text.body.empty()) {
+    blob.search_text_in_data =
+        FindTextInData(data, summary->root, text.body, leaves);
+  }
+  if (!blob.search_text_in_data) blob.search_text = std::move(text.body);
   blob.search_headers = std::move(text.headers);
   blob.data = std::move(data);
   return blob;

@@ -85,7 +85,7 @@ TEST_F(DeliverTest, OneBlobIntoEveryInbox) {
   auto blob = PrepareBlob(raw);
   ASSERT_TRUE(blob) << blob.error().message();
   EXPECT_EQ(blob->data, raw);
-  EXPECT_NE(blob->search_text.find("searchable"), std::string::npos);
+  EXPECT_NE(blob->SearchBody().find("searchable"), std::string::npos);
   EXPECT_NE(blob->search_headers.find("Café"), std::string::npos);
   auto summary = mime::Deserialize(blob->summary);
   ASSERT_TRUE(summary);
@@ -106,6 +106,49 @@ TEST_F(DeliverTest, OneBlobIntoEveryInbox) {
     ASSERT_TRUE(hits);
     EXPECT_EQ(hits->size(), 1u);
   }
+}
+
+// The body text is kept as a place in the message when it is the octets
+// of one part as sent, and as a copy only when decoding changed it.
+TEST(PrepareBlob, BodyTextIsASliceOnlyWhereItStandsAsSent) {
+  std::string plain =
+      "Subject: x\r\n\r\nJust text, caf\xC3\xA9 included\r\n";
+  auto a = PrepareBlob(plain);
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(a->search_text_in_data.has_value());
+  EXPECT_TRUE(a->search_text.empty());
+  EXPECT_EQ(a->search_text_in_data->offset, plain.find("Just"));
+  EXPECT_EQ(a->SearchBody(), "Just text, caf\xC3\xA9 included\r\n");
+
+  std::string qp =
+      "Subject: x\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+      "caf=C3=A9 soft=\r\nbreak\r\n";
+  auto b = PrepareBlob(qp);
+  ASSERT_TRUE(b);
+  EXPECT_FALSE(b->search_text_in_data.has_value());
+  EXPECT_EQ(b->SearchBody(), b->search_text);
+  EXPECT_NE(b->search_text.find("caf\xC3\xA9 softbreak"), std::string::npos);
+
+  // One text part among attachments: the slice is that part's body.
+  std::string one_text =
+      "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+      "Content-Type: application/pdf\r\n\r\n%PDF-1\r\n--b\r\n"
+      "Content-Type: text/plain\r\n\r\nthe only text\r\n--b--\r\n";
+  auto c = PrepareBlob(one_text);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->search_text_in_data.has_value());
+  EXPECT_EQ(c->SearchBody().substr(0, 13), "the only text");
+
+  // Two text parts: the text is both, joined; no single place holds it.
+  std::string two_texts =
+      "Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\n"
+      "Content-Type: text/plain\r\n\r\nfirst\r\n--b\r\n"
+      "Content-Type: text/plain\r\n\r\nsecond\r\n--b--\r\n";
+  auto d = PrepareBlob(two_texts);
+  ASSERT_TRUE(d);
+  EXPECT_FALSE(d->search_text_in_data.has_value());
+  EXPECT_NE(d->search_text.find("first"), std::string::npos);
+  EXPECT_NE(d->search_text.find("second"), std::string::npos);
 }
 
 TEST_F(DeliverTest, OverQuotaDeliversToNobody) {

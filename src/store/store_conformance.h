@@ -980,6 +980,34 @@ TEST_P(StoreConformance, SearchText) {
             std::vector<Uid>{1});
 }
 
+// Body text kept as a place in the message (NewBlob::search_text_in_data)
+// is searched there: the slice, and nothing of the message around it.
+TEST_P(StoreConformance, SearchTextKeptAsSliceOfTheBody) {
+  Account a = NewAccount("a@example.org");
+  MailboxId ia = Box(a.id, "INBOX").id;
+  NewBlob b;
+  b.data = "Subject: outside\r\n\r\ninside words\r\ntrailer";
+  b.summary = "s";
+  b.search_headers = "Subject: outside\n";
+  b.search_text_in_data = NewBlob::Slice{b.data.find("inside"), 14};
+  Deliver(b, {ia});
+  Deliver(Blob("inside a copy"), {ia});
+  auto s = [&](TextField f, std::string_view n) {
+    auto r = store_->SearchText(ia, f, n);
+    EXPECT_TRUE(r.has_value()) << n;
+    return r.value_or(std::vector<Uid>{});
+  };
+  EXPECT_EQ(s(TextField::kBody, "INSIDE"), (std::vector<Uid>{1, 2}));
+  EXPECT_EQ(s(TextField::kBody, "de words"), std::vector<Uid>{1});
+  EXPECT_EQ(s(TextField::kBody, "outside"), std::vector<Uid>{});
+  EXPECT_EQ(s(TextField::kBody, "trailer"), std::vector<Uid>{});
+  EXPECT_EQ(s(TextField::kText, "outside"), std::vector<Uid>{1});
+  EXPECT_EQ(store_->ReadBlob(store_->GetMessages(ia, {{1, 1}})->at(0).blob, 0,
+                             100)
+                .value(),
+            b.data);
+}
+
 // A superset of the header matches: every message the index has not
 // reached yet is a candidate; once indexed, only the matches are.
 TEST_P(StoreConformance, HeaderCandidates) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace correio::store {
@@ -183,6 +184,22 @@ struct NewBlob {
   // Decoded header text (RFC 2047 words decoded) for the full-text index:
   // SEARCH TEXT looks in headers and body, SEARCH BODY only in search_text.
   std::string search_headers;
+  // Set when the body text is octets of `data` as they stand (one text
+  // part sent as UTF-8 without transfer encoding: most mail), search_text
+  // then empty. The store keeps such text as a reference into the body
+  // rather than a second copy until it is indexed.
+  struct Slice {
+    size_t offset = 0;
+    size_t size = 0;
+  };
+  std::optional<Slice> search_text_in_data;
+
+  // The decoded body text, wherever it is kept.
+  std::string_view SearchBody() const {
+    if (!search_text_in_data) return search_text;
+    return std::string_view(data).substr(search_text_in_data->offset,
+                                         search_text_in_data->size);
+  }
 };
 
 struct BlobInfo {

@@ -27,7 +27,7 @@ std::string DomainOf(std::string_view address) {
   return std::string(address.substr(at + 1));
 }
 
-bool ContainsFolded(const std::string& hay, const std::string& needle_lower) {
+bool ContainsFolded(std::string_view hay, const std::string& needle_lower) {
   return AsciiLowercase(hay).find(needle_lower) != std::string::npos;
 }
 
@@ -693,7 +693,7 @@ class MemoryStore final : public Store {
     for (const auto& [uid, m] : b->messages) {
       const NewBlob& nb = blobs_.at(m.blob).blob;
       bool hit =
-          (field != TextField::kHeaders && ContainsFolded(nb.search_text, n)) ||
+          (field != TextField::kHeaders && ContainsFolded(nb.SearchBody(), n)) ||
           (field != TextField::kBody && ContainsFolded(nb.search_headers, n));
       if (hit) out.push_back(uid);
     }

@@ -120,6 +120,12 @@ class Stmt {
       } else {
         return sqlite3_bind_null(s_, i);
       }
+    } else if constexpr (std::is_same_v<T, std::optional<int64_t>>) {
+      if (v) {
+        return sqlite3_bind_int64(s_, i, *v);
+      } else {
+        return sqlite3_bind_null(s_, i);
+      }
     } else {
       std::string_view sv(v);
       return sqlite3_bind_text64(s_, i, sv.data() ? sv.data() : "", sv.size(),

@@ -180,6 +180,14 @@ CREATE INDEX messages_view ON messages(mailbox, uid, modseq, flags, keywords);
 ALTER TABLE fts_pending ADD COLUMN queued_at INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX fts_pending_queued ON fts_pending(queued_at, blob);
 )sql",
+    // 6 -> 7: a pending text can be where it stands in its blob's octets
+    // (body_at, body_size; body then empty) instead of a second copy: for
+    // most mail the decoded text is the body as sent, and the copy doubled
+    // what a delivery wrote (NewBlob::search_text_in_data).
+    R"sql(
+ALTER TABLE fts_pending ADD COLUMN body_at INTEGER;
+ALTER TABLE fts_pending ADD COLUMN body_size INTEGER;
+)sql",
 };
 static_assert(std::size(kMigrations) == kSqliteSchemaVersion);
 
@@ -1822,17 +1830,22 @@ class SqliteStore final : public Store {
     auto batch = Read([&](Db& db) -> Result<std::vector<Text>> {
       // Garbage blobs are left to SweepGarbage: a message downloaded and
       // deleted before the indexer got to it costs no index work.
-      auto s = mailbox ? db.Prepare(
-                             "SELECT p.blob, p.headers, p.body FROM "
-                             "fts_pending p JOIN blobs b ON b.id = p.blob "
-                             "WHERE b.refcount > 0 AND p.blob IN (SELECT blob "
-                             "FROM messages WHERE mailbox = ?) "
-                             "ORDER BY p.blob LIMIT ?")
-                       : db.Prepare(
-                             "SELECT p.blob, p.headers, p.body FROM "
-                             "fts_pending p JOIN blobs b ON b.id = p.blob "
-                             "WHERE b.refcount > 0 AND p.queued_at <= ? "
-                             "ORDER BY p.queued_at, p.blob LIMIT ?");
+      // A text kept as a place in the blob (QueueText) is cut out of it.
+      auto s =
+          mailbox
+              ? db.Prepare(
+                    "SELECT p.blob, p.headers, CASE WHEN p.body_at IS NULL "
+                    "THEN p.body ELSE CAST(substr(b.data, p.body_at + 1, "
+                    "p.body_size) AS TEXT) END FROM fts_pending p JOIN blobs "
+                    "b ON b.id = p.blob WHERE b.refcount > 0 AND p.blob IN "
+                    "(SELECT blob FROM messages WHERE mailbox = ?) "
+                    "ORDER BY p.blob LIMIT ?")
+              : db.Prepare(
+                    "SELECT p.blob, p.headers, CASE WHEN p.body_at IS NULL "
+                    "THEN p.body ELSE CAST(substr(b.data, p.body_at + 1, "
+                    "p.body_size) AS TEXT) END FROM fts_pending p JOIN blobs "
+                    "b ON b.id = p.blob WHERE b.refcount > 0 AND "
+                    "p.queued_at <= ? ORDER BY p.queued_at, p.blob LIMIT ?");
       if (!s) return Fail(s.error());
       if (mailbox) {
         s->Bind(*mailbox, kIndexBatchRows);
@@ -2163,11 +2176,7 @@ class SqliteStore final : public Store {
       if (was_garbage) {
         // The indexer may be dropping its index row right now: queue the
         // text again (IndexPass keeps a re-referenced blob's pending row).
-        TRY(db.Run(
-            "INSERT OR REPLACE INTO fts_pending(blob, headers, body, "
-            "queued_at) VALUES (?, ?, ?, ?)",
-            id, blob.search_headers, blob.search_text,
-            SystemClock().NowSeconds()));
+        TRY(QueueText(db, id, blob));
       }
       return id;
     }
@@ -2200,12 +2209,23 @@ class SqliteStore final : public Store {
     }
     // Indexed later by the indexer thread, off this transaction (a 100 KB
     // body costs ~10 ms of trigram tokenizing; docs/storage.md).
-    TRY(db.Run(
-        "INSERT INTO fts_pending(blob, headers, body, queued_at) "
-        "VALUES (?, ?, ?, ?)",
-        id, blob.search_headers, blob.search_text,
-        SystemClock().NowSeconds()));
+    TRY(QueueText(db, id, blob));
     return id;
+  }
+
+  // Queues the blob's text for the indexer: a copy of the decoded body
+  // text, or where it stands in the blob (IndexPending reads it there).
+  static Status QueueText(Db& db, BlobId id, const NewBlob& blob) {
+    std::optional<int64_t> at, size;
+    if (blob.search_text_in_data) {
+      at = static_cast<int64_t>(blob.search_text_in_data->offset);
+      size = static_cast<int64_t>(blob.search_text_in_data->size);
+    }
+    return db.Run(
+        "INSERT OR REPLACE INTO fts_pending(blob, headers, body, body_at, "
+        "body_size, queued_at) VALUES (?, ?, ?, ?, ?, ?)",
+        id, blob.search_headers, at ? std::string_view() : blob.SearchBody(),
+        at, size, SystemClock().NowSeconds());
   }
 
   static constexpr size_t kInlineBlobBytes = 1 << 20;
