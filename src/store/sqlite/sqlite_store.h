@@ -66,6 +66,6 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options,
                                                ChangeHub* hub);
 
 // The schema version this build writes (PRAGMA user_version).
-inline constexpr int kSqliteSchemaVersion = 7;
+inline constexpr int kSqliteSchemaVersion = 8;
 
 }  // namespace correio::store

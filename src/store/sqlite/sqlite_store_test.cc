@@ -395,7 +395,7 @@ TEST_F(SqliteStoreTest, IntegrityCheckFindsDamage) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db,
-                         "UPDATE blobs SET refcount = 5; "
+                         "UPDATE blob_refs SET refcount = 5; "
                          "UPDATE accounts SET used_bytes = 1",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
@@ -606,8 +606,8 @@ TEST_F(SqliteStoreTest, SearchCatchesUpWithoutTheIndexer) {
   ASSERT_TRUE(s->Expunge(inbox, {{1, 1}}, 0).has_value());
   EXPECT_EQ(s->GetBlobInfo(blob).error().code(), ErrorCode::kNotFound);
   EXPECT_EQ(s->ReadBlob(blob, 0, 10).error().code(), ErrorCode::kNotFound);
-  EXPECT_EQ(CountRows(path_, "SELECT count(*) FROM blobs WHERE refcount = 0"),
-            1);
+  EXPECT_EQ(
+      CountRows(path_, "SELECT count(*) FROM blob_refs WHERE refcount = 0"), 1);
   EXPECT_TRUE(s->CheckIntegrity()->empty());
   ASSERT_TRUE(s->Deliver(Blob("needle in a haystack"), {{inbox, {}, 0}}));
   EXPECT_EQ(s->GetMessages(inbox, {{3, 3}})->at(0).blob, blob);
@@ -1005,8 +1005,11 @@ TEST_F(SqliteStoreTest, MigratesSchemaOne) {
       "DROP INDEX expunged_at; ALTER TABLE expunged DROP COLUMN at; "
       "ALTER TABLE mailboxes DROP COLUMN expunge_floor; "
       "ALTER TABLE accounts DROP COLUMN apop_secret; "
+      // Before v8 reference counts were kept in the blob rows.
+      "UPDATE blobs SET refcount = (SELECT r.refcount FROM blob_refs r "
+      "WHERE r.id = blobs.id); DROP TABLE blob_refs; "
       // Before v5 the index was a table of the main file.
-      "DROP INDEX blobs_garbage; DROP TABLE fts_pending; "
+      "DROP TABLE fts_pending; "
       "CREATE VIRTUAL TABLE blob_text USING fts5(headers, body, "
       "tokenize='trigram'); INSERT INTO blob_text(rowid, headers, body) "
       "SELECT id, 'Subject: migrated', 'old' FROM blobs; "
