@@ -11,8 +11,11 @@ namespace correio::mail {
 namespace {
 
 // Where `text` stands as it is in `raw`: at the start of one of the first
-// few leaf parts' bodies (a single text part without transfer encoding, in
-// UTF-8 or ASCII). The whole text is compared, so a slice found is exact.
+// kSliceLeaves leaf parts' bodies (a single text part without transfer
+// encoding, in UTF-8 or ASCII). The whole text is compared, so a slice
+// found is exact; the bound keeps a message of many parts from costing a
+// comparison per part.
+constexpr int kSliceLeaves = 4;
 std::optional<store::NewBlob::Slice> FindTextInData(std::string_view raw,
                                                     const mime::Part& part,
                                                     std::string_view text,
@@ -40,7 +43,7 @@ Result<store::NewBlob> PrepareBlob(std::string data) {
   store::NewBlob blob;
   auto text = mime::ExtractSearchText(data, *summary);
   blob.summary = mime::Serialize(*summary);
-  int leaves = 4;
+  int leaves = kSliceLeaves;
   if (!text.body.empty()) {
     blob.search_text_in_data =
         FindTextInData(data, summary->root, text.body, leaves);

@@ -182,7 +182,8 @@ struct NewBlob {
   std::string summary;      // opaque to the store: serialized mime summary
   std::string search_text;  // decoded body text for the full-text index
   // Decoded header text (RFC 2047 words decoded) for the full-text index:
-  // SEARCH TEXT looks in headers and body, SEARCH BODY only in search_text.
+  // SEARCH TEXT looks in headers and body, SEARCH BODY only in the body
+  // text (SearchBody()).
   std::string search_headers;
   // Set when the body text is octets of `data` as they stand (one text
   // part sent as UTF-8 without transfer encoding: most mail), search_text

@@ -2252,7 +2252,7 @@ class SqliteStore final : public Store {
     return db.Run(
         "INSERT OR REPLACE INTO fts_pending(blob, headers, body, body_at, "
         "body_size, queued_at) VALUES (?, ?, ?, ?, ?, ?)",
-        id, blob.search_headers, at ? std::string_view() : blob.SearchBody(),
+        id, blob.search_headers, blob.search_text,  // empty for a slice
         at, size, SystemClock().NowSeconds());
   }
 
