@@ -1138,14 +1138,40 @@ def build_correio(build_dir):
     return os.path.join(build_dir, "correio")
 
 
-def build_imap_load(build_dir):
-    subprocess.run(["cmake", "--build", build_dir, "--target",
-                    "correio_imap_load"], check=True)
+def build_target(build_dir, target):
+    subprocess.run(["cmake", "--build", build_dir, "--target", target],
+                   check=True)
 
 
-def build_pop3_load(build_dir):
-    subprocess.run(["cmake", "--build", build_dir, "--target",
-                    "correio_pop3_load"], check=True)
+# The C++ clients of bench/loadgen: run.py option, build target, where its
+# path goes, the scenario it serves, and what runs without it.
+CPP_CLIENTS = (
+    ("imap_load", "correio_imap_load", IMAP_LOAD, "imap",
+     "the IMAP session and login profiles ran on bench/imapload.py"),
+    ("pop3_load", "correio_pop3_load", POP3_LOAD, "pop3",
+     "the POP3 scenario ran on smtpclient.Pop3Session"),
+)
+
+
+def resolve_clients(args, only, notes, build):
+    """Builds (if `build`) and finds the C++ clients the options ask for."""
+    for option, target, slot, scenario, fallback in CPP_CLIENTS:
+        choice = getattr(args, option)
+        if choice == "auto" and build:
+            try:
+                build_target(args.build_dir, target)
+            except (subprocess.CalledProcessError, OSError) as e:
+                notes.append(f"{target} build failed ({short_error(e)}): "
+                             f"{fallback}")
+                choice = "python"
+        if choice == "auto":
+            path = os.path.join(args.build_dir, "bench", target)
+            if os.access(path, os.X_OK):
+                slot["binary"] = path
+            elif scenario in only:
+                notes.append(f"{path} is not built: {fallback}")
+        elif choice != "python":
+            slot["binary"] = os.path.abspath(choice)
 
 
 def main():
@@ -1199,44 +1225,14 @@ def main():
                      f": too low for {cfg['idle_n']} idle sessions")
 
     binary = args.binary or os.path.join(args.build_dir, "correio")
-    if not args.binary and not args.no_build:
+    build = not args.binary and not args.no_build
+    if build:
         try:
             binary = build_correio(args.build_dir)
         except (subprocess.CalledProcessError, OSError) as e:
             notes.append(f"correio build failed ({short_error(e)}); using "
                          "the last built binary if any")
-        if args.imap_load == "auto":
-            try:
-                build_imap_load(args.build_dir)
-            except (subprocess.CalledProcessError, OSError) as e:
-                notes.append(f"IMAP load generator build failed "
-                             f"({short_error(e)}); using imapload.py")
-                args.imap_load = "python"
-        if args.pop3_load == "auto":
-            try:
-                build_pop3_load(args.build_dir)
-            except (subprocess.CalledProcessError, OSError) as e:
-                notes.append(f"POP3 client build failed ({short_error(e)}); "
-                             "using smtpclient.Pop3Session")
-                args.pop3_load = "python"
-    if args.imap_load == "auto":
-        lg = os.path.join(args.build_dir, "bench", "correio_imap_load")
-        if os.access(lg, os.X_OK):
-            IMAP_LOAD["binary"] = lg
-        elif "imap" in only:
-            notes.append(f"{lg} is not built: the IMAP session and login "
-                         "profiles ran on bench/imapload.py")
-    elif args.imap_load != "python":
-        IMAP_LOAD["binary"] = os.path.abspath(args.imap_load)
-    if args.pop3_load == "auto":
-        pl = os.path.join(args.build_dir, "bench", "correio_pop3_load")
-        if os.access(pl, os.X_OK):
-            POP3_LOAD["binary"] = pl
-        elif "pop3" in only:
-            notes.append(f"{pl} is not built: the POP3 scenario ran on "
-                         "smtpclient.Pop3Session")
-    elif args.pop3_load != "python":
-        POP3_LOAD["binary"] = os.path.abspath(args.pop3_load)
+    resolve_clients(args, only, notes, build)
     args.t0 = time.time()  # the report's duration excludes the build
     started = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M")
     info = machine_info()
