@@ -29,7 +29,6 @@
 // still open is closed.
 
 #include <fmt/format.h>
-#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -52,6 +51,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "common.h"
 #include "imap_response.h"
 
 namespace correio::bench {
@@ -411,9 +411,9 @@ awaitable<std::string_view> Timed(Run* run, Conn* c, CmdName name,
 awaitable<void> FetchNewestHeaders(Run* run, Conn* c) {
   const int n = c->exists();
   if (n == 0) co_return;
-  co_await Timed(run, c, kFetchHeaders,
-                 fmt::format("FETCH {}:{} {}", std::max(1, n - 49), n,
-                             kHeaders));
+  co_await Timed(
+      run, c, kFetchHeaders,
+      fmt::format("FETCH {}:{} {}", std::max(1, n - 49), n, kHeaders));
 }
 
 bool Running(const Run* run) {
@@ -570,16 +570,6 @@ std::string JsonString(std::string_view s) {
   return out + "\"";
 }
 
-double CpuSeconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  auto s = [](const timeval& tv) {
-    return static_cast<double>(tv.tv_sec) +
-           static_cast<double>(tv.tv_usec) / 1e6;
-  };
-  return s(ru.ru_utime) + s(ru.ru_stime);
-}
-
 // The JSON object imapload.py's run_load() returns, plus the generator's
 // name and its own CPU time.
 std::string Report(Run& run) {
@@ -656,20 +646,7 @@ int SelfTest() {
     }
     return got;
   };
-  int bad = 0;
-  std::string_view all = stream;
-  for (size_t cut = 0; cut <= all.size(); ++cut) {
-    if (scan({all.substr(0, cut), all.substr(cut)}) != want) {
-      std::fprintf(stderr, "selftest: split at %zu fails\n", cut);
-      ++bad;
-    }
-  }
-  std::vector<std::string_view> octets;
-  for (size_t i = 0; i < all.size(); ++i) octets.push_back(all.substr(i, 1));
-  if (scan(octets) != want) {
-    std::fprintf(stderr, "selftest: octet by octet fails\n");
-    ++bad;
-  }
+  int bad = CheckEverySplit(stream, want, scan);
   if (AppendUid("A5 OK [APPENDUID 1700 42] done") != "42" ||
       !AppendUid("A5 OK [APPENDUID 1700 4:5] done").empty()) {
     std::fprintf(stderr, "selftest: APPENDUID\n");

@@ -25,9 +25,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -41,6 +39,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "common.h"
 
 namespace correio::bench {
 namespace {
@@ -420,20 +420,7 @@ int SelfTest() {
     }
     return got;
   };
-  int bad = 0;
-  std::string_view all = stream;
-  for (size_t cut = 0; cut <= all.size(); ++cut) {
-    if (scan({all.substr(0, cut), all.substr(cut)}) != expect) {
-      std::fprintf(stderr, "selftest: split at %zu fails\n", cut);
-      ++bad;
-    }
-  }
-  std::vector<std::string_view> octets;
-  for (size_t i = 0; i < all.size(); ++i) octets.push_back(all.substr(i, 1));
-  if (scan(octets) != expect) {
-    std::fprintf(stderr, "selftest: octet by octet fails\n");
-    ++bad;
-  }
+  int bad = CheckEverySplit(stream, expect, scan);
   // A body with no terminator yet is not complete, whatever it ends with.
   for (std::string_view partial :
        {"+OK\r\n", "+OK\r\nx\r\n", "+OK\r\nx\r\n.", "+OK\r\nx\r\n.\r",
@@ -452,16 +439,6 @@ int SelfTest() {
   }
   std::printf("selftest: %s\n", bad ? "FAILED" : "ok");
   return bad ? 1 : 0;
-}
-
-double CpuSeconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  auto s = [](const timeval& tv) {
-    return static_cast<double>(tv.tv_sec) +
-           static_cast<double>(tv.tv_usec) / 1e6;
-  };
-  return s(ru.ru_utime) + s(ru.ru_stime);
 }
 
 int Main(int argc, char** argv) {

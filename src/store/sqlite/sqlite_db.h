@@ -19,6 +19,11 @@
 
 namespace correio::store::sqlite {
 
+template <class T>
+inline constexpr bool kIsOptional = false;
+template <class T>
+inline constexpr bool kIsOptional<std::optional<T>> = true;
+
 // Maps a SQLite result code to an Error: busy/locked/full/IO are transient.
 Error SqlError(sqlite3* db, int rc, std::string_view what);
 
@@ -108,24 +113,8 @@ class Stmt {
     } else if constexpr (std::is_same_v<T, BlobValue>) {
       return sqlite3_bind_blob64(s_, i, v.bytes.data() ? v.bytes.data() : "",
                                  v.bytes.size(), SQLITE_TRANSIENT);
-    } else if constexpr (std::is_same_v<T, std::optional<std::string>>) {
-      if (v) {
-        return BindValue(i, *v);
-      } else {
-        return sqlite3_bind_null(s_, i);
-      }
-    } else if constexpr (std::is_same_v<T, std::optional<bool>>) {
-      if (v) {
-        return sqlite3_bind_int64(s_, i, *v ? 1 : 0);
-      } else {
-        return sqlite3_bind_null(s_, i);
-      }
-    } else if constexpr (std::is_same_v<T, std::optional<int64_t>>) {
-      if (v) {
-        return sqlite3_bind_int64(s_, i, *v);
-      } else {
-        return sqlite3_bind_null(s_, i);
-      }
+    } else if constexpr (kIsOptional<T>) {
+      return v ? BindValue(i, *v) : sqlite3_bind_null(s_, i);  // NULL if unset
     } else {
       std::string_view sv(v);
       return sqlite3_bind_text64(s_, i, sv.data() ? sv.data() : "", sv.size(),

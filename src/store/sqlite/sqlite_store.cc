@@ -2329,20 +2329,11 @@ class SqliteStore final : public Store {
     }
     // A UidSet is ascending and without overlaps, so the rows come sorted
     // and once each; a set that breaks that is put right here.
-    auto by_uid = [](const MessageRow& a, const MessageRow& b) {
-      return a.uid < b.uid;
-    };
-    auto out_of_order = [](const MessageRow& a, const MessageRow& b) {
-      return a.uid >= b.uid;
-    };
-    if (std::adjacent_find(out.begin(), out.end(), out_of_order) !=
-        out.end()) {
-      std::stable_sort(out.begin(), out.end(), by_uid);
-      out.erase(std::unique(out.begin(), out.end(),
-                            [](const MessageRow& a, const MessageRow& b) {
-                              return a.uid == b.uid;
-                            }),
-                out.end());
+    if (std::ranges::adjacent_find(out, std::greater_equal{},
+                                   &MessageRow::uid) != out.end()) {
+      std::ranges::sort(out, {}, &MessageRow::uid);
+      auto dups = std::ranges::unique(out, {}, &MessageRow::uid);
+      out.erase(dups.begin(), dups.end());
     }
     return out;
   }

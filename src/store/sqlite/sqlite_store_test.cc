@@ -497,6 +497,26 @@ TEST_F(SqliteStoreTest, BackgroundIndexerIndexesAndSweeps) {
   EXPECT_TRUE(s->CheckIntegrity()->empty());
 }
 
+// The background pass indexes text kept as a place in the blob
+// (NewBlob::search_text_in_data) as that slice, as a search's catch-up
+// does (conformance SearchTextKeptAsSliceOfTheBody).
+TEST_F(SqliteStoreTest, BackgroundIndexerCutsTextOutOfTheBlob) {
+  auto s = Open();
+  MailboxId inbox = NewInbox(*s);
+  NewBlob b;
+  b.data = "Subject: outside\r\n\r\ninside words\r\ntrailer";
+  b.summary = "s";
+  b.search_text_in_data = NewBlob::Slice{b.data.find("inside"), 14};
+  ASSERT_TRUE(s->Deliver(b, {{inbox, {}, 0}}).has_value());
+  EXPECT_TRUE(WaitUntil([&] {
+    return CountRows(path_, "SELECT count(*) FROM fts_pending") == 0;
+  }));
+  EXPECT_EQ(CountRows(SearchIndexPath(path_),
+                      "SELECT count(*) FROM blob_text WHERE body = "
+                      "'inside words\r\n'"),
+            1);
+}
+
 // The writer does not checkpoint the WAL itself (a thread beside it does,
 // with its own connection), yet the WAL stays bounded and everything
 // written survives a reopen.
