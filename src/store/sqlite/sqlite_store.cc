@@ -1,11 +1,14 @@
 #include "store/sqlite/sqlite_store.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <sched.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <ctime>
 #include <deque>
@@ -1747,7 +1750,19 @@ class SqliteStore final : public Store {
     // Below the sessions: indexing yields the CPU to deliveries and
     // commands, and catches up when they pause (a search that needs it
     // indexes its own mailbox on its own thread at normal priority).
-    (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
+    // SCHED_IDLE rather than a nice level: a nice thread still takes its
+    // share of a busy core, and a session thread that wakes waits for the
+    // scheduler's granularity before it preempts it; an idle-class thread
+    // runs only on a core nothing else wants, and any wakeup preempts it
+    // at once. Unprivileged on Linux; falls back to nice 19.
+    // The price is priority inversion: a search catching up its mailbox
+    // (CatchUpIndex) waits for index_mu_, which this thread may hold while
+    // it gets no CPU. So a waiting search makes this pass stop after the
+    // text it is tokenizing (index_waiters_) and stay out until it is
+    // done; the search then indexes at its own priority.
+    sched_param idle{};
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle) != 0)
+      (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 19);
     bool failed = false;
     for (;;) {
       {
@@ -1768,6 +1783,11 @@ class SqliteStore final : public Store {
       }
       failed = false;
       for (;;) {
+        // A search is catching up: leave index_mu_ to it (woken after).
+        if (SearchWaiting()) {
+          index_stepped_aside_.store(true, std::memory_order_relaxed);
+          break;
+        }
         Result<bool> swept, indexed;
         {
           std::lock_guard lock(index_mu_);
@@ -1791,12 +1811,27 @@ class SqliteStore final : public Store {
   // that mailbox's pending text (not the whole store's backlog, which
   // after an upgrade from v4 is everything).
   Status CatchUpIndex(MailboxId mailbox) {
-    for (;;) {
-      std::lock_guard lock(index_mu_);
-      auto did = IndexPending(mailbox);
-      if (!did) return Fail(did.error());
-      if (!*did) return {};
+    index_waiters_.fetch_add(1, std::memory_order_relaxed);
+    Status done = [&]() -> Status {
+      for (;;) {
+        std::lock_guard lock(index_mu_);
+        auto did = IndexPending(mailbox);
+        if (!did) return Fail(did.error());
+        if (!*did) return {};
+      }
+    }();
+    // The background pass stepped aside for us: let it go on.
+    if (index_waiters_.fetch_sub(1, std::memory_order_relaxed) == 1 &&
+        index_stepped_aside_.exchange(false, std::memory_order_relaxed)) {
+      WakeIndexer();
     }
+    return done;
+  }
+
+  // True while a search waits in CatchUpIndex. The background pass
+  // (IndexLoop, at idle priority) checks it between texts.
+  bool SearchWaiting() const {
+    return index_waiters_.load(std::memory_order_relaxed) > 0;
   }
 
   // Drops the index rows and then the blob rows of up to kSweepRows
@@ -1816,8 +1851,15 @@ class SqliteStore final : public Store {
     if (!garbage) return Fail(garbage.error());
     if (garbage->empty()) return false;
     TRY(fts.Run("BEGIN IMMEDIATE"));
-    for (BlobId id : *garbage) {
-      if (auto st = fts.Run("DELETE FROM blob_text WHERE rowid = ?", id); !st) {
+    for (size_t i = 0; i < garbage->size(); ++i) {
+      // A search waits (IndexLoop): sweep what is done so far.
+      if (i > 0 && SearchWaiting()) {
+        garbage->resize(i);
+        break;
+      }
+      if (auto st =
+              fts.Run("DELETE FROM blob_text WHERE rowid = ?", (*garbage)[i]);
+          !st) {
         (void)fts.Run("ROLLBACK");
         return Fail(st.error());
       }
@@ -1897,6 +1939,12 @@ class SqliteStore final : public Store {
     auto insert = [&](size_t first, size_t count) -> Status {
       TRY(fts.Run("BEGIN IMMEDIATE"));
       for (size_t i = first; i < first + count; ++i) {
+        // The background pass stops for a waiting search (IndexLoop) and
+        // commits the texts it has done; the rest stay pending.
+        if (!mailbox && i > first && SearchWaiting()) {
+          batch->resize(i);
+          break;
+        }
         const Text& t = (*batch)[i];
         if (auto st = fts.Run(
                 "INSERT OR REPLACE INTO blob_text(rowid, headers, body) "
@@ -2474,6 +2522,8 @@ class SqliteStore final : public Store {
   // ---- Full-text indexer (IndexPass) ----
   std::unique_ptr<Db> indexer_db_;  // search.db; used under index_mu_ only
   std::mutex index_mu_;             // one IndexPass at a time
+  std::atomic<int> index_waiters_{0};             // searches in CatchUpIndex
+  std::atomic<bool> index_stepped_aside_{false};  // IndexLoop, for them
   std::mutex index_wake_mu_;        // guards index_stop_, index_hint_
   std::condition_variable index_wake_cv_;
   bool index_stop_ = false;

@@ -517,6 +517,49 @@ TEST_F(SqliteStoreTest, BackgroundIndexerCutsTextOutOfTheBlob) {
             1);
 }
 
+// The background pass runs at idle priority, so a search that catches up
+// its mailbox makes it step aside (it could hold the index lock for long
+// while it gets no CPU). Searches racing the pass answer in full, the
+// pass goes on once they are done (the other mailbox's backlog gets
+// indexed without any search), and nothing is lost or indexed twice.
+TEST_F(SqliteStoreTest, BackgroundIndexerStepsAsideForASearchAndGoesOn) {
+  auto s = Open();
+  MailboxId inbox = NewInbox(*s);
+  AccountId account = s->GetMailboxById(inbox)->account;
+  MailboxId other = s->CreateMailbox(account, "Other", SpecialUse::kNone)->id;
+  // Enough text that the pass is still at work when the searches start.
+  const std::string filler(20 * 1024, 'w');
+  constexpr int kEach = 100;
+  for (int i = 0; i < kEach; ++i) {
+    for (MailboxId box : {inbox, other}) {
+      // Each body its own (the same body twice would be one blob).
+      ASSERT_TRUE(s->Deliver(Blob("box " + std::to_string(box) + " needle " +
+                                  std::to_string(i) + " " + filler),
+                             {{box, {}, 0}})
+                      .has_value());
+    }
+  }
+  std::vector<std::thread> searchers;
+  for (int t = 0; t < 2; ++t) {
+    searchers.emplace_back([&] {
+      for (int i = 0; i < 5; ++i) {
+        auto found = s->SearchText(inbox, TextField::kBody, "needle");
+        ASSERT_TRUE(found.has_value());
+        EXPECT_EQ(found->size(), size_t{kEach});
+      }
+    });
+  }
+  for (auto& t : searchers) t.join();
+  EXPECT_TRUE(WaitUntil([&] {
+    return CountRows(path_, "SELECT count(*) FROM fts_pending") == 0;
+  }));
+  EXPECT_EQ(CountRows(SearchIndexPath(path_), "SELECT count(*) FROM blob_text"),
+            2 * kEach);
+  EXPECT_EQ(s->SearchText(other, TextField::kBody, "needle 7").value().size(),
+            11u);  // 7 and 70-79
+  EXPECT_TRUE(s->CheckIntegrity()->empty());
+}
+
 // The writer does not checkpoint the WAL itself (a thread beside it does,
 // with its own connection), yet the WAL stays bounded and everything
 // written survives a reopen.
