@@ -31,8 +31,9 @@ struct Server::Worker {
 
 struct Server::Acceptor {
   ListenOptions options;
+  Worker& home;  // the worker whose thread runs this accept loop
   tcp::acceptor acceptor;
-  explicit Acceptor(asio::io_context& ctx) : acceptor(ctx) {}
+  explicit Acceptor(Worker& w) : home(w), acceptor(w.ctx) {}
 };
 
 Server::Server(size_t workers, ServerLimits limits,
@@ -58,7 +59,9 @@ Result<uint16_t> Server::Listen(ListenOptions options) {
   if (ec) {
     return Fail(ErrorCode::kInvalid, "bad listen address " + options.address);
   }
-  auto acc = std::make_unique<Acceptor>(accept_ctx_);
+  // Listeners take turns as to which worker accepts for them.
+  auto acc = std::make_unique<Acceptor>(
+      *workers_[acceptors_.size() % workers_.size()]);
   tcp::endpoint ep(addr, options.port);
   acc->acceptor.open(ep.protocol(), ec);
   if (!ec) acc->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
@@ -83,12 +86,8 @@ void Server::Start() {
   if (started_) return;
   started_ = true;
   for (auto& a : acceptors_) {
-    asio::co_spawn(accept_ctx_, AcceptLoop(a.get()), asio::detached);
+    asio::co_spawn(a->home.ctx, AcceptLoop(a.get()), asio::detached);
   }
-  threads_.emplace_back([this] {
-    SetThreadName("accept");
-    accept_ctx_.run();
-  });
   for (auto& w : workers_) {
     threads_.emplace_back([w = w.get()] {
       SetThreadName("io");
@@ -135,7 +134,7 @@ awaitable<void> Server::AcceptLoop(Acceptor* a) {
       }
       // EMFILE and friends: back off a little instead of spinning.
       spdlog::warn("{}: accept failed: {}", a->options.name, ec.message());
-      asio::steady_timer t(accept_ctx_, std::chrono::milliseconds(100));
+      asio::steady_timer t(a->home.ctx, std::chrono::milliseconds(100));
       co_await t.async_wait(kTuple);
       continue;
     }
@@ -159,10 +158,10 @@ awaitable<void> Server::AcceptLoop(Acceptor* a) {
       socket.close(ep_ec);
       continue;
     }
-    auto conn = std::make_shared<Connection>(std::move(socket), id,
-                                             a->options.name);
+    auto conn =
+        std::make_shared<Connection>(std::move(socket), id, a->options.name);
     conn->SetAlpn(&a->options.alpn);
-    asio::post(w.ctx, [this, &w, conn, a, ip]() {
+    auto start = [this, &w, conn, a, ip]() {
       w.live.insert(conn);
       asio::co_spawn(w.ctx, RunSession(conn, a, ip),
                      [this, &w, conn, ip](std::exception_ptr e) {
@@ -179,7 +178,14 @@ awaitable<void> Server::AcceptLoop(Acceptor* a) {
                        w.live.erase(conn);
                        Release(ip);
                      });
-    });
+    };
+    // A connection for this thread starts here; one for another worker is
+    // handed over (one thread wake-up more).
+    if (&w == &a->home) {
+      start();
+    } else {
+      asio::post(w.ctx, std::move(start));
+    }
   }
 }
 
@@ -206,22 +212,23 @@ void Server::Shutdown(std::chrono::milliseconds grace) {
     if (stopped_) return;
     stopped_ = true;
   }
-  // 1. Stop accepting.
+  // 1. Stop accepting, each acceptor on its own thread.
   std::mutex mu;
   std::condition_variable cv;
-  bool closed = false;
-  asio::post(accept_ctx_, [&] {
-    for (auto& a : acceptors_) {
+  size_t closed = 0;
+  for (auto& a : acceptors_) {
+    asio::post(a->home.ctx, [&, a = a.get()] {
       boost::system::error_code ec;
       a->acceptor.close(ec);
-    }
-    std::lock_guard l(mu);
-    closed = true;
-    cv.notify_all();
-  });
+      std::lock_guard l(mu);
+      ++closed;
+      cv.notify_all();
+    });
+  }
   if (started_) {
     std::unique_lock l(mu);
-    cv.wait_for(l, std::chrono::seconds(5), [&] { return closed; });
+    cv.wait_for(l, std::chrono::seconds(5),
+                [&] { return closed == acceptors_.size(); });
   }
   // 2. Tell every session to finish.
   for (auto& w : workers_) {
@@ -241,7 +248,6 @@ void Server::Shutdown(std::chrono::milliseconds grace) {
       w->guard.reset();
     });
   }
-  accept_ctx_.stop();
   if (!started_) {
     for (auto& w : workers_) w->ctx.stop();
   }

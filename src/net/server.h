@@ -1,7 +1,10 @@
 // Server: listeners, worker threads, per-IP limits and ordered shutdown.
 //
-// One io_context per worker thread (STYLE 12). Each accepted connection is
-// handed to a worker round-robin and lives there for life. Implicit-TLS
+// One io_context per worker thread (STYLE 12). Each listener's accept loop
+// runs on one worker (listeners take turns); each accepted connection goes
+// to a worker round-robin and lives there for life. There is no accept
+// thread: it cost a thread wake-up per connection, and so did the hand-over
+// it needed for every connection (bench/README.md, seventh session). Implicit-TLS
 // listeners finish the handshake before the session handler runs.
 //
 // Shutdown (STYLE 16): stop accepting, RequestStop() every connection (the
@@ -84,10 +87,10 @@ class Server {
 
   ServerLimits limits_;
   std::shared_ptr<TlsContext> tls_;
-  // Declared before accept_ctx_ so they are destroyed after it: a pending
-  // accept holds a socket bound to a worker's io_context.
+  // Declared before acceptors_ so they are destroyed after them: an
+  // acceptor (and a pending accept's socket) is bound to a worker's
+  // io_context.
   std::vector<std::unique_ptr<Worker>> workers_;
-  boost::asio::io_context accept_ctx_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::vector<std::thread> threads_;
   std::atomic<size_t> next_worker_{0};
