@@ -6,6 +6,7 @@
 #include <gmime/gmime.h>
 #include <iconv.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -95,7 +96,7 @@ int HexValue(char c) {
   return -1;
 }
 
-int Base64Value(char c) {
+constexpr int Base64Value(char c) {
   if (c >= 'A' && c <= 'Z') return c - 'A';
   if (c >= 'a' && c <= 'z') return c - 'a' + 26;
   if (c >= '0' && c <= '9') return c - '0' + 52;
@@ -104,21 +105,56 @@ int Base64Value(char c) {
   return -1;
 }
 
+// Each octet's value in the base64 alphabet, -1 if it is not in it.
+constexpr std::array<int8_t, 256> kBase64Values = [] {
+  std::array<int8_t, 256> t{};
+  t.fill(-1);
+  for (int i = 0; i < 256; ++i) {
+    t[static_cast<size_t>(i)] =
+        static_cast<int8_t>(Base64Value(static_cast<char>(i)));
+  }
+  return t;
+}();
+
 // RFC 2045 §6.8. Strict mode rejects characters outside the alphabet
 // (whitespace aside) and data after the padding; lenient mode skips them.
+//
+// Whole quanta of four alphabet characters (all of a line but its end)
+// are decoded four at a time; everything else (line ends, padding, junk)
+// goes through the character loop, which gives the same octets for them.
+// Octet by octet with push_back, this was 5% of the store pool's CPU in
+// the IMAP bench (APPEND extracting the search text of base64 parts).
 std::optional<std::string> DecodeBase64(std::string_view in, bool strict) {
-  std::string out;
-  out.reserve(in.size() / 4 * 3 + 3);
+  // At most three octets per four characters, plus a partial quantum.
+  std::string out(in.size() / 4 * 3 + 3, '\0');
+  char* o = out.data();
+  auto value = [](char c) {
+    return kBase64Values[static_cast<unsigned char>(c)];
+  };
   uint32_t acc = 0;
   int bits = 0;
   bool padded = false;
-  for (char c : in) {
+  size_t i = 0;
+  while (i < in.size()) {
+    if (bits == 0 && !padded) {  // at a quantum boundary
+      for (; i + 4 <= in.size(); i += 4) {
+        int a = value(in[i]), b = value(in[i + 1]), c = value(in[i + 2]),
+            d = value(in[i + 3]);
+        if ((a | b | c | d) < 0) break;
+        uint32_t v = static_cast<uint32_t>(a << 18 | b << 12 | c << 6 | d);
+        *o++ = static_cast<char>(v >> 16);
+        *o++ = static_cast<char>(v >> 8 & 0xff);
+        *o++ = static_cast<char>(v & 0xff);
+      }
+      if (i == in.size()) break;
+    }
+    char c = in[i++];
     if (c == '\r' || c == '\n' || IsWsp(c)) continue;
     if (c == '=') {
       padded = true;
       continue;
     }
-    int v = Base64Value(c);
+    int v = value(c);
     if (v < 0 || padded) {
       if (strict) return std::nullopt;
       if (v < 0) continue;
@@ -132,9 +168,10 @@ std::optional<std::string> DecodeBase64(std::string_view in, bool strict) {
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+      *o++ = static_cast<char>((acc >> bits) & 0xff);
     }
   }
+  out.resize(static_cast<size_t>(o - out.data()));
   return out;
 }
 

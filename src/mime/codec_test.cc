@@ -1,4 +1,5 @@
 // The public decoding helpers and the address parser (through Parse).
+#include <glib.h>
 #include <gtest/gtest.h>
 
 #include "mime/message.h"
@@ -46,6 +47,45 @@ TEST(MimeCodec, Base64) {
   EXPECT_EQ(*DecodeTransfer("AA==", "base64"), std::string(1, '\0'));
   EXPECT_FALSE(DecodeTransfer("SGVs*bG8=", "base64").has_value());
   EXPECT_FALSE(DecodeTransfer("SGk=SGk=", "base64").has_value());
+}
+
+// Every octet value, every length mod 3, and every way a quantum can be
+// cut by a line end, whitespace or (lenient) junk: the four-at-a-time
+// path and the character loop must hand over at any point.
+TEST(MimeCodec, Base64AcrossLineEndsAndJunk) {
+  using internal::DecodeTransferLenient;
+  std::string data;
+  for (int i = 0; i < 300; ++i) data.push_back(static_cast<char>(i * 7 % 256));
+  for (size_t len : {0u, 1u, 2u, 3u, 4u, 5u, 57u, 58u, 59u, 300u}) {
+    std::string want = data.substr(0, len);
+    gchar* enc = g_base64_encode(reinterpret_cast<const guchar*>(want.data()),
+                                 want.size());
+    std::string encoded(enc);
+    g_free(enc);
+    for (size_t every : {1u, 3u, 4u, 5u, 76u}) {
+      std::string wrapped, junk;
+      for (size_t i = 0; i < encoded.size(); ++i) {
+        wrapped += encoded[i];
+        junk += encoded[i];
+        if ((i + 1) % every == 0) {
+          wrapped += i % 2 ? "\r\n" : " \t";
+          junk += "*";
+        }
+      }
+      EXPECT_EQ(*DecodeTransfer(wrapped, "base64"), want)
+          << len << "/" << every;
+      EXPECT_EQ(DecodeTransferLenient(wrapped, "base64"), want)
+          << len << "/" << every;
+      EXPECT_EQ(DecodeTransferLenient(junk, "base64"), want)
+          << len << "/" << every;
+    }
+  }
+  // Lenient: what follows the padding starts a new quantum.
+  EXPECT_EQ(DecodeTransferLenient("SGk=SGk=", "base64"), "HiHi");
+  EXPECT_EQ(DecodeTransferLenient("SGk=\r\nSGVsbG8=", "base64"), "HiHello");
+  EXPECT_EQ(DecodeTransferLenient("SGVs*bG8=", "base64"), "Hello");
+  // A quantum cut short at the end gives the octets it holds.
+  EXPECT_EQ(DecodeTransferLenient("SGVsbG8", "base64"), "Hello");
 }
 
 TEST(MimeCodec, QuotedPrintable) {
