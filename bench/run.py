@@ -83,6 +83,9 @@ class Results:
 
     def __init__(self):
         self.rows = []  # dicts: section, label, unit, better, target, values
+        # The run being measured (the scenarios set it): samples of the two
+        # servers from the same run are paired for the ratio (pair_ratios).
+        self.run = 0
 
     def row(self, section, label, unit, better="higher", target=""):
         for r in self.rows:
@@ -98,6 +101,7 @@ class Results:
         r = self.row(section, label, unit, better, target)
         v = r["values"].setdefault(server, {"samples": [], "error": None})
         v["samples"].append(value)
+        v.setdefault("runs", []).append(self.run)
 
     def fail(self, section, label, unit, server, error, better="higher",
              target=""):
@@ -140,6 +144,29 @@ def median_of(v):
     if v is None or not v["samples"]:
         return None
     return statistics.median(v["samples"])
+
+
+def pair_ratios(c, p):
+    """correio / peer for each run both measured, in run order. The two
+    servers of a run are measured minutes apart, the runs up to an hour
+    apart, and this machine's speed drifts between runs by more than the
+    margins we look for: a ratio of the two medians can pair a fast run of
+    one with a slow run of the other."""
+    if not c or not p:
+        return []
+    peer = dict(zip(p.get("runs", []), p["samples"]))
+    return [x / peer[r] for r, x in zip(c.get("runs", []), c["samples"])
+            if peer.get(r)]
+
+
+def ratio_cell(c, p):
+    """The median of the per-run ratios, with their min-max; the ratio of
+    the medians when no run has both (an older LATEST.json)."""
+    pairs = pair_ratios(c, p)
+    if pairs:
+        return cell({"samples": pairs, "error": None})
+    mc, mp = median_of(c), median_of(p)
+    return f"{mc / mp:.2f}" if mc is not None and mp else "-"
 
 
 # --------------------------------------------------------------------------
@@ -351,6 +378,7 @@ def scenario_smtp(cfg, res, stack):
              (102400, 10, cfg["smtp_messages_100k"], "≥ 5× Postfix")]
     assert len(cases) == SMTP_CASES
     for run in range(cfg["runs"]):
+        res.run = run
         for case, (size, sessions, count, target) in enumerate(cases):
             label = f"{size // 1024} KB × {sessions} sessions ({count} msgs)"
             for name, server in stack.items():
@@ -516,6 +544,7 @@ def _imap_runs(cfg, res, stack, msg_dir):
         except (ImapError, OSError, TypeError) as e:
             log(f"{name}: LOGIN fails: {short_error(e)}")
     for run in range(cfg["runs"]):
+        res.run = run
         for profile, title, target in (
                 ("session", "sessions kept open", "≥ 3× Dovecot"),
                 ("login", "login-heavy mix", "≥ 5× Dovecot")):
@@ -670,6 +699,7 @@ def scenario_pop3(cfg, res, stack):
     log("pop3 client: " + (CPP_POP3 + " " + POP3_LOAD["binary"]
                            if POP3_LOAD["binary"] else PY_POP3))
     for run in range(cfg["runs"]):
+        res.run = run
         for name, server in stack.items():
             try:
                 fill(server, user, msgs)
@@ -765,6 +795,7 @@ def scenario_idle(cfg, res, stack):
     n_all = cfg["idle_n"]
     n = f"{n_all:,}"
     for run in range(cfg["runs"]):
+        res.run = run
         for name, server in stack.items():
             # Only the IMAP side serves these sessions: measure Dovecot alone.
             target = server.dovecot if isinstance(server, servers.PeerStack) \
@@ -862,6 +893,7 @@ async def _sync_latency(imap_port, deliver_port, lmtp, rate, probes):
 
 def scenario_sync(cfg, res, stack):
     for run in range(cfg["runs"]):
+        res.run = run
         for name, server in stack.items():
             peer = isinstance(server, servers.PeerStack)
             port = server.port("lmtp") if peer else server.port("smtp")
@@ -945,6 +977,7 @@ def scenario_scale(cfg, res, stack, chart_data):
                 asyncio.run(_scale_measure(server.port("imap"), user,
                                            cfg["scale_timeout"]))
                 for run in range(max(3, cfg["runs"])):
+                    res.run = run
                     alive(server)
                     r = asyncio.run(_scale_measure(server.port("imap"), user,
                                                    cfg["scale_timeout"]))
@@ -1064,8 +1097,10 @@ def write_report(res, info, args, cfg, started, chart, out_dir, notes):
     L.append(f"Each figure is the median of {runs} run"
              f"{'s' if runs > 1 else ''}"
              f"{' with min–max in parentheses' if runs > 1 else ''}. "
-             "Ratio = correio / peer (for msg/s, cmd/s, MB/s higher is "
-             "better; for ms, KB, CPU lower is better). A figure that could "
+             "Ratio = correio / peer, run by run (the median of the "
+             "per-run ratios, with their min–max; for msg/s, cmd/s, MB/s "
+             "higher is better; for ms, KB, CPU lower is better). A figure "
+             "that could "
              "not be measured shows `n/a (error: ...)`.\n")
     for n in notes:
         L.append(f"- {n}")
@@ -1097,8 +1132,7 @@ def write_report(res, info, args, cfg, started, chart, out_dir, notes):
             c, p = v.get("correio"), v.get(PEER)
             if "smtp-sink" in v:
                 c, p = None, v.get("smtp-sink")
-            mc, mp = median_of(c), median_of(p)
-            ratio = f"{mc / mp:.2f}" if mc is not None and mp else "-"
+            ratio = ratio_cell(c, p)
             L.append(f"| {r['label']} ({r['unit']}) | {cell(c, 'correio')} "
                      f"| {cell(p, PEER if 'smtp-sink' not in v else None)} "
                      f"| {ratio} | {r['better']} | {r['target']} |")

@@ -149,6 +149,25 @@ class ReportTest(unittest.TestCase):
         run.MISSING["x"] = "did not start"
         self.assertEqual(run.cell(None, "x"), "n/a (error: did not start)")
 
+    def test_ratio_is_per_run_pairs(self):
+        res = run.Results()
+        # Run 0 fast for both, run 1 slow for both, run 2 the peer failed.
+        for r, c, p in ((0, 400.0, 40.0), (1, 200.0, 25.0), (2, 300.0, None)):
+            res.run = r
+            res.add("S", "x", "msg/s", "correio", c)
+            if p is None:
+                res.fail("S", "x", "msg/s", run.PEER, "boom")
+            else:
+                res.add("S", "x", "msg/s", run.PEER, p)
+        v = res.rows[0]["values"]
+        c, p = v["correio"], v[run.PEER]
+        self.assertEqual(run.pair_ratios(c, p), [10.0, 8.0])
+        self.assertEqual(run.ratio_cell(c, p), "9.00 (8.00–10.0)")
+        # The medians (300 and 32.5) would have said 9.23.
+        self.assertEqual(run.ratio_cell(c, {"samples": [40.0, 25.0]}),
+                         "9.23")
+        self.assertEqual(run.ratio_cell(None, p), "-")
+
     def test_percentile(self):
         v = list(range(1, 101))
         self.assertEqual(run.imapload.percentile(v, 50), 51)
