@@ -11,9 +11,10 @@
 // (read and dropped), then for i = 1..n: RETR i, DELE i; then QUIT. One
 // command in flight at a time, no pipelining, as fetchmail and getmail
 // download. Prints {"messages": n, "bytes": B, "seconds": S,
-// "cpu_seconds": C}: B counts the octets of every RETR reply after its
-// status line, terminator included, as the Python client does; S runs
-// from connect to QUIT's +OK; C is this process's CPU time (run.py's own
+// "quit_seconds": Q, "cpu_seconds": C}: B counts the octets of every RETR
+// reply after its status line, terminator included, as the Python client
+// does; S runs from connect to QUIT's +OK, Q from QUIT to its +OK (the
+// server applying the deletions); C is this process's CPU time (run.py's own
 // rusage would also count its threads draining the server's output). A
 // -ERR, a closed connection or 60 s without a reply ends the run
 // with status 1 and the reason on stderr.
@@ -323,6 +324,7 @@ struct Result {
   uint64_t messages = 0;
   uint64_t bytes = 0;
   double seconds = 0;
+  double quit_seconds = 0;  // QUIT to its +OK: the deletions
 };
 
 // The number after "+OK " in a STAT reply (RFC 1939 §5: "+OK nn mm").
@@ -363,8 +365,11 @@ Result Download(const Options& o) {
     c.Command(cmd, cmd);
   }
   // RFC 1939 §6: the deletions are applied at QUIT, before its +OK.
+  const Clock::time_point quit = Clock::now();
   c.Command("QUIT", "QUIT");
-  r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  const Clock::time_point end = Clock::now();
+  r.seconds = std::chrono::duration<double>(end - t0).count();
+  r.quit_seconds = std::chrono::duration<double>(end - quit).count();
   c.Close();
   return r;
 }
@@ -462,9 +467,10 @@ int Main(int argc, char** argv) {
     const Result r = Download(o);
     std::printf(
         "{\"messages\": %llu, \"bytes\": %llu, \"seconds\": %.6f, "
-        "\"cpu_seconds\": %.6f}\n",
+        "\"quit_seconds\": %.6f, \"cpu_seconds\": %.6f}\n",
         static_cast<unsigned long long>(r.messages),
-        static_cast<unsigned long long>(r.bytes), r.seconds, CpuSeconds());
+        static_cast<unsigned long long>(r.bytes), r.seconds, r.quit_seconds,
+        CpuSeconds());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "correio_pop3_load: %s\n", e.what());
     return 1;
