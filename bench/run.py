@@ -663,8 +663,9 @@ async def _pop3_download(port, user):
 def pop3_download(port, user):
     """_pop3_download with correio_pop3_load if there is one, else in
     Python: (messages, body octets, seconds from connect to QUIT's +OK,
-    client CPU seconds, seconds from QUIT to its +OK). The client's CPU is its own: not this process's
-    rusage, which also counts the threads draining correio's output."""
+    client CPU seconds, seconds from QUIT to its +OK). The client's CPU is
+    its own: not this process's rusage, which also counts the threads
+    draining correio's output."""
     binary = POP3_LOAD["binary"]
     if binary:
         try:
