@@ -83,9 +83,16 @@ class Results:
 
     def __init__(self):
         self.rows = []  # dicts: section, label, unit, better, target, values
-        # The run being measured (the scenarios set it): samples of the two
+        # The run being measured (each_run sets it): samples of the two
         # servers from the same run are paired for the ratio (pair_ratios).
         self.run = 0
+
+    def each_run(self, n):
+        """range(n) for a scenario's runs; what is added meanwhile is
+        tagged with the run it belongs to."""
+        for run in range(n):
+            self.run = run
+            yield run
 
     def row(self, section, label, unit, better="higher", target=""):
         for r in self.rows:
@@ -161,7 +168,8 @@ def pair_ratios(c, p):
 
 def ratio_cell(c, p):
     """The median of the per-run ratios, with their min-max; the ratio of
-    the medians when no run has both (an older LATEST.json)."""
+    the medians only for samples that carry no run tags (not made by
+    Results.add)."""
     pairs = pair_ratios(c, p)
     if pairs:
         return cell({"samples": pairs, "error": None})
@@ -377,8 +385,7 @@ def scenario_smtp(cfg, res, stack):
              (1024, 50, cfg["smtp_messages"], ""),
              (102400, 10, cfg["smtp_messages_100k"], "≥ 5× Postfix")]
     assert len(cases) == SMTP_CASES
-    for run in range(cfg["runs"]):
-        res.run = run
+    for run in res.each_run(cfg["runs"]):
         for case, (size, sessions, count, target) in enumerate(cases):
             label = f"{size // 1024} KB × {sessions} sessions ({count} msgs)"
             for name, server in stack.items():
@@ -543,8 +550,7 @@ def _imap_runs(cfg, res, stack, msg_dir):
             log(f"{name}: one LOGIN takes {login_cost[name] * 1000:.0f} ms")
         except (ImapError, OSError, TypeError) as e:
             log(f"{name}: LOGIN fails: {short_error(e)}")
-    for run in range(cfg["runs"]):
-        res.run = run
+    for run in res.each_run(cfg["runs"]):
         for profile, title, target in (
                 ("session", "sessions kept open", "≥ 3× Dovecot"),
                 ("login", "login-heavy mix", "≥ 5× Dovecot")):
@@ -702,8 +708,7 @@ def scenario_pop3(cfg, res, stack):
     user = "pop@" + servers.DOMAIN
     log("pop3 client: " + (CPP_POP3 + " " + POP3_LOAD["binary"]
                            if POP3_LOAD["binary"] else PY_POP3))
-    for run in range(cfg["runs"]):
-        res.run = run
+    for run in res.each_run(cfg["runs"]):
         for name, server in stack.items():
             try:
                 fill(server, user, msgs)
@@ -801,8 +806,7 @@ def idle_run(cfg, server, n):
 def scenario_idle(cfg, res, stack):
     n_all = cfg["idle_n"]
     n = f"{n_all:,}"
-    for run in range(cfg["runs"]):
-        res.run = run
+    for run in res.each_run(cfg["runs"]):
         for name, server in stack.items():
             # Only the IMAP side serves these sessions: measure Dovecot alone.
             target = server.dovecot if isinstance(server, servers.PeerStack) \
@@ -899,8 +903,7 @@ async def _sync_latency(imap_port, deliver_port, lmtp, rate, probes):
 
 
 def scenario_sync(cfg, res, stack):
-    for run in range(cfg["runs"]):
-        res.run = run
+    for run in res.each_run(cfg["runs"]):
         for name, server in stack.items():
             peer = isinstance(server, servers.PeerStack)
             port = server.port("lmtp") if peer else server.port("smtp")
@@ -983,8 +986,7 @@ def scenario_scale(cfg, res, stack, chart_data):
                 alive(server)
                 asyncio.run(_scale_measure(server.port("imap"), user,
                                            cfg["scale_timeout"]))
-                for run in range(max(3, cfg["runs"])):
-                    res.run = run
+                for run in res.each_run(max(3, cfg["runs"])):
                     alive(server)
                     r = asyncio.run(_scale_measure(server.port("imap"), user,
                                                    cfg["scale_timeout"]))

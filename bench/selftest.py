@@ -152,8 +152,9 @@ class ReportTest(unittest.TestCase):
     def test_ratio_is_per_run_pairs(self):
         res = run.Results()
         # Run 0 fast for both, run 1 slow for both, run 2 the peer failed.
-        for r, c, p in ((0, 400.0, 40.0), (1, 200.0, 25.0), (2, 300.0, None)):
-            res.run = r
+        figures = ((400.0, 40.0), (200.0, 25.0), (300.0, None))
+        for r in res.each_run(len(figures)):
+            c, p = figures[r]
             res.add("S", "x", "msg/s", "correio", c)
             if p is None:
                 res.fail("S", "x", "msg/s", run.PEER, "boom")

@@ -216,6 +216,12 @@ constexpr char kSearchSchema[] =
     "CREATE VIRTUAL TABLE IF NOT EXISTS blob_text USING fts5(headers, body, "
     "tokenize='trigram')";
 
+// Size and summary of a live blob (refcount > 0; a garbage blob waiting
+// for the indexer reads as gone): GetBlobInfo and ReadBlobHeads.
+constexpr char kLiveBlobInfo[] =
+    "SELECT b.size, b.summary FROM blobs b JOIN blob_refs r ON r.id = b.id "
+    "WHERE b.id = ? AND r.refcount > 0";
+
 // The indexer moves at most this much text per transaction (at least one
 // blob), so one batch never holds search.db's write lock long.
 constexpr size_t kIndexBatchBytes = 1 << 20;
@@ -1010,10 +1016,7 @@ class SqliteStore final : public Store {
 
   Result<BlobInfo> GetBlobInfo(BlobId blob) override {
     return Read([&](Db& db) -> Result<BlobInfo> {
-      // refcount 0: garbage waiting for the indexer to drop it.
-      auto s = db.Prepare(
-          "SELECT b.size, b.summary FROM blobs b JOIN blob_refs r ON "
-          "r.id = b.id WHERE b.id = ? AND r.refcount > 0");
+      auto s = db.Prepare(kLiveBlobInfo);
       if (!s) return Fail(s.error());
       auto row = s->Bind(blob).Step();
       if (!row) return Fail(row.error());
@@ -1085,9 +1088,7 @@ class SqliteStore final : public Store {
         std::optional<BlobInfo> info;
         {
           // Cached statement, reset when `s` goes out of scope.
-          auto s = db.Prepare(
-              "SELECT b.size, b.summary FROM blobs b JOIN blob_refs r ON "
-              "r.id = b.id WHERE b.id = ? AND r.refcount > 0");
+          auto s = db.Prepare(kLiveBlobInfo);
           if (!s) return Fail(s.error());
           auto row = s->Bind(blobs[i]).Step();
           if (!row) return Fail(row.error());

@@ -519,9 +519,11 @@ TEST_F(SqliteStoreTest, BackgroundIndexerCutsTextOutOfTheBlob) {
 
 // The background pass runs at idle priority, so a search that catches up
 // its mailbox makes it step aside (it could hold the index lock for long
-// while it gets no CPU). Searches racing the pass answer in full, the
-// pass goes on once they are done (the other mailbox's backlog gets
-// indexed without any search), and nothing is lost or indexed twice.
+// while it gets no CPU). Whether it stepped aside is not visible here;
+// what is: searches racing the pass answer in full, the pass goes on once
+// they are done (the other mailbox's backlog gets indexed without any
+// search; a waiter count left behind would stop it for good), and nothing
+// is lost or indexed twice.
 TEST_F(SqliteStoreTest, BackgroundIndexerStepsAsideForASearchAndGoesOn) {
   auto s = Open();
   MailboxId inbox = NewInbox(*s);
