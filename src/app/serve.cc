@@ -252,6 +252,7 @@ int Serve(ServeOptions options) {
   net::ServerLimits limits;
   limits.max_connections = cfg.limits.max_connections;
   limits.max_connections_per_ip = cfg.limits.max_connections_per_ip;
+  limits.idle_poll = std::chrono::microseconds(cfg.idle_poll_us);
   net::Server server(workers, limits, *tls);
 
   // The services every session shares (mail/env.h). Store calls and

@@ -724,6 +724,7 @@ Config ReadConfig(Checker& c, const toml::table& root) {
   top.Choice("store", &cfg.store, kStores);
   top.String("user", &cfg.user);
   top.Integer("workers", &cfg.workers, 0, 256);
+  top.Integer("idle_poll_us", &cfg.idle_poll_us, 0, 1000);
   if (const toml::node* n = top.Get("listener")) {
     ReadListeners(c, *n, &cfg.listeners);
   }
@@ -896,6 +897,13 @@ user = ""
 
 # Network threads. 0: one per CPU core. At most 256.
 workers = 0
+
+# Microseconds a network thread with nothing to do keeps polling its
+# connections before it sleeps, so that a client's next command (sent
+# right after our reply) finds it awake. Only after work, never while a
+# session waits for the store; an idle server uses no CPU. 0: sleep at
+# once. At most 1000.
+idle_poll_us = 50
 
 # Listeners. If the file has any [[listener]] table, the listed ones replace
 # this whole default set. Each needs protocol and port.

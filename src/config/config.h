@@ -141,6 +141,9 @@ struct Config {
   std::string store = "sqlite";       // sqlite (postgres later)
   std::string user;  // drop to this user after binding when started as root
   uint32_t workers = 0;  // io threads; 0: one per core
+  // How long an io thread out of work polls before it sleeps (net/server.h
+  // ServerLimits::idle_poll); 0: sleep at once.
+  uint32_t idle_poll_us = 50;
   std::vector<Listener> listeners = DefaultListeners();
   Tls tls;
   Limits limits;

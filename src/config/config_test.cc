@@ -125,9 +125,9 @@ TEST(ConfigDefaults, DefaultTextExplainsEveryKey) {
       EXPECT_TRUE(comment_seen_since_header) << line;
     }
   }
-  // 6 top-level + 7*4 listener + 2 tls + 13 limits + 5 auth + 6 pop3 +
+  // 7 top-level + 7*4 listener + 2 tls + 13 limits + 5 auth + 6 pop3 +
   // 1 imap + 1 search + 9 queue + 1 dns + 3 log.
-  EXPECT_EQ(keys, 6u + 28u + 2u + 13u + 5u + 6u + 1u + 1u + 9u + 1u + 3u);
+  EXPECT_EQ(keys, 7u + 28u + 2u + 13u + 5u + 6u + 1u + 1u + 9u + 1u + 3u);
 }
 
 TEST(ConfigSyntax, ParserLineAndMessage) {
@@ -217,6 +217,9 @@ TEST(ConfigRanges, Numbers) {
   EXPECT_EQ(Errors("workers = 257\n"),
             (Lines{"line 1: workers: must be at most 256"}));
   EXPECT_EQ(Parse("workers = 256\n").workers, 256u);
+  EXPECT_EQ(Parse("idle_poll_us = 0\n").idle_poll_us, 0u);
+  EXPECT_EQ(Errors("idle_poll_us = 1001\n"),
+            (Lines{"line 1: idle_poll_us: must be at most 1000"}));
   EXPECT_EQ(Errors("workers = -1\n"),
             (Lines{"line 1: workers: must not be negative"}));
   EXPECT_EQ(Errors("[limits]\nmax_connections = 4294967296\n"),

@@ -55,7 +55,15 @@ inline void NamePoolThread(const char* name) {
     named = true;
   }
 }
+// How many jobs coroutines on this thread have handed away (RunBlocking,
+// AwaitCallback) and not yet resumed from. Both ends run on the caller's
+// executor, so on a network thread it is that worker's count; the server
+// reads it to decide whether to poll before sleeping (net/server.cc).
+inline thread_local int jobs_away = 0;
 }  // namespace internal
+
+// Jobs this thread's coroutines await from other threads right now.
+inline int JobsAway() { return internal::jobs_away; }
 
 // GCC 12 destroys a temporary with a non-trivial destructor that appears
 // inside a co_await expression twice (ASan: heap-use-after-free / bad-free).
@@ -76,6 +84,7 @@ auto RunBlockingImpl(BlockingPool& pool, F f) {
     auto ex = boost::asio::get_associated_executor(handler);
     // Keeps the caller's io_context running while the work is away.
     auto work = boost::asio::make_work_guard(ex);
+    ++internal::jobs_away;
     boost::asio::post(
         pool.pool(), [handler = std::move(handler), fn = std::move(fn),
                       work = std::move(work), name = pool.name()]() mutable {
@@ -85,6 +94,7 @@ auto RunBlockingImpl(BlockingPool& pool, F f) {
           boost::asio::post(ex2, [handler = std::move(handler),
                                   result = std::move(result),
                                   work = std::move(work)]() mutable {
+            --internal::jobs_away;
             std::move(handler)(std::move(result));
           });
         });
@@ -139,10 +149,12 @@ auto AwaitCallback(Start& start) {
             handler));
     // std::function needs a copyable callable; the handler is move-only.
     auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+    ++internal::jobs_away;
     begin(std::function<void(R)>([shared, work](R result) mutable {
       auto ex = work.get_executor();
       boost::asio::post(ex, [shared, result = std::move(result),
                              work = std::move(work)]() mutable {
+        --internal::jobs_away;
         std::move (*shared)(std::move(result));
       });
     }));

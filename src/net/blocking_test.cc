@@ -4,6 +4,8 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <functional>
+#include <future>
 #include <string>
 #include <thread>
 #include <vector>
@@ -87,6 +89,55 @@ TEST(AwaitCallback, ReportFromAnotherThreadResumesOnTheExecutor) {
   EXPECT_EQ(got[20], "inline");
   for (auto id : reported_on) EXPECT_NE(id, main_thread);
   for (auto id : resumed_on) EXPECT_EQ(id, main_thread);
+}
+
+// JobsAway() counts, on the awaiting thread, the jobs handed away and not
+// yet resumed from; the server polls only when it is 0 (net/server.cc).
+TEST(JobsAway, CountsAwaitedJobsOnTheAwaitingThread) {
+  BlockingPool pool(2);
+  boost::asio::io_context ctx;
+  std::vector<int> seen;  // by a second coroutine while the first waits
+  std::promise<void> looked;
+  std::shared_future<void> looked_future = looked.get_future().share();
+  std::function<void(int)> report;  // the callback job's outcome, held
+  boost::asio::co_spawn(
+      ctx,
+      [&]() -> boost::asio::awaitable<void> {
+        seen.push_back(JobsAway());
+        auto wait_for_look = [looked_future] {
+          looked_future.wait();
+          return 7;
+        };
+        int got = co_await RunBlocking(pool, wait_for_look);
+        seen.push_back(got);
+        seen.push_back(JobsAway());
+        auto start = [&](std::function<void(int)> done) {
+          report = std::move(done);
+        };
+        got = co_await AwaitCallback<int>(start);
+        seen.push_back(got);
+        seen.push_back(JobsAway());
+      },
+      [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+      });
+  boost::asio::co_spawn(
+      ctx,
+      [&]() -> boost::asio::awaitable<void> {
+        seen.push_back(JobsAway());  // the pool job is away
+        looked.set_value();
+        // Until the callback job is away too (its report is held here).
+        while (!report)
+          co_await boost::asio::post(ctx, boost::asio::use_awaitable);
+        seen.push_back(JobsAway());
+        report(8);
+      },
+      [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+      });
+  ctx.run();
+  EXPECT_EQ(seen, (std::vector<int>{0, 1, 7, 0, 1, 8, 0}));
+  EXPECT_EQ(JobsAway(), 0);
 }
 
 }  // namespace

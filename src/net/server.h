@@ -55,6 +55,9 @@ struct ServerLimits {
   uint32_t max_connections = 10000;
   uint32_t max_connections_per_ip = 50;
   std::chrono::seconds handshake_timeout{30};
+  // How long a worker with nothing to do polls its sockets before it
+  // sleeps (see Worker::Run in server.cc). 0: it sleeps at once.
+  std::chrono::microseconds idle_poll{0};
 };
 
 class Server {

@@ -15,6 +15,9 @@
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
 #include <poll.h>
 #include <thread>
 
@@ -95,7 +98,15 @@ class EchoServerTest : public ::testing::Test {
     }
   }
 
-  uint16_t Start(ServerLimits limits = {}, bool implicit = false) {
+  // Workers poll before they sleep, as with the default configuration
+  // (idle_poll_us = 50), unless a test says otherwise.
+  static ServerLimits Polling() {
+    ServerLimits limits;
+    limits.idle_poll = std::chrono::microseconds(50);
+    return limits;
+  }
+
+  uint16_t Start(ServerLimits limits = Polling(), bool implicit = false) {
     server_ = std::make_unique<Server>(2, limits, tls_);
     ListenOptions lo;
     lo.name = "echo";
@@ -236,7 +247,7 @@ TEST_F(EchoServerTest, WritesDuringAPendingReadDoNotLiftItsDeadline) {
 }
 
 TEST_F(EchoServerTest, PerIpLimitRefusesExtraConnections) {
-  ServerLimits limits;
+  ServerLimits limits = Polling();
   limits.max_connections_per_ip = 2;
   uint16_t port = Start(limits);
   Client a(port), b(port);
@@ -269,6 +280,53 @@ TEST_F(EchoServerTest, ShutdownTellsSessionsThenStops) {
   boost::system::error_code ec;
   s.connect({asio::ip::make_address("127.0.0.1"), port}, ec);
   EXPECT_TRUE(ec);
+}
+
+// CPU seconds used so far by this process's threads named `name`.
+double ThreadCpuSeconds(const std::string& name) {
+  double total = 0;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream in(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
+    size_t open = stat.find('('), close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    if (stat.substr(open + 1, close - open - 1) != name) continue;
+    std::istringstream fields(stat.substr(close + 2));
+    std::string field;
+    // Fields 3.. after the name; utime and stime are fields 14 and 15.
+    for (int i = 3; i <= 13 && fields >> field; ++i) {
+    }
+    uint64_t utime = 0, stime = 0;
+    fields >> utime >> stime;
+    total += static_cast<double>(utime + stime) / ::sysconf(_SC_CLK_TCK);
+  }
+  return total;
+}
+
+// Polling before sleeping follows work only: once the traffic stops, the
+// workers sleep, even with the longest poll the configuration allows. A
+// worker that kept polling would use the whole window on its core.
+TEST_F(EchoServerTest, WorkersStopPollingWhenTheTrafficStops) {
+  ServerLimits limits;
+  limits.idle_poll = std::chrono::microseconds(1000);
+  uint16_t port = Start(limits);
+  Client a(port);
+  EXPECT_EQ(a.ReadLine(), "HELLO");
+  for (int i = 0; i < 200; ++i) {
+    a.Send("PING " + std::to_string(i) + "\r\n");
+    ASSERT_EQ(a.ReadLine(), "ECHO PING " + std::to_string(i));
+  }
+  const double before = ThreadCpuSeconds("io");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const double used = ThreadCpuSeconds("io") - before;
+  // Two workers over 0.5 s: polling without end would be about 1 s. Idle
+  // workers use nothing; the bound leaves room for a few clock ticks.
+  EXPECT_LT(used, 0.1);
+  // And they wake for the next command.
+  a.Send("AGAIN\r\n");
+  EXPECT_EQ(a.ReadLine(), "ECHO AGAIN");
 }
 
 }  // namespace
