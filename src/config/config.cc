@@ -901,8 +901,8 @@ workers = 0
 # Microseconds a network thread with nothing to do keeps polling its
 # connections before it sleeps, so that a client's next command (sent
 # right after our reply) finds it awake. Only after work, never while a
-# session waits for the store; an idle server uses no CPU. 0: sleep at
-# once. At most 1000.
+# session waits for the store, and less often while polls find nothing;
+# an idle server uses no CPU. 0: sleep at once. At most 1000.
 idle_poll_us = 50
 
 # Listeners. If the file has any [[listener]] table, the listed ones replace

@@ -329,5 +329,26 @@ TEST_F(EchoServerTest, WorkersStopPollingWhenTheTrafficStops) {
   EXPECT_EQ(a.ReadLine(), "ECHO AGAIN");
 }
 
+// A client slower than the poll (here every 4 ms against a 1 ms poll)
+// would have each idle period polled in vain; the worker backs off
+// instead, polling at most once in 64 idle periods after a few misses.
+TEST_F(EchoServerTest, WorkersBackOffWhenPollsFindNothing) {
+  ServerLimits limits;
+  limits.idle_poll = std::chrono::microseconds(1000);
+  uint16_t port = Start(limits);
+  Client a(port);
+  EXPECT_EQ(a.ReadLine(), "HELLO");
+  const double before = ThreadCpuSeconds("io");
+  constexpr int kCommands = 300;
+  for (int i = 0; i < kCommands; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(4));
+    a.Send("PING " + std::to_string(i) + "\r\n");
+    ASSERT_EQ(a.ReadLine(), "ECHO PING " + std::to_string(i));
+  }
+  const double used = ThreadCpuSeconds("io") - before;
+  // Polling after every reply would cost 300 x 1 ms = 0.3 s on its own.
+  EXPECT_LT(used, 0.1);
+}
+
 }  // namespace
 }  // namespace correio::net
