@@ -5,7 +5,8 @@
 // to a worker round-robin and lives there for life. There is no accept
 // thread: it cost a thread wake-up per connection, and so did the hand-over
 // it needed for every connection (bench/README.md, seventh session). Implicit-TLS
-// listeners finish the handshake before the session handler runs.
+// listeners finish the handshake before the session handler runs. A worker
+// out of work may poll briefly before it sleeps (ServerLimits::idle_poll).
 //
 // Shutdown (STYLE 16): stop accepting, RequestStop() every connection (the
 // session says BYE/421 and returns), wait up to the grace period, then
