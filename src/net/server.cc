@@ -38,10 +38,10 @@ struct Server::Worker {
   // SMTP dialogue, a webmail on the same host) has its next command here
   // tens of microseconds after our reply. Sleeping in between costs a
   // thread wake-up per command, and where the core then idles, the
-  // wake-up of the core too: on the 2-core VM of bench/ (guest halt
-  // polling off) that was a third of the time per POP3 message. Seastar
-  // polls the same way (idle-poll-time-us). Here polling is bounded and
-  // only taken where it pays:
+  // wake-up of the core too. On the 2-core VM of bench/ (guest halt
+  // polling off) polling took a POP3 download from 155-192 to 98-110 us
+  // per message. Seastar polls the same way (--idle-poll-time-us). Here
+  // polling is bounded and only taken where it pays:
   // - not while a session of this worker awaits a job on another thread
   //   (JobsAway(): a store write, a pool read): the thread we wait for
   //   needs the core more;
