@@ -62,14 +62,19 @@ struct Server::Worker {
     int backoff = 0;  // idle periods to skip after the next empty poll
     int skip = 0;     // idle periods still to skip
     while (!ctx.stopped()) {
-      if (ctx.poll() > 0) continue;
+      if (JobsAway() > 0) {
+        // No polling now, so no need to learn first whether anything is
+        // ready (that would cost an epoll_wait): run as ctx.run() does.
+        ctx.run_one();
+        continue;
+      }
+      if (ctx.poll() > 0) continue;  // ran nothing: JobsAway() is still 0
       if (skip > 0) {
         --skip;
-      } else if (JobsAway() == 0) {
-        if (PollFor(idle_poll)) {
-          backoff = 0;
-          continue;
-        }
+      } else if (PollFor(idle_poll)) {
+        backoff = 0;
+        continue;
+      } else {
         backoff = backoff == 0 ? 1 : std::min(2 * backoff, kMaxBackoff);
         skip = backoff;
       }
