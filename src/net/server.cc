@@ -68,7 +68,8 @@ struct Server::Worker {
         ctx.run_one();
         continue;
       }
-      if (ctx.poll() > 0) continue;  // ran nothing: JobsAway() is still 0
+      if (ctx.poll() > 0) continue;
+      // Nothing ran, so JobsAway() is still 0: this is an idle period.
       if (skip > 0) {
         --skip;
       } else if (PollFor(idle_poll)) {
