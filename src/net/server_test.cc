@@ -100,11 +100,14 @@ class EchoServerTest : public ::testing::Test {
 
   // Workers poll before they sleep, as with the default configuration
   // (idle_poll_us = 50), unless a test says otherwise.
-  static ServerLimits Polling() {
+  static ServerLimits Polling(
+      std::chrono::microseconds poll = std::chrono::microseconds(50)) {
     ServerLimits limits;
-    limits.idle_poll = std::chrono::microseconds(50);
+    limits.idle_poll = poll;
     return limits;
   }
+  // The longest poll the configuration allows (idle_poll_us = 1000).
+  static constexpr std::chrono::microseconds kLongestPoll{1000};
 
   uint16_t Start(ServerLimits limits = Polling(), bool implicit = false) {
     server_ = std::make_unique<Server>(2, limits, tls_);
@@ -282,6 +285,17 @@ TEST_F(EchoServerTest, ShutdownTellsSessionsThenStops) {
   EXPECT_TRUE(ec);
 }
 
+// Sends `count` PINGs, each `gap` after the last echo, and checks the
+// echoes.
+void PingPong(Client& client, int count,
+              std::chrono::milliseconds gap = std::chrono::milliseconds(0)) {
+  for (int i = 0; i < count; ++i) {
+    std::this_thread::sleep_for(gap);
+    client.Send("PING " + std::to_string(i) + "\r\n");
+    ASSERT_EQ(client.ReadLine(), "ECHO PING " + std::to_string(i));
+  }
+}
+
 // CPU seconds used so far by this process's threads named `name`.
 double ThreadCpuSeconds(const std::string& name) {
   double total = 0;
@@ -294,10 +308,9 @@ double ThreadCpuSeconds(const std::string& name) {
     if (open == std::string::npos || close == std::string::npos) continue;
     if (stat.substr(open + 1, close - open - 1) != name) continue;
     std::istringstream fields(stat.substr(close + 2));
-    std::string field;
-    // Fields 3.. after the name; utime and stime are fields 14 and 15.
-    for (int i = 3; i <= 13 && fields >> field; ++i) {
-    }
+    // After the name come fields 3 to 13, then utime and stime (14, 15).
+    std::string skipped;
+    for (int i = 3; i <= 13; ++i) fields >> skipped;
     uint64_t utime = 0, stime = 0;
     fields >> utime >> stime;
     total += static_cast<double>(utime + stime) / ::sysconf(_SC_CLK_TCK);
@@ -309,15 +322,9 @@ double ThreadCpuSeconds(const std::string& name) {
 // workers sleep, even with the longest poll the configuration allows. A
 // worker that kept polling would use the whole window on its core.
 TEST_F(EchoServerTest, WorkersStopPollingWhenTheTrafficStops) {
-  ServerLimits limits;
-  limits.idle_poll = std::chrono::microseconds(1000);
-  uint16_t port = Start(limits);
-  Client a(port);
+  Client a(Start(Polling(kLongestPoll)));
   EXPECT_EQ(a.ReadLine(), "HELLO");
-  for (int i = 0; i < 200; ++i) {
-    a.Send("PING " + std::to_string(i) + "\r\n");
-    ASSERT_EQ(a.ReadLine(), "ECHO PING " + std::to_string(i));
-  }
+  ASSERT_NO_FATAL_FAILURE(PingPong(a, 200));
   const double before = ThreadCpuSeconds("io");
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   const double used = ThreadCpuSeconds("io") - before;
@@ -333,18 +340,10 @@ TEST_F(EchoServerTest, WorkersStopPollingWhenTheTrafficStops) {
 // would have each idle period polled in vain; the worker backs off
 // instead, polling at most once in 64 idle periods after a few misses.
 TEST_F(EchoServerTest, WorkersBackOffWhenPollsFindNothing) {
-  ServerLimits limits;
-  limits.idle_poll = std::chrono::microseconds(1000);
-  uint16_t port = Start(limits);
-  Client a(port);
+  Client a(Start(Polling(kLongestPoll)));
   EXPECT_EQ(a.ReadLine(), "HELLO");
   const double before = ThreadCpuSeconds("io");
-  constexpr int kCommands = 300;
-  for (int i = 0; i < kCommands; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(4));
-    a.Send("PING " + std::to_string(i) + "\r\n");
-    ASSERT_EQ(a.ReadLine(), "ECHO PING " + std::to_string(i));
-  }
+  ASSERT_NO_FATAL_FAILURE(PingPong(a, 300, std::chrono::milliseconds(4)));
   const double used = ThreadCpuSeconds("io") - before;
   // Polling after every reply would cost 300 x 1 ms = 0.3 s on its own.
   EXPECT_LT(used, 0.1);
