@@ -3,6 +3,8 @@
 #include <mutex>
 #include <string>
 
+#include "store/sqlite/wal_gather.h"
+
 namespace correio::store::sqlite {
 
 Error SqlError(sqlite3* db, int rc, std::string_view what) {
@@ -43,11 +45,22 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool fsync,
                                      int busy_timeout_ms,
                                      const std::string& vfs) {
   ConfigureSqliteOnce();
+  // With fsync, a commit's WAL frames go out in one write (wal_gather.h).
+  // Without it the gathering is left out: with no xSync in a commit, a
+  // held write failing at the publishing barrier could not fail the commit.
+  const char* vfs_name = vfs.empty() ? nullptr : vfs.c_str();
+  if (fsync) {
+    vfs_name = WalGatherVfs(vfs);
+    if (vfs_name == nullptr) {
+      return std::unexpected(
+          Error(ErrorCode::kInternal, "no SQLite VFS named " + vfs));
+    }
+  }
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(
       path.c_str(), &raw,
       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-      vfs.empty() ? nullptr : vfs.c_str());
+      vfs_name);
   if (rc != SQLITE_OK) {
     Error e = SqlError(raw, rc, "open " + path);
     sqlite3_close(raw);
