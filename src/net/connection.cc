@@ -23,21 +23,29 @@ namespace {
 constexpr size_t kReadChunk = 4096;
 }
 
+std::string Connection::IpText(const tcp::endpoint& endpoint) {
+  auto addr = endpoint.address();
+  if (addr.is_v6() && addr.to_v6().is_v4_mapped()) {
+    addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+  }
+  return addr.to_string();
+}
+
 Connection::Connection(tcp::socket socket, uint64_t id,
-                       std::string listener_name)
+                       std::string listener_name,
+                       std::optional<tcp::endpoint> remote)
     : socket_(std::move(socket)),
       id_(id),
       listener_name_(std::move(listener_name)),
       timer_(socket_.get_executor()) {
   boost::system::error_code ec;
-  auto remote = socket_.remote_endpoint(ec);
-  if (!ec) {
-    auto addr = remote.address();
-    if (addr.is_v6() && addr.to_v6().is_v4_mapped()) {
-      addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
-    }
-    remote_ip_ = addr.to_string();
-    remote_port_ = remote.port();
+  if (!remote) {
+    auto asked = socket_.remote_endpoint(ec);
+    if (!ec) remote = asked;
+  }
+  if (remote) {
+    remote_ip_ = IpText(*remote);
+    remote_port_ = remote->port();
   }
   auto local = socket_.local_endpoint(ec);
   if (!ec) {

@@ -39,10 +39,16 @@ struct Line {
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(tcp::socket socket, uint64_t id, std::string listener_name);
+  // `remote`: the peer's address when the caller has it already (the accept
+  // loop does); otherwise the constructor asks the socket.
+  Connection(tcp::socket socket, uint64_t id, std::string listener_name,
+             std::optional<tcp::endpoint> remote = std::nullopt);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
+
+  // An address as sessions see it: IPv4-mapped IPv6 as plain IPv4.
+  static std::string IpText(const tcp::endpoint& endpoint);
 
   uint64_t id() const { return id_; }
   const std::string& remote_ip() const { return remote_ip_; }

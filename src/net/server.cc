@@ -206,11 +206,7 @@ awaitable<void> Server::AcceptLoop(Acceptor* a) {
     boost::system::error_code ep_ec;
     auto remote = socket.remote_endpoint(ep_ec);
     if (ep_ec) continue;
-    auto addr = remote.address();
-    if (addr.is_v6() && addr.to_v6().is_v4_mapped()) {
-      addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
-    }
-    std::string ip = addr.to_string();
+    std::string ip = Connection::IpText(remote);
     uint64_t id = next_id_++;
     if (!Admit(ip)) {
       spdlog::warn("{}#{} {} refused: connection limit", a->options.name, id,
@@ -224,7 +220,8 @@ awaitable<void> Server::AcceptLoop(Acceptor* a) {
       continue;
     }
     auto conn =
-        std::make_shared<Connection>(std::move(socket), id, a->options.name);
+        std::make_shared<Connection>(std::move(socket), id, a->options.name,
+                                     remote);
     conn->SetAlpn(&a->options.alpn);
     auto start = [this, &w, conn, a, ip]() {
       w.live.insert(conn);
