@@ -7,6 +7,7 @@
 #include <mutex>
 #include <new>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 namespace correio::store::sqlite {
@@ -226,6 +227,9 @@ class Gather {
   std::string name_;
   sqlite3_io_methods methods_{};
 };
+
+// Open's cast from the VFS to its Gather needs this.
+static_assert(std::is_standard_layout_v<Gather>);
 
 }  // namespace
 
