@@ -40,15 +40,13 @@ struct WalWrites {
     sizes.push_back(n);
     return 0;
   }
-  static ssize_t Pwrite(int fd, const void* b, size_t n, off_t o) {
+  // The unix VFS's pwrite or pwrite64 (whichever this build uses), with
+  // the record first.
+  template <sqlite3_syscall_ptr* Real>
+  static ssize_t Write(int fd, const void* b, size_t n, off_t o) {
     if (Record(fd, n) < 0) return -1;
     return reinterpret_cast<ssize_t (*)(int, const void*, size_t, off_t)>(
-        real_pwrite)(fd, b, n, o);
-  }
-  static ssize_t Pwrite64(int fd, const void* b, size_t n, off_t o) {
-    if (Record(fd, n) < 0) return -1;
-    return reinterpret_cast<ssize_t (*)(int, const void*, size_t, off_t)>(
-        real_pwrite64)(fd, b, n, o);
+        *Real)(fd, b, n, o);
   }
 };
 
@@ -117,13 +115,15 @@ class WalGatherTest : public ::testing::Test {
     unix_ = sqlite3_vfs_find(nullptr);
     WalWrites::real_pwrite = unix_->xGetSystemCall(unix_, "pwrite");
     WalWrites::real_pwrite64 = unix_->xGetSystemCall(unix_, "pwrite64");
-    ASSERT_EQ(unix_->xSetSystemCall(
-                  unix_, "pwrite",
-                  reinterpret_cast<sqlite3_syscall_ptr>(&WalWrites::Pwrite)),
-              SQLITE_OK);
+    ASSERT_EQ(
+        unix_->xSetSystemCall(unix_, "pwrite",
+                              reinterpret_cast<sqlite3_syscall_ptr>(
+                                  &WalWrites::Write<&WalWrites::real_pwrite>)),
+        SQLITE_OK);
     ASSERT_EQ(unix_->xSetSystemCall(
                   unix_, "pwrite64",
-                  reinterpret_cast<sqlite3_syscall_ptr>(&WalWrites::Pwrite64)),
+                  reinterpret_cast<sqlite3_syscall_ptr>(
+                      &WalWrites::Write<&WalWrites::real_pwrite64>)),
               SQLITE_OK);
     WalWrites::sizes.clear();
     WalWrites::fail = false;
