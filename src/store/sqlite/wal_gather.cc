@@ -26,9 +26,9 @@ constexpr size_t kMaxHeld = 0x1ffff;
 struct File {
   sqlite3_file base;
   sqlite3_file* real = nullptr;
-  bool is_wal = false;
   File* wal = nullptr;  // on a database file: its connection's WAL
-  File* db = nullptr;   // on a WAL: its connection's database file
+  File* db = nullptr;   // on a WAL: its connection's database file; only a
+                        // WAL linked to one gathers
   std::string held;     // on a WAL: written by SQLite, not yet to the file
   sqlite3_int64 held_at = 0;
   int failed = SQLITE_OK;  // a held write that failed in xShmBarrier (void)
@@ -38,6 +38,9 @@ constexpr int kFileBytes = static_cast<int>((sizeof(File) + 7) & ~size_t{7});
 
 File* Our(sqlite3_file* f) { return reinterpret_cast<File*>(f); }
 const sqlite3_io_methods* Real(File* f) { return f->real->pMethods; }
+// The gathering WAL a call on `f` concerns, if any: `f` itself, or the WAL
+// of the connection whose database file `f` is.
+File* WalOf(File* f) { return f->db ? f : f->wal; }
 
 // Writes what a WAL holds.
 int Release(File* w) {
@@ -52,7 +55,7 @@ int Release(File* w) {
 // database file of the same connection: write what the WAL holds, or report
 // a held write that failed earlier.
 int Settle(File* f) {
-  File* w = f->is_wal ? f : f->wal;
+  File* w = WalOf(f);
   if (!w) return SQLITE_OK;
   int rc = Release(w);
   if (rc == SQLITE_OK) rc = std::exchange(w->failed, SQLITE_OK);
@@ -61,7 +64,7 @@ int Settle(File* f) {
 
 int Write(sqlite3_file* sf, const void* buf, int n, sqlite3_int64 off) {
   File* f = Our(sf);
-  if (!f->is_wal || !f->db) return Real(f)->xWrite(f->real, buf, n, off);
+  if (!f->db) return Real(f)->xWrite(f->real, buf, n, off);
   if (f->failed != SQLITE_OK) return std::exchange(f->failed, SQLITE_OK);
   size_t len = static_cast<size_t>(n);
   // SQLite overwrites a frame of the open transaction in place (a page it
@@ -88,13 +91,18 @@ int Close(sqlite3_file* sf) {
   return rc != SQLITE_OK ? rc : closed;
 }
 
-// The pass-through methods: settle, then call the base VFS's.
-template <auto Member, class... A>
+// The pass-through methods: settle, then call the base VFS's. A method
+// newer than the base file's io_methods version answers `kOlder` instead
+// (the shared-memory ones arrived in version 2).
+template <auto Member, int kSince, int kOlder, class... A>
 int Through(sqlite3_file* sf, A... args) {
   File* f = Our(sf);
+  if (Real(f)->iVersion < kSince) return kOlder;
   if (int rc = Settle(f); rc != SQLITE_OK) return rc;
   return (Real(f)->*Member)(f->real, args...);
 }
+template <auto Member, class... A>
+constexpr auto kThrough = &Through<Member, 1, SQLITE_OK, A...>;
 
 int SectorSize(sqlite3_file* sf) {
   File* f = Our(sf);
@@ -106,37 +114,14 @@ int DeviceCharacteristics(sqlite3_file* sf) {
   return Real(f)->xDeviceCharacteristics(f->real);
 }
 
-int ShmMap(sqlite3_file* sf, int page, int size, int extend,
-           void volatile** out) {
-  File* f = Our(sf);
-  if (Real(f)->iVersion < 2) return SQLITE_IOERR_SHMMAP;
-  if (int rc = Settle(f); rc != SQLITE_OK) return rc;
-  return Real(f)->xShmMap(f->real, page, size, extend, out);
-}
-
-int ShmLock(sqlite3_file* sf, int offset, int n, int flags) {
-  File* f = Our(sf);
-  if (Real(f)->iVersion < 2) return SQLITE_IOERR_SHMLOCK;
-  if (int rc = Settle(f); rc != SQLITE_OK) return rc;
-  return Real(f)->xShmLock(f->real, offset, n, flags);
-}
-
 // The barrier SQLite puts between the two copies of a new WAL index header:
 // held frames reach the file before any reader can accept the header.
 void ShmBarrier(sqlite3_file* sf) {
   File* f = Our(sf);
-  File* w = f->is_wal ? f : f->wal;
-  if (w) {
+  if (File* w = WalOf(f)) {
     if (int rc = Release(w); rc != SQLITE_OK) w->failed = rc;
   }
   if (Real(f)->iVersion >= 2) Real(f)->xShmBarrier(f->real);
-}
-
-int ShmUnmap(sqlite3_file* sf, int remove) {
-  File* f = Our(sf);
-  if (Real(f)->iVersion < 2) return SQLITE_OK;
-  if (int rc = Settle(f); rc != SQLITE_OK) return rc;
-  return Real(f)->xShmUnmap(f->real, remove);
 }
 
 int Fetch(sqlite3_file* sf, sqlite3_int64 off, int n, void** out) {
@@ -168,25 +153,29 @@ class Gather {
     methods_.iVersion = 3;
     methods_.xClose = &Close;
     methods_.xRead =
-        &Through<&sqlite3_io_methods::xRead, void*, int, sqlite3_int64>;
+        kThrough<&sqlite3_io_methods::xRead, void*, int, sqlite3_int64>;
     methods_.xWrite = &Write;
     methods_.xTruncate =
-        &Through<&sqlite3_io_methods::xTruncate, sqlite3_int64>;
-    methods_.xSync = &Through<&sqlite3_io_methods::xSync, int>;
+        kThrough<&sqlite3_io_methods::xTruncate, sqlite3_int64>;
+    methods_.xSync = kThrough<&sqlite3_io_methods::xSync, int>;
     methods_.xFileSize =
-        &Through<&sqlite3_io_methods::xFileSize, sqlite3_int64*>;
-    methods_.xLock = &Through<&sqlite3_io_methods::xLock, int>;
-    methods_.xUnlock = &Through<&sqlite3_io_methods::xUnlock, int>;
+        kThrough<&sqlite3_io_methods::xFileSize, sqlite3_int64*>;
+    methods_.xLock = kThrough<&sqlite3_io_methods::xLock, int>;
+    methods_.xUnlock = kThrough<&sqlite3_io_methods::xUnlock, int>;
     methods_.xCheckReservedLock =
-        &Through<&sqlite3_io_methods::xCheckReservedLock, int*>;
+        kThrough<&sqlite3_io_methods::xCheckReservedLock, int*>;
     methods_.xFileControl =
-        &Through<&sqlite3_io_methods::xFileControl, int, void*>;
+        kThrough<&sqlite3_io_methods::xFileControl, int, void*>;
     methods_.xSectorSize = &SectorSize;
     methods_.xDeviceCharacteristics = &DeviceCharacteristics;
-    methods_.xShmMap = &ShmMap;
-    methods_.xShmLock = &ShmLock;
+    methods_.xShmMap =
+        &Through<&sqlite3_io_methods::xShmMap, 2, SQLITE_IOERR_SHMMAP, int, int,
+                 int, void volatile**>;
+    methods_.xShmLock = &Through<&sqlite3_io_methods::xShmLock, 2,
+                                 SQLITE_IOERR_SHMLOCK, int, int, int>;
     methods_.xShmBarrier = &ShmBarrier;
-    methods_.xShmUnmap = &ShmUnmap;
+    methods_.xShmUnmap =
+        &Through<&sqlite3_io_methods::xShmUnmap, 2, SQLITE_OK, int>;
     methods_.xFetch = &Fetch;
     methods_.xUnfetch = &Unfetch;
   }
@@ -214,7 +203,6 @@ class Gather {
     if ((flags & SQLITE_OPEN_WAL) != 0 && name != nullptr) {
       sqlite3_file* db = sqlite3_database_file_object(name);
       if (db != nullptr && db->pMethods == &g->methods_) {
-        f->is_wal = true;
         f->db = Our(db);
         f->db->wal = f;
       }

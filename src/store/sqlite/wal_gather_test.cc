@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -181,9 +182,7 @@ class WalGatherTest : public ::testing::Test {
     return One(db, "SELECT count(*) || '/' || total(length(v)) FROM t");
   }
   static size_t Total(const std::vector<size_t>& sizes) {
-    size_t n = 0;
-    for (size_t s : sizes) n += s;
-    return n;
+    return std::accumulate(sizes.begin(), sizes.end(), size_t{0});
   }
 
   static constexpr size_t kFrame = 24 + 4096;  // header + default page
