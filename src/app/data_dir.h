@@ -2,6 +2,11 @@
 // material the server made for itself, and the demo credentials.
 //
 //   <data>/correio.db            SQLite store (+ -wal, -shm)
+//   <data>/correio-search.db     its full-text index (+ -wal, -shm)
+//   <data>/correio-directory.version  a counter the processes share
+//                                (Store::DirectoryVersion)
+//   <data>/queue.db              the outbound queue's spool
+//   <data>/sasl-secret           LoadOrCreateSaslSecret below
 //   <data>/tls/cert.pem, key.pem self-signed, made when none is configured
 //   <data>/demo-credentials.txt  written once by `serve --demo`
 //

@@ -23,11 +23,12 @@
 #include "auth/sasl.h"
 #include "auth/throttle.h"
 #include "base/clock.h"
-#include "mail/env.h"
-#include "net/blocking.h"
 #include "base/log.h"
 #include "base/strings.h"
 #include "imap/server/session.h"
+#include "mail/env.h"
+#include "mail/recipient_cache.h"
+#include "net/blocking.h"
 #include "net/server.h"
 #include "pop3/server/session.h"
 #include "queue/admin.h"
@@ -286,6 +287,10 @@ int Serve(ServeOptions options) {
   env.pool = &pool;
   env.auth_pool = &auth_pool;
   env.tls = *tls;
+  // RCPT lookups, shared by every SMTP listener. An entry is dropped at
+  // the first directory change anyway (Store::DirectoryVersion); the
+  // minute only bounds it should the version file be lost.
+  mail::RecipientCache recipients(SystemClock(), std::chrono::seconds(60));
 
   // The outbound queue (src/queue): its own spool <data_dir>/queue.db and
   // scheduler thread; blocking work on `pool`. Declared after `pool` so it
@@ -325,6 +330,7 @@ int Serve(ServeOptions options) {
         so.max_bad_commands = cfg.limits.max_bad_commands;
         so.command_timeout_seconds = cfg.limits.command_timeout_seconds;
         so.queue = outbound->get();
+        so.recipients = &recipients;
         lo.handler = [so, env](std::shared_ptr<net::Connection> c) {
           return smtp::RunSession(std::move(c), env, so);
         };

@@ -50,6 +50,16 @@ class Store {
   virtual Result<std::vector<Domain>> ListDomains() = 0;
   virtual Result<bool> HasDomain(std::string_view name) = 0;
 
+  // ---- The directory: domains, accounts and aliases ----
+  // A stamp that changes after every committed write to domains, accounts
+  // (any field of the account itself; not its mail or usage) or aliases,
+  // made by this process or by any other on the same store (the admin
+  // CLI). Never blocks: the one call a network thread may make directly,
+  // to tell whether something it remembers from a directory read is still
+  // current (mail/recipient_cache.h). Read it before the read it stamps.
+  // 0: not tracked, remember nothing.
+  virtual uint64_t DirectoryVersion() { return 0; }
+
   // ---- Accounts ----
   // Creates the account and its DefaultMailboxes(). The domain must exist
   // (kNotFound); the address must be free of accounts and aliases (kExists).

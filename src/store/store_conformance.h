@@ -170,6 +170,48 @@ TEST_P(StoreConformance, Domains) {
             ErrorCode::kNotFound);
 }
 
+// What mail/recipient_cache.h relies on: every directory write moves the
+// version before it returns; mail and usage do not (or the cache would
+// empty at every delivery).
+TEST_P(StoreConformance, DirectoryVersionMovesWithDirectoryWritesOnly) {
+  if (store_->DirectoryVersion() == 0) GTEST_SKIP() << "not tracked";
+  uint64_t last = store_->DirectoryVersion();
+  auto moved = [&](const char* what) {
+    uint64_t now = store_->DirectoryVersion();
+    EXPECT_GT(now, last) << what;
+    last = now;
+  };
+  ASSERT_TRUE(store_->AddDomain("other.net").has_value());
+  moved("AddDomain");
+  Account a = NewAccount("bob@other.net");
+  moved("CreateAccount");
+  ASSERT_TRUE(store_->SetQuota(a.id, 1000, 10).has_value());
+  moved("SetQuota");
+  ASSERT_TRUE(store_->SetCredentials(a.id, "$argon2id$y", {}).has_value());
+  moved("SetCredentials");
+  ASSERT_TRUE(store_->SetApopSecret(a.id, "s").has_value());
+  moved("SetApopSecret");
+  AccountSettings settings;
+  settings.pop3_download_once = true;
+  ASSERT_TRUE(store_->SetAccountSettings(a.id, settings).has_value());
+  moved("SetAccountSettings");
+  ASSERT_TRUE(store_->AddAlias({"x@other.net", {"bob@other.net"}}));
+  moved("AddAlias");
+
+  // Mail and usage leave it alone.
+  Deliver(Blob("hello"), {Box(a.id, "INBOX").id});
+  ASSERT_TRUE(store_->CreateMailbox(a.id, "Lists", SpecialUse::kNone));
+  ASSERT_TRUE(store_->HasDomain("other.net").has_value());
+  EXPECT_EQ(store_->DirectoryVersion(), last);
+
+  ASSERT_TRUE(store_->RemoveAlias("x@other.net").has_value());
+  moved("RemoveAlias");
+  ASSERT_TRUE(store_->RemoveAccount(a.id).has_value());
+  moved("RemoveAccount");
+  ASSERT_TRUE(store_->RemoveDomain("other.net").has_value());
+  moved("RemoveDomain");
+}
+
 TEST_P(StoreConformance, AccountsAndDefaultMailboxes) {
   Account a = NewAccount("Alice@Example.org", 1000, 10);
   EXPECT_GT(a.id, 0);

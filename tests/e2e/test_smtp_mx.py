@@ -165,6 +165,36 @@ class MxTest(ServerTestCase):
         c.close()
         self.assertEqual(inbox_count(self.server, "tiny@example.org"), 0)
 
+    def test_admin_changes_reach_rcpt_at_once(self):
+        # The server answers RCPT for an address it looked up a moment ago
+        # from memory (mail/recipient_cache.h); every change the admin CLI
+        # makes, from its own process, must still show at the next RCPT.
+        s = self.server
+        c = open_smtp(s)
+        c.cmd("MAIL FROM:<s@remote.example>")
+        rcpt = "RCPT TO:<newcomer@example.org>"
+        self.assertEqual(c.code(rcpt), 550)
+        self.assertEqual(c.code(rcpt), 550)
+        s.add_user("newcomer@example.org", "newpw")
+        self.assertEqual(c.code(rcpt), 250)
+        self.assertEqual(c.code(rcpt), 250)
+        s.admin("user", "quota", "newcomer@example.org", "1K")
+        c.cmd("RSET")
+        c.cmd("MAIL FROM:<s@remote.example> SIZE=5000")
+        self.assertEqual(c.code(rcpt), 452)
+        c.cmd("RSET")
+        c.cmd("MAIL FROM:<s@remote.example>")
+        s.admin("user", "remove", "newcomer@example.org")
+        self.assertEqual(c.code(rcpt), 550)
+        s.admin("alias", "add", "newcomer@example.org", "bob@example.org")
+        self.assertEqual(c.code(rcpt), 250)
+        before = inbox_count(s, "bob@example.org")
+        c.cmd("DATA")
+        c.send(b"Subject: n\r\n\r\nhi\r\n.\r\n")
+        self.assertTrue(c.reply().startswith("250"))
+        c.close()
+        self.assertEqual(inbox_count(s, "bob@example.org"), before + 1)
+
     def test_starttls_injection_is_discarded(self):
         c = open_smtp(self.server)
         # A command pipelined behind STARTTLS in plaintext must not run.

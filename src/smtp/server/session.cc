@@ -16,6 +16,7 @@
 #include "auth/sasl.h"
 #include "base/strings.h"
 #include "mail/deliver.h"
+#include "mail/recipient_cache.h"
 #include "queue/dsn.h"
 #include "smtp/proto/command.h"
 #include "smtp/proto/data_reader.h"
@@ -156,6 +157,8 @@ class Session {
   bool OnHelo(std::string_view args, bool esmtp);
   net::awaitable<bool> OnMail(std::string_view args);
   net::awaitable<bool> OnRcpt(std::string_view args);
+  net::awaitable<Result<mail::Resolution>> LookUpRecipient(
+      const std::string& address, bool postmaster, uint64_t size);
   net::awaitable<bool> OnData();
   net::awaitable<bool> OnBdat(std::string_view args);
   net::awaitable<bool> OnStartTls();
@@ -466,6 +469,65 @@ net::awaitable<bool> Session::OnMail(std::string_view args) {
   co_return true;
 }
 
+// Where RCPT's address leads, and whether each local account has room for
+// `size` more octets. A recipient looked up a moment ago is answered from
+// options_.recipients on this thread (mail/recipient_cache.h); the store
+// pool is asked for the rest, and for the usage of an account with a quota.
+net::awaitable<Result<mail::Resolution>> Session::LookUpRecipient(
+    const std::string& address, bool postmaster, uint64_t size) {
+  store::Store* store = env_.store;
+  // "<Postmaster>" is resolved against the domain list: not kept.
+  mail::RecipientCache* cache = postmaster ? nullptr : options_.recipients;
+  std::optional<Result<mail::Resolution>> known;
+  if (cache) known = cache->Find(address, store->DirectoryVersion());
+  auto has_quota = [](const mail::Resolution& r) {
+    return std::any_of(r.local.begin(), r.local.end(), [](const auto& a) {
+      return a.quota_bytes || a.quota_messages;
+    });
+  };
+  if (known && (!*known || !has_quota(**known))) co_return std::move(*known);
+  // Resolution and quota in one trip to the pool.
+  co_return co_await net::RunBlocking(
+      *env_.pool,
+      [store, cache, &address, &known, size,
+       postmaster]() -> Result<mail::Resolution> {
+        auto res = [&]() -> Result<mail::Resolution> {
+          if (known) return std::move(*known);
+          // Read before the lookup: a change committed during it makes
+          // the entry stale at once.
+          uint64_t version = store->DirectoryVersion();
+          std::string target = address;
+          if (postmaster) {
+            // RFC 5321 §4.1.1.3: "<Postmaster>" is postmaster of our first
+            // domain.
+            auto domains = store->ListDomains();
+            if (!domains) return Fail(domains.error());
+            if (domains->empty()) {
+              return Fail(ErrorCode::kNotFound, "no domains");
+            }
+            target = "postmaster@" + domains->front().name;
+          }
+          auto found = mail::ResolveRecipient(*store, target);
+          if (cache) cache->Remember(address, version, found);
+          return found;
+        }();
+        if (!res) return res;
+        for (const auto& account : res->local) {
+          if (!account.quota_bytes && !account.quota_messages) continue;
+          auto usage = store->GetQuotaUsage(account.id);
+          if (!usage) return Fail(usage.error());
+          if ((account.quota_bytes &&
+               (usage->bytes >= account.quota_bytes ||
+                size > account.quota_bytes - usage->bytes)) ||
+              (account.quota_messages &&
+               usage->messages >= account.quota_messages)) {
+            return Fail(ErrorCode::kOverQuota, account.address);
+          }
+        }
+        return res;
+      });
+}
+
 net::awaitable<bool> Session::OnRcpt(std::string_view args) {
   if (!mail_) {
     Reply(503, "5.5.1", "Need MAIL command first");
@@ -495,39 +557,9 @@ net::awaitable<bool> Session::OnRcpt(std::string_view args) {
     Reply(554, "5.7.1", "Relay access denied");
     co_return CountBad();
   }
-  store::Store* store = env_.store;
   std::string address = path.address;
-  uint64_t size = mail_->size.value_or(0);
-  bool postmaster = path.domain.empty();
-  // Resolution and quota in one trip to the pool.
-  auto res = co_await net::RunBlocking(
-      *env_.pool,
-      [store, &address, size, postmaster]() -> Result<mail::Resolution> {
-        std::string target = address;
-        if (postmaster) {
-          // RFC 5321 §4.1.1.3: "<Postmaster>" is postmaster of our first
-          // domain.
-          auto domains = store->ListDomains();
-          if (!domains) return Fail(domains.error());
-          if (domains->empty()) return Fail(ErrorCode::kNotFound, "no domains");
-          target = "postmaster@" + domains->front().name;
-        }
-        auto res = mail::ResolveRecipient(*store, target);
-        if (!res) return res;
-        for (const auto& account : res->local) {
-          if (!account.quota_bytes && !account.quota_messages) continue;
-          auto usage = store->GetQuotaUsage(account.id);
-          if (!usage) return Fail(usage.error());
-          if ((account.quota_bytes &&
-               (usage->bytes >= account.quota_bytes ||
-                size > account.quota_bytes - usage->bytes)) ||
-              (account.quota_messages &&
-               usage->messages >= account.quota_messages)) {
-            return Fail(ErrorCode::kOverQuota, account.address);
-          }
-        }
-        return res;
-      });
+  auto res = co_await LookUpRecipient(address, path.domain.empty(),
+                                      mail_->size.value_or(0));
   RcptEntry entry;
   entry.address = address;
   entry.notify = r->notify;

@@ -5,7 +5,8 @@
 // Extensions: PIPELINING, SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES,
 // STARTTLS, AUTH (submission), CHUNKING, DSN, REQUIRETLS (over TLS).
 // Parsing lives in smtp/proto (no I/O); this file does the I/O, the state
-// machine and the store/queue calls (always through env.pool).
+// machine and the store/queue calls (through env.pool; RCPT answers a
+// recipient looked up a moment ago from options.recipients).
 // docs/smtp.md lists what is implemented RFC by RFC.
 //
 // Settings come from `options` (set by app/serve.cc) and env.config->limits
@@ -16,6 +17,7 @@
 #include <string>
 
 #include "mail/env.h"
+#include "mail/recipient_cache.h"
 #include "net/connection.h"
 #include "net/tls.h"
 #include "queue/queue.h"
@@ -32,6 +34,9 @@ struct SessionOptions {
   uint32_t command_timeout_seconds = 300;
   // Where mail for remote recipients goes (submission); null: refused.
   queue::Queue* queue = nullptr;
+  // Recent RCPT lookups, shared by the server's SMTP sessions; null: every
+  // RCPT asks the store.
+  mail::RecipientCache* recipients = nullptr;
 };
 
 net::awaitable<void> RunSession(std::shared_ptr<net::Connection> conn,

@@ -162,6 +162,7 @@ class SmtpSessionTest : public ::testing::Test {
     so.max_line_length = 1000;
     so.max_bad_commands = config_.limits.max_bad_commands;
     so.queue = with_queue ? &queue_ : nullptr;
+    so.recipients = &recipients_;  // as app/serve.cc does
     net::ListenOptions lo;
     lo.name = submission ? "submission" : "smtp";
     lo.address = "127.0.0.1";
@@ -206,6 +207,7 @@ class SmtpSessionTest : public ::testing::Test {
   net::BlockingPool pool_{2};
   config::Config config_;
   RecordingQueue queue_;
+  mail::RecipientCache recipients_{SystemClock(), std::chrono::seconds(60)};
   std::unique_ptr<net::Server> server_;
   store::Account alice_;
 };
@@ -431,6 +433,74 @@ TEST_F(SmtpSessionTest, QuotaAtRcptAndAtDelivery) {
   EXPECT_EQ(c.Cmd("Subject: too big for 10 octets\r\n."),
             "452 4.2.2 Mailbox full");
   EXPECT_EQ(InboxCount("full@example.org"), 0u);
+}
+
+// RCPT answers from the recipient cache, and a directory change (here
+// through the store, as the admin CLI's would be through its file) is seen
+// by the very next RCPT, refusals included.
+TEST_F(SmtpSessionTest, RcptSeesEveryDirectoryChangeAtOnce) {
+  Client c(Start(false));
+  Greet(c);
+  c.Cmd("MAIL FROM:<s@remote.example>");
+  const std::string unknown =
+      "550 5.1.1 Recipient address rejected: user unknown";
+  EXPECT_EQ(c.Cmd("RCPT TO:<carol@example.org>"), unknown);
+  EXPECT_EQ(c.Cmd("RCPT TO:<carol@example.org>"), unknown);
+  store::Account carol = AddUser("carol@example.org", "pw", 0);
+  EXPECT_EQ(c.Cmd("RCPT TO:<carol@example.org>"), "250 2.1.5 Ok");
+  // (A transaction naming an account removed before its DATA fails with
+  // 451 as a whole: start a new one.)
+  EXPECT_EQ(c.Cmd("RSET"), "250 2.0.0 Ok");
+  c.Cmd("MAIL FROM:<s@remote.example>");
+  ASSERT_TRUE(store_->RemoveAccount(carol.id));
+  EXPECT_EQ(c.Cmd("RCPT TO:<Carol@example.org>"), unknown);
+  ASSERT_TRUE(store_->AddAlias({"carol@example.org", {"bob@example.org"}}));
+  EXPECT_EQ(c.Cmd("RCPT TO:<carol@example.org>"), "250 2.1.5 Ok");
+  EXPECT_EQ(c.Cmd("RCPT TO:<x@other.example>"),
+            "554 5.7.1 Relay access denied");
+  ASSERT_TRUE(store_->AddDomain("other.example"));
+  EXPECT_EQ(c.Cmd("RCPT TO:<x@other.example>"), unknown);
+  c.Cmd("DATA");
+  EXPECT_EQ(c.Cmd("Subject: c\r\n\r\nhi\r\n.").substr(0, 3), "250");
+  EXPECT_EQ(InboxCount("bob@example.org"), 1u);
+}
+
+// What the cache holds is what RCPT uses: a made-up entry at the store's
+// current version is delivered by (the store itself has no "ghost"), and
+// the next directory change drops it.
+TEST_F(SmtpSessionTest, RcptAnswersAKnownRecipientWithoutTheStore) {
+  mail::Resolution to_alice;
+  to_alice.local.push_back(alice_);
+  recipients_.Remember("ghost@example.org", store_->DirectoryVersion(),
+                       to_alice);
+  Client c(Start(false));
+  Greet(c);
+  c.Cmd("MAIL FROM:<s@remote.example>");
+  EXPECT_EQ(c.Cmd("RCPT TO:<ghost@example.org>"), "250 2.1.5 Ok");
+  c.Cmd("DATA");
+  EXPECT_EQ(c.Cmd("Subject: g\r\n\r\nboo\r\n.").substr(0, 3), "250");
+  EXPECT_EQ(InboxCount("alice@example.org"), 1u);
+  ASSERT_TRUE(store_->AddDomain("other.example"));
+  c.Cmd("MAIL FROM:<s@remote.example>");
+  EXPECT_EQ(c.Cmd("RCPT TO:<ghost@example.org>"),
+            "550 5.1.1 Recipient address rejected: user unknown");
+}
+
+// Usage is not cached: an account with a quota is checked at every RCPT,
+// though its address is known.
+TEST_F(SmtpSessionTest, RcptChecksTheQuotaOfAKnownRecipient) {
+  AddUser("dave@example.org", "pw", 1000);
+  Client c(Start(false));
+  Greet(c);
+  c.Cmd("MAIL FROM:<s@remote.example>");
+  EXPECT_EQ(c.Cmd("RCPT TO:<dave@example.org>"), "250 2.1.5 Ok");
+  c.Cmd("DATA");
+  EXPECT_EQ(c.Cmd("Subject: fill\r\n\r\n" + std::string(600, 'x') + "\r\n.")
+                .substr(0, 3),
+            "250");
+  ASSERT_EQ(InboxCount("dave@example.org"), 1u);
+  c.Cmd("MAIL FROM:<s@remote.example> SIZE=500");
+  EXPECT_EQ(c.Cmd("RCPT TO:<dave@example.org>"), "452 4.2.2 Mailbox full");
 }
 
 TEST_F(SmtpSessionTest, AliasToRemoteIsForwardedThroughTheQueue) {

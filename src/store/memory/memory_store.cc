@@ -1,6 +1,7 @@
 #include "store/memory/memory_store.h"
 
 #include <algorithm>
+#include <atomic>
 #include <ctime>
 #include <deque>
 #include <map>
@@ -37,7 +38,7 @@ class MemoryStore final : public Store {
 
   // ---- Domains ----
   Status AddDomain(std::string_view name) override {
-    return Counted([&]() -> Status {
+    return DirectoryWrite(Counted([&]() -> Status {
       std::string n = AsciiLowercase(name);
       if (n.empty()) return Fail(ErrorCode::kInvalid, "empty domain");
       std::lock_guard lock(mu_);
@@ -45,11 +46,11 @@ class MemoryStore final : public Store {
         return Fail(ErrorCode::kExists, "domain exists: " + n);
       }
       return {};
-    }());
+    }()));
   }
 
   Status RemoveDomain(std::string_view name) override {
-    return Counted([&]() -> Status {
+    return DirectoryWrite(Counted([&]() -> Status {
       std::string n = AsciiLowercase(name);
       std::lock_guard lock(mu_);
       if (!domains_.count(n))
@@ -66,7 +67,7 @@ class MemoryStore final : public Store {
       }
       domains_.erase(n);
       return {};
-    }());
+    }()));
   }
 
   Result<std::vector<Domain>> ListDomains() override {
@@ -81,9 +82,13 @@ class MemoryStore final : public Store {
     return domains_.count(AsciiLowercase(name)) > 0;
   }
 
+  uint64_t DirectoryVersion() override {
+    return directory_version_.load(std::memory_order_acquire);
+  }
+
   // ---- Accounts ----
   Result<Account> CreateAccount(const Account& account) override {
-    return Counted([&]() -> Result<Account> {
+    return DirectoryWrite(Counted([&]() -> Result<Account> {
       Account a = account;
       a.address = NormalizeAddress(account.address);
       auto parts = SplitAddress(a.address);
@@ -106,7 +111,7 @@ class MemoryStore final : public Store {
         subscriptions_[a.id].insert(d.name);
       }
       return a;
-    }());
+    }()));
   }
 
   Result<Account> GetAccount(std::string_view address) override {
@@ -137,50 +142,50 @@ class MemoryStore final : public Store {
 
   Status SetCredentials(AccountId id, std::string_view password_hash,
                         const ScramCredentials& scram) override {
-    return Counted([&]() -> Status {
+    return DirectoryWrite(Counted([&]() -> Status {
       std::lock_guard lock(mu_);
       auto* a = FindAccount(id);
       if (!a) return Fail(ErrorCode::kNotFound, "no account");
       a->account.password_hash = std::string(password_hash);
       a->account.scram = scram;
       return {};
-    }());
+    }()));
   }
 
   Status SetApopSecret(AccountId id, std::string_view secret) override {
-    return Counted([&]() -> Status {
+    return DirectoryWrite(Counted([&]() -> Status {
       std::lock_guard lock(mu_);
       auto* a = FindAccount(id);
       if (!a) return Fail(ErrorCode::kNotFound, "no account");
       a->account.apop_secret = std::string(secret);
       return {};
-    }());
+    }()));
   }
 
   Status SetQuota(AccountId id, uint64_t bytes, uint64_t messages) override {
-    return Counted([&]() -> Status {
+    return DirectoryWrite(Counted([&]() -> Status {
       std::lock_guard lock(mu_);
       auto* a = FindAccount(id);
       if (!a) return Fail(ErrorCode::kNotFound, "no account");
       a->account.quota_bytes = bytes;
       a->account.quota_messages = messages;
       return {};
-    }());
+    }()));
   }
 
   Status SetAccountSettings(AccountId id,
                             const AccountSettings& settings) override {
-    return Counted([&]() -> Status {
+    return DirectoryWrite(Counted([&]() -> Status {
       std::lock_guard lock(mu_);
       auto* a = FindAccount(id);
       if (!a) return Fail(ErrorCode::kNotFound, "no account");
       a->account.settings = settings;
       return {};
-    }());
+    }()));
   }
 
   Status RemoveAccount(AccountId id) override {
-    return Counted([&]() -> Status {
+    return DirectoryWrite(Counted([&]() -> Status {
       {
         std::lock_guard lock(mu_);
         auto* a = FindAccount(id);
@@ -196,7 +201,7 @@ class MemoryStore final : public Store {
       }
       FlushChanges();
       return {};
-    }());
+    }()));
   }
 
   Result<QuotaUsage> GetQuotaUsage(AccountId id) override {
@@ -208,7 +213,7 @@ class MemoryStore final : public Store {
 
   // ---- Aliases ----
   Status AddAlias(const Alias& alias) override {
-    return Counted([&]() -> Status {
+    return DirectoryWrite(Counted([&]() -> Status {
       Alias a = alias;
       a.source = AsciiLowercase(alias.source);
       std::string domain = DomainOf(a.source);
@@ -224,17 +229,17 @@ class MemoryStore final : public Store {
       }
       aliases_[a.source] = a;
       return {};
-    }());
+    }()));
   }
 
   Status RemoveAlias(std::string_view source) override {
-    return Counted([&]() -> Status {
+    return DirectoryWrite(Counted([&]() -> Status {
       std::lock_guard lock(mu_);
       if (!aliases_.erase(AsciiLowercase(source))) {
         return Fail(ErrorCode::kNotFound, "no alias " + std::string(source));
       }
       return {};
-    }());
+    }()));
   }
 
   Result<std::vector<Alias>> ListAliases() override {
@@ -787,6 +792,13 @@ class MemoryStore final : public Store {
     QuotaUsage usage;
   };
 
+  // After a write to domains, accounts or aliases (DirectoryVersion).
+  template <class R>
+  R DirectoryWrite(R result) {
+    directory_version_.fetch_add(1, std::memory_order_acq_rel);
+    return result;
+  }
+
   // Every write call is one "commit" here (no batching): counts it.
   template <class R>
   R Counted(R result) {
@@ -1089,6 +1101,7 @@ class MemoryStore final : public Store {
   std::set<MessageId> pop3_downloaded_;  // marks follow the message id
   std::mutex stats_mu_;
   StoreStats stats_;
+  std::atomic<uint64_t> directory_version_{1};
 };
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "base/clock.h"
+#include "base/shared_counter.h"
 #include "base/strings.h"
 #include "base/thread_name.h"
 #include "store/sqlite/sqlite_db.h"
@@ -363,9 +364,11 @@ struct Job {
 class SqliteStore final : public Store {
  public:
   SqliteStore(SqliteOptions options, ChangeHub* hub, std::unique_ptr<Db> writer,
-              std::unique_ptr<Db> indexer, std::unique_ptr<Db> checkpointer)
+              std::unique_ptr<Db> indexer, std::unique_ptr<Db> checkpointer,
+              std::unique_ptr<SharedCounter> directory)
       : options_(std::move(options)),
         hub_(hub),
+        directory_(std::move(directory)),
         writer_(std::move(writer)),
         checkpoint_db_(std::move(checkpointer)),
         indexer_db_(std::move(indexer)) {
@@ -415,7 +418,7 @@ class SqliteStore final : public Store {
   Status AddDomain(std::string_view name) override {
     std::string n = AsciiLowercase(name);
     if (n.empty()) return Fail(ErrorCode::kInvalid, "empty domain");
-    return Write([&](Db& db, std::vector<Change>&) -> Status {
+    return WriteDirectory([&](Db& db, std::vector<Change>&) -> Status {
       auto s = db.Prepare("SELECT 1 FROM domains WHERE name = ?");
       if (!s) return Fail(s.error());
       auto row = s->Bind(n).Step();
@@ -427,7 +430,7 @@ class SqliteStore final : public Store {
 
   Status RemoveDomain(std::string_view name) override {
     std::string n = AsciiLowercase(name);
-    return Write([&](Db& db, std::vector<Change>&) -> Status {
+    return WriteDirectory([&](Db& db, std::vector<Change>&) -> Status {
       auto s = db.Prepare(
           "SELECT EXISTS(SELECT 1 FROM domains WHERE name = ?1), "
           "EXISTS(SELECT 1 FROM accounts WHERE domain = ?1), "
@@ -467,6 +470,11 @@ class SqliteStore final : public Store {
     });
   }
 
+  uint64_t DirectoryVersion() override {
+    // +1: 0 means "not tracked" (no counter file).
+    return directory_ ? directory_->Load() + 1 : 0;
+  }
+
   // ---- Accounts ----
   Result<Account> CreateAccount(const Account& account) override {
     Account a = account;
@@ -474,7 +482,7 @@ class SqliteStore final : public Store {
     auto parts = SplitAddress(a.address);
     if (!parts) return Fail(ErrorCode::kInvalid, "bad address " + a.address);
     a.created = SystemClock().NowSeconds();
-    return Write<Account>([&](Db& db, std::vector<Change>&) -> Result<Account> {
+    return WriteDirectory<Account>([&](Db& db, auto&) -> Result<Account> {
       auto s = db.Prepare(
           "SELECT EXISTS(SELECT 1 FROM domains WHERE name = ?1), "
           "EXISTS(SELECT 1 FROM accounts WHERE address = ?2), "
@@ -590,7 +598,7 @@ class SqliteStore final : public Store {
   }
 
   Status RemoveAccount(AccountId id) override {
-    return Write([&](Db& db, std::vector<Change>& changes) -> Status {
+    return WriteDirectory([&](Db& db, std::vector<Change>& changes) -> Status {
       auto s = db.Prepare("SELECT id FROM mailboxes WHERE account = ?");
       if (!s) return Fail(s.error());
       s->Bind(id);
@@ -639,7 +647,7 @@ class SqliteStore final : public Store {
       if (!targets.empty()) targets += '\n';
       targets += t;
     }
-    return Write([&](Db& db, std::vector<Change>&) -> Status {
+    return WriteDirectory([&](Db& db, std::vector<Change>&) -> Status {
       auto s = db.Prepare(
           "SELECT EXISTS(SELECT 1 FROM domains WHERE name = ?1), "
           "EXISTS(SELECT 1 FROM accounts WHERE address = ?2), "
@@ -659,7 +667,7 @@ class SqliteStore final : public Store {
 
   Status RemoveAlias(std::string_view source) override {
     std::string src = AsciiLowercase(source);
-    return Write([&](Db& db, std::vector<Change>&) -> Status {
+    return WriteDirectory([&](Db& db, std::vector<Change>&) -> Status {
       TRY(db.Run("DELETE FROM aliases WHERE source = ?", src));
       if (db.Changes() == 0) return Fail(ErrorCode::kNotFound, "no alias");
       return {};
@@ -1537,6 +1545,20 @@ class SqliteStore final : public Store {
     return std::move(*value);
   }
 
+  // Write, for domains, accounts and aliases: once it is over, committed
+  // or not, every DirectoryVersion read before it is stale.
+  template <class T, class F>
+  Result<T> WriteDirectory(F&& fn) {
+    Result<T> r = Write<T>(std::forward<F>(fn));
+    if (directory_) directory_->Increment();
+    return r;
+  }
+  Status WriteDirectory(std::function<Status(Db&, std::vector<Change>&)> fn) {
+    Status st = Write(std::move(fn));
+    if (directory_) directory_->Increment();
+    return st;
+  }
+
   Status Write(std::function<Status(Db&, std::vector<Change>&)> fn) {
     Job job;
     job.fn = std::move(fn);
@@ -2034,7 +2056,7 @@ class SqliteStore final : public Store {
 
   // ---- Helpers used inside transactions ----
   Status UpdateAccount(const std::function<Status(Db&)>& fn) {
-    return Write([&](Db& db, std::vector<Change>&) -> Status {
+    return WriteDirectory([&](Db& db, std::vector<Change>&) -> Status {
       TRY(fn(db));
       if (db.Changes() == 0) return Fail(ErrorCode::kNotFound, "no account");
       return {};
@@ -2499,6 +2521,10 @@ class SqliteStore final : public Store {
 
   SqliteOptions options_;
   ChangeHub* hub_;
+  // DirectoryVersion, shared with every process on this store; null when
+  // the file cannot be made (nothing is then remembered from the
+  // directory).
+  std::unique_ptr<SharedCounter> directory_;
   std::unique_ptr<Db> writer_;  // used only on thread_
 
   std::mutex mu_;  // guards queue_, stop_, running_, stats_
@@ -2567,10 +2593,21 @@ Status Migrate(Db& db) {
 
 }  // namespace
 
-std::string SearchIndexPath(std::string_view db_path) {
+namespace {
+// correio.db -> correio<suffix>
+std::string BesideDb(std::string_view db_path, std::string_view suffix) {
   std::string path(db_path);
   if (path.ends_with(".db")) path.resize(path.size() - 3);
-  return path + "-search.db";
+  return path + std::string(suffix);
+}
+}  // namespace
+
+std::string SearchIndexPath(std::string_view db_path) {
+  return BesideDb(db_path, "-search.db");
+}
+
+std::string DirectoryVersionPath(std::string_view db_path) {
+  return BesideDb(db_path, "-directory.version");
 }
 
 Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options,
@@ -2586,9 +2623,14 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options,
   auto checkpointer = Db::Open(options.path, options.fsync,
                                options.busy_timeout_ms, options.vfs);
   if (!checkpointer) return Fail(checkpointer.error());
+  auto directory = SharedCounter::Open(DirectoryVersionPath(options.path));
+  if (!directory) {
+    spdlog::warn("store: directory lookups are not cached: {}",
+                 directory.error().ToString());
+  }
   return std::unique_ptr<Store>(std::make_unique<SqliteStore>(
       options, hub, std::move(*db), std::move(*search),
-      std::move(*checkpointer)));
+      std::move(*checkpointer), directory ? std::move(*directory) : nullptr));
 }
 
 }  // namespace correio::store

@@ -60,6 +60,11 @@ struct SqliteOptions {
 // correio-search.db. Part of the data directory (back it up with it).
 std::string SearchIndexPath(std::string_view db_path);
 
+// The file beside `db_path` that holds Store::DirectoryVersion for every
+// process on the store (base/shared_counter.h): correio.db ->
+// correio-directory.version. Nothing in it needs a backup.
+std::string DirectoryVersionPath(std::string_view db_path);
+
 // Opens (creating if needed) and migrates the database. `hub` must outlive
 // the store; it may be null (nothing is published).
 Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options,

@@ -718,6 +718,38 @@ TEST_F(SqliteStoreTest, TwoInstancesShareTheFile) {
   EXPECT_TRUE(s2->CheckIntegrity()->empty());
 }
 
+// The admin CLI and the server each open the store: a directory write
+// through one is seen by the other's next DirectoryVersion, through the
+// shared file, with no read of the database.
+TEST_F(SqliteStoreTest, DirectoryVersionIsSharedThroughItsFile) {
+  auto server = Open();
+  auto cli = Open(nullptr, /*background=*/false);
+  uint64_t before = server->DirectoryVersion();
+  ASSERT_NE(before, 0u);
+  EXPECT_EQ(cli->DirectoryVersion(), before);
+  ASSERT_TRUE(cli->AddDomain("example.org").has_value());
+  EXPECT_GT(server->DirectoryVersion(), before);
+  EXPECT_EQ(server->DirectoryVersion(), cli->DirectoryVersion());
+  EXPECT_TRUE(std::filesystem::exists(DirectoryVersionPath(path_)));
+  // It outlives both: a store opened later goes on from there.
+  uint64_t now = server->DirectoryVersion();
+  server.reset();
+  cli.reset();
+  EXPECT_EQ(Open()->DirectoryVersion(), now);
+}
+
+// Without the file the store works and says "not tracked", so nothing is
+// cached from its directory.
+TEST_F(SqliteStoreTest, DirectoryVersionIsZeroWithoutItsFile) {
+  std::filesystem::create_directory(DirectoryVersionPath(path_));
+  auto s = Open();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->DirectoryVersion(), 0u);
+  ASSERT_TRUE(s->AddDomain("example.org").has_value());
+  EXPECT_EQ(s->DirectoryVersion(), 0u);
+  EXPECT_TRUE(s->HasDomain("example.org").value());
+}
+
 // Crash safety (ARCHITECTURE "Storage"): a child delivers from several
 // threads and reports every acknowledged UID through a pipe; the parent
 // kills it with SIGKILL at a random moment, reopens the store and requires
