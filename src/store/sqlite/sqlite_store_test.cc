@@ -940,6 +940,42 @@ TEST_F(SqliteStoreTest, QueuedWritesShareOneCommit) {
   EXPECT_TRUE(s->CheckIntegrity()->empty());
 }
 
+// A write alone in its batch runs without a savepoint: failing half way, it
+// rolls the whole transaction back, and leaves just as little behind.
+TEST_F(SqliteStoreTest, AWriteAloneThatFailsHalfWayLeavesNothing) {
+  auto s = Open(nullptr, /*background=*/false);
+  MailboxId inbox = NewInbox(*s);
+  AccountId id = s->GetMailboxById(inbox)->account;
+  MailboxId junk = s->GetMailbox(id, "Junk")->id;
+  ASSERT_TRUE(s->Deliver(Blob("before"), {{inbox, {}, 0}}));
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other,
+                         ("UPDATE mailboxes SET uid_next = 4294967295 "
+                          "WHERE id = " +
+                          std::to_string(junk))
+                             .c_str(),
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(other);
+  StoreStats before = s->Stats();
+  auto r = s->Deliver(Blob("half way"), {{inbox, {}, 0}, {junk, {}, 0}});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kTooBig);
+  StoreStats after = s->Stats();
+  EXPECT_EQ(after.write_calls - before.write_calls, 1u);
+  EXPECT_EQ(after.failed_calls - before.failed_calls, 1u);
+  EXPECT_EQ(after.commits, before.commits);
+  EXPECT_EQ(s->ListView(inbox)->entries.size(), 1u);
+  EXPECT_TRUE(s->SearchText(inbox, TextField::kBody, "half way")->empty());
+  EXPECT_EQ(s->GetQuotaUsage(id)->messages, 1u);
+  // The writer goes on: the next delivery takes the next UID.
+  auto next = s->Deliver(Blob("after"), {{inbox, {}, 0}});
+  ASSERT_TRUE(next.has_value()) << next.error().ToString();
+  EXPECT_EQ(next->at(0).uid, 2u);
+  EXPECT_TRUE(s->CheckIntegrity()->empty());
+}
+
 // Power loss (not just a process kill): every acknowledged delivery is in
 // the durable image taken while deliveries are still running. The same run
 // with fsync off loses them, which shows the test can fail (STYLE 26).
