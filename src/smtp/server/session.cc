@@ -109,6 +109,50 @@ bool IsRelayDisguise(const Path& p) {
          p.local.find_first_of("%!@") != std::string::npos;
 }
 
+bool HasQuota(const mail::Resolution& r) {
+  return std::any_of(r.local.begin(), r.local.end(), [](const auto& a) {
+    return a.quota_bytes || a.quota_messages;
+  });
+}
+
+// mail::ResolveRecipient for RCPT (blocks: on the pool), kept in `cache`
+// (may be null) under the directory version from before the lookup, so
+// that a change committed during it makes the entry stale at once.
+Result<mail::Resolution> ResolveRcpt(store::Store& store,
+                                     mail::RecipientCache* cache,
+                                     const std::string& address,
+                                     bool postmaster) {
+  uint64_t version = store.DirectoryVersion();
+  std::string target = address;
+  if (postmaster) {
+    // RFC 5321 §4.1.1.3: "<Postmaster>" is postmaster of our first domain.
+    auto domains = store.ListDomains();
+    if (!domains) return Fail(domains.error());
+    if (domains->empty()) return Fail(ErrorCode::kNotFound, "no domains");
+    target = "postmaster@" + domains->front().name;
+  }
+  auto found = mail::ResolveRecipient(store, target);
+  if (cache) cache->Remember(address, version, found);
+  return found;
+}
+
+// kOverQuota (naming the account) if a local account of `r` has no room
+// for `size` more octets or one more message (blocks: on the pool).
+Status CheckQuotas(store::Store& store, const mail::Resolution& r,
+                   uint64_t size) {
+  for (const auto& account : r.local) {
+    if (!account.quota_bytes && !account.quota_messages) continue;
+    auto usage = store.GetQuotaUsage(account.id);
+    if (!usage) return Fail(usage.error());
+    if ((account.quota_bytes && (usage->bytes >= account.quota_bytes ||
+                                 size > account.quota_bytes - usage->bytes)) ||
+        (account.quota_messages && usage->messages >= account.quota_messages)) {
+      return Fail(ErrorCode::kOverQuota, account.address);
+    }
+  }
+  return {};
+}
+
 struct RcptEntry {
   std::string address;  // as the client gave it (canonical form)
   uint8_t notify = 0;
@@ -480,52 +524,21 @@ net::awaitable<Result<mail::Resolution>> Session::LookUpRecipient(
   mail::RecipientCache* cache = postmaster ? nullptr : options_.recipients;
   std::optional<Result<mail::Resolution>> known;
   if (cache) known = cache->Find(address, store->DirectoryVersion());
-  auto has_quota = [](const mail::Resolution& r) {
-    return std::any_of(r.local.begin(), r.local.end(), [](const auto& a) {
-      return a.quota_bytes || a.quota_messages;
-    });
-  };
-  if (known && (!*known || !has_quota(**known))) co_return std::move(*known);
+  if (known && (!*known || !HasQuota(**known))) co_return std::move(*known);
   // Resolution and quota in one trip to the pool.
-  co_return co_await net::RunBlocking(
+  auto res = co_await net::RunBlocking(
       *env_.pool,
       [store, cache, &address, &known, size,
        postmaster]() -> Result<mail::Resolution> {
-        auto res = [&]() -> Result<mail::Resolution> {
-          if (known) return std::move(*known);
-          // Read before the lookup: a change committed during it makes
-          // the entry stale at once.
-          uint64_t version = store->DirectoryVersion();
-          std::string target = address;
-          if (postmaster) {
-            // RFC 5321 §4.1.1.3: "<Postmaster>" is postmaster of our first
-            // domain.
-            auto domains = store->ListDomains();
-            if (!domains) return Fail(domains.error());
-            if (domains->empty()) {
-              return Fail(ErrorCode::kNotFound, "no domains");
-            }
-            target = "postmaster@" + domains->front().name;
-          }
-          auto found = mail::ResolveRecipient(*store, target);
-          if (cache) cache->Remember(address, version, found);
-          return found;
-        }();
-        if (!res) return res;
-        for (const auto& account : res->local) {
-          if (!account.quota_bytes && !account.quota_messages) continue;
-          auto usage = store->GetQuotaUsage(account.id);
-          if (!usage) return Fail(usage.error());
-          if ((account.quota_bytes &&
-               (usage->bytes >= account.quota_bytes ||
-                size > account.quota_bytes - usage->bytes)) ||
-              (account.quota_messages &&
-               usage->messages >= account.quota_messages)) {
-            return Fail(ErrorCode::kOverQuota, account.address);
-          }
+        auto found = known ? std::move(*known)
+                           : ResolveRcpt(*store, cache, address, postmaster);
+        if (!found) return found;
+        if (auto full = CheckQuotas(*store, *found, size); !full) {
+          return Fail(full.error());
         }
-        return res;
+        return found;
       });
+  co_return res;
 }
 
 net::awaitable<bool> Session::OnRcpt(std::string_view args) {
