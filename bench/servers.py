@@ -345,6 +345,11 @@ userdb {{
   driver = static
   args = uid={self.mail_uid} gid={self.mail_gid} home={self.mail_dir}/%u allow_all_users=yes
 }}
+# The scale scenario's 10^6-message INBOX: with the default 256M, the imap
+# process cannot map dovecot.index at about 900,000 messages ("mmap ...
+# Cannot allocate memory"); Dovecot's docs say to raise it for huge
+# mailboxes. A limit on address space, not on memory used.
+default_vsz_limit = 2G
 # The idle test keeps thousands of sessions of few users from one IP.
 mail_max_userip_connections = 100000
 default_process_limit = 12000

@@ -282,6 +282,18 @@ class SqliteStoreTest : public testing::Test {
     EXPECT_TRUE(made.has_value());
     return made ? s.GetMailbox(made->id, "INBOX")->id : MailboxId{0};
   }
+  // No UID is left in `box` (set through a connection of its own, as the
+  // admin CLI would): a delivery there fails with kTooBig, after writing
+  // whatever it wrote before.
+  void ExhaustUids(MailboxId box) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    std::string sql = "UPDATE mailboxes SET uid_next = 4294967295 WHERE id = " +
+                      std::to_string(box);
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
   int64_t UserVersion() {
     sqlite3* db = nullptr;
     EXPECT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
@@ -861,17 +873,11 @@ TEST_F(SqliteStoreTest, QueuedWritesShareOneCommit) {
     }
   });
 
-  sqlite3* other = nullptr;
-  ASSERT_EQ(sqlite3_open(path_.c_str(), &other), SQLITE_OK);
   // Junk's UID space is exhausted: a delivery to INBOX + Junk writes the
   // body and the INBOX row, then fails on Junk.
-  ASSERT_EQ(sqlite3_exec(other,
-                         ("UPDATE mailboxes SET uid_next = 4294967295 "
-                          "WHERE id = " +
-                          std::to_string(junk))
-                             .c_str(),
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
+  ExhaustUids(junk);
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &other), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr),
             SQLITE_OK);
 
@@ -948,16 +954,7 @@ TEST_F(SqliteStoreTest, AWriteAloneThatFailsHalfWayLeavesNothing) {
   AccountId id = s->GetMailboxById(inbox)->account;
   MailboxId junk = s->GetMailbox(id, "Junk")->id;
   ASSERT_TRUE(s->Deliver(Blob("before"), {{inbox, {}, 0}}));
-  sqlite3* other = nullptr;
-  ASSERT_EQ(sqlite3_open(path_.c_str(), &other), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(other,
-                         ("UPDATE mailboxes SET uid_next = 4294967295 "
-                          "WHERE id = " +
-                          std::to_string(junk))
-                             .c_str(),
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(other);
+  ExhaustUids(junk);
   StoreStats before = s->Stats();
   auto r = s->Deliver(Blob("half way"), {{inbox, {}, 0}, {junk, {}, 0}});
   ASSERT_FALSE(r.has_value());
