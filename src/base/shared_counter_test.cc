@@ -5,27 +5,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <filesystem>
 #include <string>
+
+#include "base/temp_dir.h"
 
 namespace correio {
 namespace {
 
 class SharedCounterTest : public testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl =
-        (std::filesystem::temp_directory_path() / "correio-counter-XXXXXX")
-            .string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    path_ = dir_ + "/counter";
-  }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  std::string dir_, path_;
+  void SetUp() override { ASSERT_FALSE(dir_.empty()); }
+  TempDir tmp_{"correio-counter"};
+  const std::string& dir_ = tmp_.path();
+  const std::string path_ = dir_ + "/counter";
 };
 
 TEST_F(SharedCounterTest, StartsAtZeroAndKeepsItsValueInTheFile) {

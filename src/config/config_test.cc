@@ -1,14 +1,14 @@
 #include "config/config.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <string>
 #include <vector>
+
+#include "base/temp_dir.h"
 
 namespace correio::config {
 namespace {
@@ -749,23 +749,14 @@ TEST(ConfigDocs, ExampleInConfigurationMdParses) {
 
 class ConfigFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/correio-config-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    for (const std::string& f : files_) unlink(f.c_str());
-    rmdir(dir_.c_str());
-  }
+  void SetUp() override { ASSERT_FALSE(dir_.empty()); }
   std::string Write(const std::string& name, const std::string& text) {
     std::string path = dir_ + "/" + name;
     std::ofstream(path) << text;
-    files_.push_back(path);
     return path;
   }
-  std::string dir_;
-  std::vector<std::string> files_;
+  TempDir tmp_{"correio-config-test"};
+  const std::string& dir_ = tmp_.path();
 };
 
 TEST_F(ConfigFileTest, MissingFile) {

@@ -54,11 +54,12 @@ class Store {
   // A stamp that changes after every committed write to domains, accounts
   // (any field of the account itself; not its mail or usage) or aliases,
   // made by this process or by any other on the same store (the admin
-  // CLI). Never blocks: the one call a network thread may make directly,
-  // to tell whether something it remembers from a directory read is still
-  // current (mail/recipient_cache.h). Read it before the read it stamps.
-  // 0: not tracked, remember nothing.
-  virtual uint64_t DirectoryVersion() { return 0; }
+  // CLI). Never blocks, so a network thread may call it directly (as it
+  // may DeliverToInboxesAsync), to tell whether something it remembers
+  // from a directory read is still current (mail/recipient_cache.h). Read
+  // it before the read it stamps. 0: not tracked (SQLite without its
+  // counter file), remember nothing.
+  virtual uint64_t DirectoryVersion() = 0;
 
   // ---- Accounts ----
   // Creates the account and its DefaultMailboxes(). The domain must exist
@@ -119,7 +120,8 @@ class Store {
       const NewBlob& blob, const std::vector<DeliveryTarget>& targets,
       uint64_t origin = 0) = 0;
   // Deliver to the INBOX of each account (each named once), without
-  // waiting: the one call a network thread may make directly. `done` gets
+  // waiting: with DirectoryVersion, the calls a network thread may make
+  // directly. `done` gets
   // the outcome once the transaction is durable (or has failed), on a
   // thread of the backend's choosing (SQLite: its writer thread), so it
   // must only hand the result on, e.g. post it to the caller's executor

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <random>
 
+#include "base/temp_dir.h"
 #include "store/sqlite/sqlite_db.h"
 #include "store/store_conformance.h"
 
@@ -240,18 +241,7 @@ INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformance,
 
 class SqliteStoreTest : public testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl =
-        (std::filesystem::temp_directory_path() / "correio-sqlite-XXXXXX")
-            .string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    path_ = dir_ + "/correio.db";
-  }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  void SetUp() override { ASSERT_FALSE(dir_.empty()); }
   // background: the indexer thread (off where a test counts write calls).
   std::unique_ptr<Store> Open(ChangeHub* hub = nullptr,
                               bool background = true,
@@ -306,8 +296,9 @@ class SqliteStoreTest : public testing::Test {
     return v;
   }
 
-  std::string dir_;
-  std::string path_;
+  TempDir tmp_{"correio-sqlite"};
+  const std::string& dir_ = tmp_.path();
+  const std::string path_ = dir_ + "/correio.db";
 };
 
 TEST_F(SqliteStoreTest, ReopenKeepsEverything) {
