@@ -248,8 +248,7 @@ int Serve(ServeOptions options) {
     return 1;
   }
 
-  size_t workers = cfg.workers ? cfg.workers
-                               : std::max(1u, std::thread::hardware_concurrency());
+  size_t workers = config::IoThreads(cfg, std::thread::hardware_concurrency());
   net::ServerLimits limits;
   limits.max_connections = cfg.limits.max_connections;
   limits.max_connections_per_ip = cfg.limits.max_connections_per_ip;

@@ -895,7 +895,8 @@ store = "sqlite"
 # Empty: keep running as the starting user.
 user = ""
 
-# Network threads. 0: one per CPU core. At most 256.
+# Network threads. 0: one per CPU core less one (at least one), leaving a
+# core to the store's threads. At most 256.
 workers = 0
 
 # Microseconds a network thread with nothing to do keeps polling its
@@ -1075,6 +1076,11 @@ format = "text"
 # Log file. Empty: standard error.
 file = ""
 )";
+}
+
+uint32_t IoThreads(const Config& cfg, unsigned cores) {
+  if (cfg.workers) return cfg.workers;
+  return cores > 2 ? cores - 1 : 1;
 }
 
 }  // namespace correio::config

@@ -140,7 +140,7 @@ struct Config {
   std::string data_dir = "./correio-data";
   std::string store = "sqlite";       // sqlite (postgres later)
   std::string user;  // drop to this user after binding when started as root
-  uint32_t workers = 0;  // io threads; 0: one per core
+  uint32_t workers = 0;  // io threads; 0: IoThreads() picks
   // How long an io thread out of work polls before it sleeps (net/server.h
   // ServerLimits::idle_poll); 0: sleep at once.
   uint32_t idle_poll_us = 50;
@@ -171,6 +171,13 @@ Result<Config> ParseConfig(std::string_view text, std::vector<Problem>* problems
 // Reads and parses a file. On failure, *problems lists every problem.
 Result<Config> LoadConfig(const std::string& path,
                           std::vector<Problem>* problems);
+
+// The number of io threads: `workers` if set, else one per core less one
+// (at least one), which leaves a core to the store's threads: the writer
+// that commits every delivery, the pool, the indexer. On 2 cores one io
+// thread took 17% less CPU per SMTP message than two (fewer thread
+// hand-offs; bench/README.md, eleventh session) and IMAP was the same.
+uint32_t IoThreads(const Config& cfg, unsigned cores);
 
 // The commented default config (`correio config default`).
 std::string DefaultConfigText();

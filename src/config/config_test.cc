@@ -798,5 +798,17 @@ TEST_F(ConfigFileTest, LoadsAndReportsWithPath) {
   EXPECT_EQ(*r, Config{});
 }
 
+TEST(ConfigWorkers, SetCountWinsElseOnePerCoreLessOne) {
+  Config cfg;
+  EXPECT_EQ(IoThreads(cfg, 0), 1u);  // the core count unknown
+  EXPECT_EQ(IoThreads(cfg, 1), 1u);
+  EXPECT_EQ(IoThreads(cfg, 2), 1u);
+  EXPECT_EQ(IoThreads(cfg, 3), 2u);
+  EXPECT_EQ(IoThreads(cfg, 16), 15u);
+  cfg.workers = 4;
+  EXPECT_EQ(IoThreads(cfg, 2), 4u);
+  EXPECT_EQ(IoThreads(cfg, 16), 4u);
+}
+
 }  // namespace
 }  // namespace correio::config
