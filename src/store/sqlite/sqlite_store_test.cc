@@ -538,10 +538,10 @@ TEST_F(SqliteStoreTest, BackgroundIndexerStepsAsideForASearchAndGoesOn) {
   for (int i = 0; i < kEach; ++i) {
     for (MailboxId box : {inbox, other}) {
       // Each body its own (the same body twice would be one blob).
-      ASSERT_TRUE(s->Deliver(Blob("box " + std::to_string(box) + " needle " +
-                                  std::to_string(i) + " " + filler),
-                             {{box, {}, 0}})
-                      .has_value());
+      auto r = s->Deliver(Blob("box " + std::to_string(box) + " needle " +
+                               std::to_string(i) + " " + filler),
+                          {{box, {}, 0}});
+      ASSERT_TRUE(r.has_value()) << r.error().ToString();
     }
   }
   std::vector<std::thread> searchers;
@@ -935,6 +935,36 @@ TEST_F(SqliteStoreTest, QueuedWritesShareOneCommit) {
   for (Uid u = 1; u <= kOk + 1; ++u) want.push_back(u);
   EXPECT_EQ(published, want);
   EXPECT_TRUE(s->CheckIntegrity()->empty());
+}
+
+// A job of a group commit runs inside a SAVEPOINT, which keeps a copy of
+// every page it changes (the sub-journal) in memory up to a limit, then
+// writes it to a temporary file in pieces as large as that limit. SQLite's
+// unix VFS writes at most 0x1ffff bytes per call and reports the rest as a
+// full disk: with the limit at 1 MiB, every job that changed more than
+// that (the indexer deleting a batch of pending texts beside a delivery)
+// failed its whole batch with "database or disk is full".
+// Its own test process (ctest runs one per test): Db::Open configures
+// SQLite before anything else starts it.
+TEST(SqliteSubJournal, ASavepointBiggerThanItsMemoryCommits) {
+  TempDir dir("correio-subjournal");
+  for (bool fsync : {true, false}) {
+    SCOPED_TRACE(fsync ? "fsync" : "no fsync");
+    auto db = sqlite::Db::Open(dir.path() + (fsync ? "/sync.db" : "/nosync.db"),
+                               fsync, 1000);
+    ASSERT_TRUE(db) << db.error().message();
+    ASSERT_TRUE((*db)->Exec("CREATE TABLE t(v BLOB)"));
+    ASSERT_TRUE((*db)->Exec(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+        "WHERE i < 600) INSERT INTO t SELECT randomblob(4000) FROM n"));
+    ASSERT_TRUE((*db)->Exec("BEGIN IMMEDIATE"));
+    ASSERT_TRUE((*db)->Exec("SAVEPOINT job"));
+    // Every page of the 2.4 MB table changes and goes to the sub-journal.
+    auto st = (*db)->Exec("UPDATE t SET v = randomblob(4000)");
+    ASSERT_TRUE(st) << st.error().ToString();
+    ASSERT_TRUE((*db)->Exec("RELEASE job"));
+    ASSERT_TRUE((*db)->Exec("COMMIT"));
+  }
 }
 
 // A write alone in its batch runs without a savepoint: failing half way, it
