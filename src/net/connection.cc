@@ -1,17 +1,18 @@
 #include "net/connection.h"
 
-#include "net/tls.h"
+#include <openssl/err.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <openssl/err.h>
-
 #include <climits>
 #include <cstring>
+
+#include "net/tls.h"
 
 namespace correio::net {
 
@@ -53,6 +54,9 @@ Connection::Connection(tcp::socket socket, uint64_t id,
     local_port_ = local.port();
   }
   socket_.set_option(tcp::no_delay(true), ec);
+  // Reads and writes are tried at once before they wait (FillBuffer,
+  // Write): a synchronous call must return would_block, not block.
+  socket_.non_blocking(true, ec);
 }
 
 Connection::~Connection() { Close(); }
@@ -132,10 +136,16 @@ Error Connection::ReadError(const boost::system::error_code& ec) const {
   return Error(ErrorCode::kTemp, ec.message());
 }
 
+awaitable<void> Connection::StepAside() {
+  inline_run_ = 0;
+  co_await asio::post(socket_.get_executor(), asio::use_awaitable);
+}
+
 awaitable<Status> Connection::WaitReady(tcp::socket::wait_type what) {
   if (auto e = Unusable()) co_return Fail(*e);
   ArmWatchdog();
   auto [ec] = co_await socket_.async_wait(what, kTuple);
+  inline_run_ = 0;
   --pending_;
   if (ec) co_return Fail(ReadError(ec));
   co_return Status{};
@@ -170,7 +180,10 @@ awaitable<Result<size_t>> Connection::ReadRaw(char* into, size_t n) {
       ERR_clear_error();
       int rc = SSL_read(ssl_.get(), into,
                         static_cast<int>(std::min<size_t>(n, INT_MAX)));
-      if (rc > 0) co_return static_cast<size_t>(rc);
+      if (rc > 0) {
+        if (InlineRunOver()) co_await StepAside();
+        co_return static_cast<size_t>(rc);
+      }
       auto again = co_await SslRetry(rc, "TLS read");
       if (!again) co_return Fail(again.error());
     }
@@ -178,6 +191,7 @@ awaitable<Result<size_t>> Connection::ReadRaw(char* into, size_t n) {
   ArmWatchdog();
   auto buffer = asio::buffer(into, n);
   auto [ec, got] = co_await socket_.async_read_some(buffer, kTuple);
+  inline_run_ = 0;  // completed through the reactor: others had a turn
   --pending_;
   if (ec) co_return Fail(ReadError(ec));
   co_return got;
@@ -193,8 +207,30 @@ bool Connection::ReadableNow() {
 // while it waits; a 4 KB local made every idle connection 4 KB bigger.
 awaitable<Result<size_t>> Connection::FillBuffer() {
   Compact();
-  if (begin_ == end_ && !(deflate_ && deflate_->has_input()) &&
-      !ReadableNow()) {
+  bool wait;
+  if (!ssl_ && !deflate_ && !buf_.empty()) {
+    // Plain, and data came lately (the buffer is held): read at once,
+    // without a trip through the reactor. Under load the client has
+    // usually answered while other sessions were served, and this recv is
+    // the only system call; when nothing is here it says so, as the
+    // FIONREAD of ReadableNow would have.
+    if (auto e = Unusable()) co_return Fail(*e);
+    if (buf_.size() < end_ + kReadChunk) buf_.resize(end_ + kReadChunk);
+    boost::system::error_code ec;
+    size_t n = socket_.read_some(
+        asio::buffer(buf_.data() + end_, buf_.size() - end_), ec);
+    if (!ec) {
+      end_ += n;
+      if (InlineRunOver()) co_await StepAside();
+      co_return n;
+    }
+    if (ec != asio::error::would_block) co_return Fail(ReadError(ec));
+    wait = begin_ == end_;
+  } else {
+    wait = begin_ == end_ && !(deflate_ && deflate_->has_input()) &&
+           !ReadableNow();
+  }
+  if (wait) {
     // About to wait with nothing unread (a session between commands, IDLE
     // for hours): hold no buffer meanwhile. While data keeps coming the
     // buffer is kept and the read goes straight ahead.
@@ -323,11 +359,27 @@ awaitable<Status> Connection::Write(std::string_view data) {
                                                     : again.error().message());
       }
     }
+    if (InlineRunOver()) co_await StepAside();
+    co_return Status{};
+  }
+  // Plain: send at once; a reply nearly always fits the socket buffer,
+  // and then there is no trip through the reactor. The rest, if any, is
+  // written as the socket drains.
+  boost::system::error_code now_ec;
+  size_t sent = socket_.write_some(asio::buffer(data), now_ec);
+  if (now_ec == asio::error::would_block) {
+    sent = 0;
+  } else if (now_ec) {
+    co_return Fail(ErrorCode::kTemp, now_ec.message());
+  }
+  if (sent == data.size()) {
+    if (InlineRunOver()) co_await StepAside();
     co_return Status{};
   }
   ArmWatchdog();
-  auto [ec, written] =
-      co_await asio::async_write(socket_, asio::buffer(data), kTuple);
+  auto [ec, written] = co_await asio::async_write(
+      socket_, asio::buffer(data.substr(sent)), kTuple);
+  inline_run_ = 0;
   (void)written;
   --pending_;
   if (ec) {

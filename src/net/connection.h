@@ -133,6 +133,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   awaitable<Result<size_t>> ReadRaw(char* into, size_t n);
   void ArmWatchdog();
   awaitable<void> Watchdog();
+  // Plain reads and writes are tried at once, and TLS ones always are; a
+  // session whose I/O keeps completing without a wait (a client streaming
+  // a large message) would never let the worker's other sessions run. So
+  // every kInlineRun such operations in a row, it steps aside once.
+  static constexpr uint8_t kInlineRun = 16;
+  bool InlineRunOver() { return ++inline_run_ >= kInlineRun; }
+  awaitable<void> StepAside();
   void Compact();
 
   tcp::socket socket_;
@@ -181,6 +188,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   int pending_ = 0;
   std::string too_long_head_;
   std::unique_ptr<DeflateStream> deflate_;
+  uint8_t inline_run_ = 0;  // I/O completed without a wait, in a row
   bool timed_out_ = false;
   bool stopping_ = false;
   bool closed_ = false;

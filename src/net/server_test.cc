@@ -4,21 +4,22 @@
 #include "net/server.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/streambuf.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
-#include <poll.h>
 #include <thread>
 
 namespace correio::net {
@@ -87,6 +88,21 @@ class EchoServerTest : public ::testing::Test {
                        asio::detached);
         continue;
       }
+      if (text == "HOLD") {
+        // Keeps the worker thread for 200 ms, as a long computation would,
+        // after saying so: input for every session piles up meanwhile.
+        if (!co_await conn->Write("HELD\r\n")) co_return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        continue;
+      }
+      if (text == "WHEN") {
+        // How many echoes the server has written so far, in all sessions.
+        if (!co_await conn->Write("WHEN " + std::to_string(echoes_.load()) +
+                                  "\r\n")) {
+          co_return;
+        }
+        continue;
+      }
       if (text == "SLOW") {
         conn->SetTimeout(std::chrono::milliseconds(200));
         if (!co_await conn->Write("OK\r\n")) co_return;
@@ -95,8 +111,10 @@ class EchoServerTest : public ::testing::Test {
       std::string reply = "ECHO " + text + (line->bare_lf ? " LF" : "") +
                           (conn->tls_active() ? " TLS" : "") + "\r\n";
       if (!co_await conn->Write(reply)) co_return;
+      ++echoes_;
     }
   }
+  static inline std::atomic<int> echoes_ = 0;
 
   // Workers poll before they sleep, as with the default configuration
   // (idle_poll_us = 50), unless a test says otherwise.
@@ -109,8 +127,10 @@ class EchoServerTest : public ::testing::Test {
   // The longest poll the configuration allows (idle_poll_us = 1000).
   static constexpr std::chrono::microseconds kLongestPoll{1000};
 
-  uint16_t Start(ServerLimits limits = Polling(), bool implicit = false) {
-    server_ = std::make_unique<Server>(2, limits, tls_);
+  uint16_t Start(ServerLimits limits = Polling(), bool implicit = false,
+                 size_t workers = 2) {
+    echoes_ = 0;
+    server_ = std::make_unique<Server>(workers, limits, tls_);
     ListenOptions lo;
     lo.name = "echo";
     lo.address = "127.0.0.1";
@@ -222,6 +242,28 @@ TEST_F(EchoServerTest, ImplicitTlsRejectsOldProtocols) {
   EXPECT_EQ(line, "HELLO\r\n");
   std::string version = SSL_get_version(tls.native_handle());
   EXPECT_TRUE(version == "TLSv1.3" || version == "TLSv1.2") << version;
+}
+
+// Reads and writes that complete at once do not suspend the session (the
+// read is tried before any wait, and TLS always works so); a client that
+// always has more input must still let the other sessions of its worker
+// run. Both clients' input is there when the worker comes back from HOLD.
+TEST_F(EchoServerTest, ASessionThatAlwaysHasInputLetsOthersRun) {
+  uint16_t port = Start(Polling(), /*implicit=*/false, /*workers=*/1);
+  Client a(port), b(port);
+  ASSERT_EQ(a.ReadLine(), "HELLO");
+  ASSERT_EQ(b.ReadLine(), "HELLO");
+  constexpr int kLines = 4000;
+  std::string flood = "HOLD\r\n";
+  for (int i = 0; i < kLines; ++i) flood += "a\r\n";
+  a.Send(flood);
+  ASSERT_EQ(a.ReadLine(), "HELD");
+  b.Send("WHEN\r\n");
+  std::string when = b.ReadLine();
+  ASSERT_EQ(when.rfind("WHEN ", 0), 0u) << when;
+  // A turn for b within a few dozen of a's echoes, not after all of them.
+  EXPECT_LT(std::stoi(when.substr(5)), kLines / 10);
+  for (int i = 0; i < kLines; ++i) ASSERT_EQ(a.ReadLine(), "ECHO a") << i;
 }
 
 TEST_F(EchoServerTest, DeadlineClosesSilentClient) {
