@@ -175,8 +175,9 @@ Result<Config> LoadConfig(const std::string& path,
 // The number of io threads: `workers` if set, else one per core less one
 // (at least one), which leaves a core to the store's threads: the writer
 // that commits every delivery, the pool, the indexer. On 2 cores one io
-// thread took 17% less CPU per SMTP message than two (fewer thread
-// hand-offs; bench/README.md, eleventh session) and IMAP was the same.
+// thread took 7-17% less CPU per SMTP message than two in two A/B runs
+// (fewer thread hand-offs; bench/README.md, eleventh session), and IMAP
+// was the same.
 uint32_t IoThreads(const Config& cfg, unsigned cores);
 
 // The commented default config (`correio config default`).
