@@ -22,6 +22,8 @@
 #include <sstream>
 #include <thread>
 
+#include "base/temp_dir.h"
+
 namespace correio::net {
 namespace {
 
@@ -31,11 +33,9 @@ namespace ssl = boost::asio::ssl;
 class EchoServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("correio-net-" + std::to_string(getpid()));
-    std::filesystem::create_directories(dir_);
-    std::string cert = (dir_ / "cert.pem").string();
-    std::string key = (dir_ / "key.pem").string();
+    ASSERT_FALSE(dir_.path().empty());
+    std::string cert = dir_.path() + "/cert.pem";
+    std::string key = dir_.path() + "/key.pem";
     ASSERT_TRUE(GenerateSelfSigned(cert, key, "test.local"));
     auto tls = TlsContext::Load(cert, key);
     ASSERT_TRUE(tls) << tls.error().message();
@@ -44,7 +44,6 @@ class EchoServerTest : public ::testing::Test {
   void TearDown() override {
     if (server_) server_->Shutdown(std::chrono::milliseconds(500));
     server_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   // Echo protocol: "STARTTLS" upgrades, "SLOW" sets a 200 ms deadline,
@@ -146,7 +145,7 @@ class EchoServerTest : public ::testing::Test {
     return *port;
   }
 
-  std::filesystem::path dir_;
+  TempDir dir_{"correio-net"};
   std::shared_ptr<TlsContext> tls_;
   std::unique_ptr<Server> server_;
 };

@@ -121,13 +121,12 @@ class Store {
       uint64_t origin = 0) = 0;
   // Deliver to the INBOX of each account (each named once), without
   // waiting: with DirectoryVersion, the calls a network thread may make
-  // directly. `done` gets
-  // the outcome once the transaction is durable (or has failed), on a
-  // thread of the backend's choosing (SQLite: its writer thread), so it
-  // must only hand the result on, e.g. post it to the caller's executor
-  // (net::AwaitCallback). kInvalid if `accounts` is empty; otherwise as
-  // Deliver. The default runs GetMailbox and Deliver inline, which only a
-  // backend that never blocks (memory/) may keep.
+  // directly. `done` gets the outcome once the transaction is durable (or
+  // has failed), on a thread of the backend's choosing (SQLite: its writer
+  // thread), so it must only hand the result on, e.g. post it to the
+  // caller's executor (net::AwaitCallback). kInvalid if `accounts` is empty;
+  // otherwise as Deliver. The default runs GetMailbox and Deliver inline, which
+  // only a backend that never blocks (memory/) may keep.
   using DeliverDone = std::function<void(Status)>;
   virtual void DeliverToInboxesAsync(NewBlob blob,
                                      std::vector<AccountId> accounts,
