@@ -27,7 +27,7 @@ struct TextHits {
 };
 
 struct Input {
-  std::vector<View::Entry> entries;
+  ViewEntries entries;  // shares the session's array
   std::unordered_map<store::Uid, std::vector<std::string>> keywords;
   std::vector<store::Uid> saved;
   std::vector<TextHits> text;
@@ -495,7 +495,7 @@ struct Loaded {
 
 Result<std::vector<Loaded>> LoadMessages(store::Store* store,
                                          store::MailboxId mailbox,
-                                         std::vector<View::Entry> entries,
+                                         const ViewEntries& entries,
                                          std::vector<uint32_t> indexes,
                                          bool references) {
   std::vector<Loaded> out;
@@ -550,7 +550,7 @@ awaitable<Reply> Session::CmdSort(Command cmd) {
   if (!r) co_return ErrorReply(r.error(), "SORT");
   auto* store = env_.store;
   store::MailboxId mb = view_->mailbox.id;
-  const auto& entries = view_->entries;
+  ViewEntries entries = view_->entries;  // immutable while shared
   const auto& idx = *r;
   auto data = co_await Blocking(
       [&] { return LoadMessages(store, mb, entries, idx, false); });
@@ -623,7 +623,7 @@ awaitable<Reply> Session::CmdThread(Command cmd) {
   bool refs = a.algorithm == "REFERENCES";
   auto* store = env_.store;
   store::MailboxId mb = view_->mailbox.id;
-  const auto& entries = view_->entries;
+  ViewEntries entries = view_->entries;  // immutable while shared
   const auto& idx = *r;
   auto data = co_await Blocking(
       [&] { return LoadMessages(store, mb, entries, idx, refs); });

@@ -114,13 +114,15 @@ store::Flags View::FlagsAt(size_t i) const {
 }
 
 void View::SetFlags(size_t i, const store::Flags& f, store::ModSeq modseq) {
-  entries[i].system = static_cast<uint8_t>(f.system);
-  if (modseq > entries[i].modseq()) entries[i].set_modseq(modseq);
+  Entry e = entries[i];
+  e.system = static_cast<uint8_t>(f.system);
+  if (modseq > e.modseq()) e.set_modseq(modseq);
+  entries.Set(i, e);
   if (modseq > highest_modseq) highest_modseq = modseq;
   if (f.keywords.empty()) {
-    keywords.erase(entries[i].uid());
+    keywords.erase(e.uid());
   } else {
-    keywords[entries[i].uid()] = f.keywords;
+    keywords[e.uid()] = f.keywords;
   }
 }
 
@@ -131,19 +133,16 @@ std::vector<uint32_t> View::RemoveUids(const std::vector<store::Uid>& uids) {
     if (i >= 0) seqs.push_back(static_cast<uint32_t>(i + 1));
   }
   if (seqs.empty()) return seqs;
-  std::sort(seqs.rbegin(), seqs.rend());
+  std::sort(seqs.begin(), seqs.end());
   seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());
-  // One pass, so that expunging k of n messages costs O(n), not O(n*k).
-  size_t out = 0, next = seqs.size();  // seqs[next-1]: lowest left to drop
-  for (size_t i = 0; i < entries.size(); ++i) {
-    if (next > 0 && i + 1 == seqs[next - 1]) {
-      keywords.erase(entries[i].uid());
-      --next;
-      continue;
-    }
-    entries[out++] = entries[i];
+  std::vector<uint32_t> indexes;
+  indexes.reserve(seqs.size());
+  for (uint32_t s : seqs) {
+    if (!keywords.empty()) keywords.erase(entries[s - 1].uid());
+    indexes.push_back(s - 1);
   }
-  entries.resize(out);
+  entries.EraseAt(indexes);
+  std::reverse(seqs.begin(), seqs.end());
   return seqs;
 }
 
@@ -683,6 +682,9 @@ void Session::ApplyPending(bool expunge_allowed) {
     ApplyChange(*c);
   }
   pending_.resize(kept);
+  // A consistent point: share the view with the sessions that hold the
+  // same (view_entries.h).
+  if (view_) view_->entries.Share();
 }
 
 void Session::ApplyPendingFlags() {
@@ -730,7 +732,7 @@ void Session::ApplyChange(const store::Change& c) {
       size_t before = v.entries.size();
       for (const auto& m : c.messages) {
         if (!v.entries.empty() && m.uid <= v.entries.back().uid()) continue;
-        v.entries.push_back({m.uid, m.flags.system, m.modseq});
+        v.entries.PushBack({m.uid, m.flags.system, m.modseq});
         if (!m.flags.keywords.empty()) v.keywords[m.uid] = m.flags.keywords;
         if (m.uid >= v.uid_next) v.uid_next = m.uid + 1;
       }

@@ -31,6 +31,7 @@
 #include "imap/proto/parser.h"
 #include "imap/proto/sequence.h"
 #include "imap/server/session.h"
+#include "imap/server/view_entries.h"
 #include "mail/env.h"
 #include "mime/message.h"
 #include "store/change_hub.h"
@@ -60,14 +61,15 @@ struct Reply {
 };
 
 // The selected mailbox as this session sees it: sequence number i+1 is
-// entries[i]. Compact (16 bytes a message; keywords only for messages that
-// have any) so that a 10^6-message mailbox costs ~16 MB.
+// entries[i]. Compact (10 octets a message, shared with the other sessions
+// whose view is the same: view_entries.h; keywords only for messages that
+// have any) so that a 10^6-message mailbox costs ~10 MB.
 struct View {
   // uid, system (store::Flag bits), modseq(): 10 octets (store/types.h).
-  using Entry = store::MailboxView::Entry;
+  using Entry = ViewEntries::Entry;
   store::Mailbox mailbox;
   bool read_only = false;
-  std::vector<Entry> entries;
+  ViewEntries entries;
   std::unordered_map<store::Uid, std::vector<std::string>> keywords;
   store::ModSeq highest_modseq = 0;
   uint32_t uid_next = 1;

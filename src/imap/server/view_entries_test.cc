@@ -1,0 +1,239 @@
+#include "imap/server/view_entries.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <thread>
+
+namespace correio::imap {
+namespace {
+
+using Entry = ViewEntries::Entry;
+
+// A mailbox of n messages, uids from `first`, every third \Seen.
+std::vector<Entry> Mailbox(uint32_t n, uint32_t first = 1) {
+  std::vector<Entry> v;
+  for (uint32_t i = 0; i < n; ++i) {
+    v.push_back({first + i, i % 3 ? 0u : store::kFlagSeen, 100 + i});
+  }
+  return v;
+}
+
+std::vector<Entry> Contents(const ViewEntries& e) {
+  return std::vector<Entry>(e.begin(), e.end());
+}
+
+bool Same(const std::vector<Entry>& a, const std::vector<Entry>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].uid() != b[i].uid() || a[i].system != b[i].system ||
+        a[i].modseq() != b[i].modseq()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+TEST(ViewEntries, SessionsLoadingTheSameMailboxShareOneArray) {
+  ViewEntries a(Mailbox(1000)), b(Mailbox(1000)), c(Mailbox(999));
+  EXPECT_FALSE(a.SameArrayAs(b));
+  a.Share();
+  b.Share();
+  c.Share();
+  EXPECT_TRUE(a.SameArrayAs(b));
+  EXPECT_FALSE(a.SameArrayAs(c));
+  EXPECT_TRUE(Same(Contents(b), Mailbox(1000)));
+}
+
+TEST(ViewEntries, AChangeGoesToACopyAndTheSameChangeSharesAgain) {
+  ViewEntries a(Mailbox(100)), b(Mailbox(100));
+  a.Share();
+  b.Share();
+  ASSERT_TRUE(a.SameArrayAs(b));
+
+  // A new message: the first session to apply it copies; the other still
+  // sees the mailbox as it was until it applies the change too.
+  a.PushBack({101, 0, 300});
+  EXPECT_FALSE(a.SameArrayAs(b));
+  EXPECT_EQ(a.size(), 101u);
+  EXPECT_EQ(b.size(), 100u);
+  a.Share();
+  b.PushBack({101, 0, 300});
+  b.Share();
+  EXPECT_TRUE(a.SameArrayAs(b));
+
+  // A flag change, then an expunge, in the same way.
+  a.Set(4, {5, store::kFlagFlagged, 301});
+  a.EraseAt({0, 50});
+  a.Share();
+  EXPECT_EQ(b[4].system, 0u);  // b's copy is untouched
+  b.Set(4, {5, store::kFlagFlagged, 301});
+  b.Share();
+  EXPECT_FALSE(a.SameArrayAs(b));  // b has not expunged yet
+  b.EraseAt({0, 50});
+  b.Share();
+  EXPECT_TRUE(a.SameArrayAs(b));
+  EXPECT_EQ(a.size(), 99u);
+  EXPECT_EQ(a[0].uid(), 2u);
+  EXPECT_EQ(a[3].uid(), 5u);
+  EXPECT_EQ(a[3].system, store::kFlagFlagged);
+  EXPECT_EQ(a[49].uid(), 52u);  // uid 51 is gone
+}
+
+TEST(ViewEntries, AViewHoldingAnUnannouncedExpungeStaysApart) {
+  // Same MODSEQs everywhere, but `late` still holds uid 7, which it may
+  // not drop yet (RFC 9051 §7.5.1): only the content decides.
+  ViewEntries early(Mailbox(10)), late(Mailbox(10));
+  early.EraseAt({6});
+  early.Share();
+  late.Share();
+  EXPECT_FALSE(early.SameArrayAs(late));
+  EXPECT_EQ(late.size(), 10u);
+  EXPECT_EQ(late[6].uid(), 7u);
+  late.EraseAt({6});
+  late.Share();
+  EXPECT_TRUE(early.SameArrayAs(late));
+}
+
+TEST(ViewEntries, TheSameMessagesWithOtherFlagsAreNotShared) {
+  ViewEntries a(Mailbox(10)), b(Mailbox(10));
+  b.Set(3, {4, store::kFlagDeleted, 103});  // was \Seen, same MODSEQ
+  a.Share();
+  b.Share();
+  EXPECT_FALSE(a.SameArrayAs(b));
+  EXPECT_EQ(a[3].system, store::kFlagSeen);
+}
+
+TEST(ViewEntries, AnArrayNoOneElseHoldsIsChangedInPlace) {
+  ViewEntries a(Mailbox(50));
+  a.Share();
+  const Entry* before = a.begin();
+  a.PushBack({51, 0, 200});  // within the room the array has
+  a.Share();
+  a.Set(0, {1, 0, 201});
+  EXPECT_EQ(a.begin(), before);
+  // And, offered again, a newcomer with the same content finds it.
+  std::vector<Entry> same = Mailbox(50);
+  same.push_back({51, 0, 200});
+  same[0] = {1, 0, 201};
+  a.Share();
+  ViewEntries b(same);
+  b.Share();
+  EXPECT_TRUE(a.SameArrayAs(b));
+}
+
+TEST(ViewEntries, ACopyHandedOutIsNotChangedUnderItsReader) {
+  ViewEntries a(Mailbox(20));
+  ViewEntries reader = a;  // e.g. SEARCH's input on the blocking pool
+  a.Set(0, {1, store::kFlagAnswered, 500});
+  a.EraseAt({1});
+  EXPECT_EQ(reader.size(), 20u);
+  EXPECT_EQ(reader[0].system, store::kFlagSeen);
+  EXPECT_EQ(a.size(), 19u);
+}
+
+TEST(ViewEntries, HugeArraysStayPrivate) {
+  ViewEntries a(Mailbox(ViewEntries::kMaxShared + 1));
+  ViewEntries b(Mailbox(ViewEntries::kMaxShared + 1));
+  a.Share();
+  b.Share();
+  EXPECT_FALSE(a.SameArrayAs(b));
+  ViewEntries c(Mailbox(ViewEntries::kMaxShared));
+  ViewEntries d(Mailbox(ViewEntries::kMaxShared));
+  c.Share();
+  d.Share();
+  EXPECT_TRUE(c.SameArrayAs(d));
+}
+
+TEST(ViewEntries, TheLastHolderTakesItsArrayOutOfTheTable) {
+  // Offer, drop, and offer different entries under a fresh object: the
+  // dropped array must not be found (it would be a dangling entry).
+  {
+    ViewEntries gone(Mailbox(30, 1000));
+    gone.Share();
+  }
+  ViewEntries again(Mailbox(30, 1000));
+  again.Share();
+  ViewEntries other(Mailbox(30, 1000));
+  other.Share();
+  EXPECT_TRUE(again.SameArrayAs(other));
+  EXPECT_TRUE(Same(Contents(other), Mailbox(30, 1000)));
+}
+
+TEST(ViewEntries, RandomChangesKeepTheContentOfAPlainArray) {
+  std::mt19937 rng(7);
+  std::vector<Entry> model = Mailbox(200);
+  ViewEntries a(model), b(model);
+  uint32_t next_uid = 201;
+  for (int step = 0; step < 2000; ++step) {
+    switch (rng() % 3) {
+      case 0: {
+        Entry e{next_uid++, static_cast<uint32_t>(rng() % 32),
+                1000u + static_cast<uint32_t>(step)};
+        model.push_back(e);
+        a.PushBack(e);
+        break;
+      }
+      case 1:
+        if (!model.empty()) {
+          size_t i = rng() % model.size();
+          Entry e{model[i].uid(), static_cast<uint32_t>(rng() % 32),
+                  5000u + static_cast<uint32_t>(step)};
+          model[i] = e;
+          a.Set(i, e);
+        }
+        break;
+      default:
+        if (model.size() > 2) {
+          uint32_t i = static_cast<uint32_t>(rng() % (model.size() - 1));
+          model.erase(model.begin() + i, model.begin() + i + 2);
+          a.EraseAt({i, i + 1});
+        }
+        break;
+    }
+    if (step % 7 == 0) a.Share();
+    if (step % 11 == 0) b = a;  // another holder now and then
+    ASSERT_TRUE(Same(Contents(a), model)) << "step " << step;
+  }
+  // And a fresh view of the final state finds the array a offered.
+  a.Share();
+  ViewEntries fresh(model);
+  fresh.Share();
+  EXPECT_TRUE(fresh.SameArrayAs(a));
+}
+
+TEST(ViewEntries, SessionsOnManyThreadsConvergeOnOneArray) {
+  // Each thread is a session applying the same stream of changes and
+  // sharing after each: they copy, offer and adopt concurrently (run
+  // under the sanitizers in make test), and end on one array.
+  constexpr int kThreads = 8;
+  std::vector<ViewEntries> views(kThreads);
+  for (auto& v : views) {
+    v = ViewEntries(Mailbox(500, 7000));
+    v.Share();
+  }
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&views, t] {
+      ViewEntries& v = views[t];
+      for (uint32_t k = 0; k < 300; ++k) {
+        v.PushBack({7500 + k, 0, 2000 + k});
+        v.Share();
+        v.Set(k, {v[k].uid(), store::kFlagSeen, 3000 + k});
+        v.Share();
+        if (k % 10 == 9) {
+          v.EraseAt({0});
+          v.Share();
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 1; t < kThreads; ++t) {
+    EXPECT_TRUE(views[t].SameArrayAs(views[0])) << "thread " << t;
+  }
+  EXPECT_EQ(views[0].size(), 500u + 300 - 30);
+}
+
+}  // namespace
+}  // namespace correio::imap
