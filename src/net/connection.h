@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 
 #include <boost/asio/ssl/context.hpp>
+#include <atomic>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
@@ -68,6 +69,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // fails with kTemp "timeout" and timed_out() becomes true.
   void SetTimeout(std::chrono::milliseconds timeout);
   bool timed_out() const { return timed_out_; }
+  // How many times a watchdog timer has woken by expiring, in all
+  // connections of the process (diagnostics, tests): each is a wake-up of
+  // an otherwise idle worker.
+  static uint64_t WatchdogFirings() { return watchdog_firings_.load(); }
 
   // A deadline for a whole command's input, not each read: a client that
   // trickles a byte every few seconds (slowloris) would otherwise keep the
@@ -182,6 +187,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::optional<std::chrono::steady_clock::time_point> hard_deadline_;
   boost::asio::steady_timer timer_;
   bool watchdog_running_ = false;
+  static inline std::atomic<uint64_t> watchdog_firings_ = 0;
   // Reads and writes under way (the deadline applies while any is). A
   // count, not a flag: an IMAP IDLE session writes while its read waits,
   // and the finished write must not exempt the read from the deadline.

@@ -46,7 +46,8 @@ class EchoServerTest : public ::testing::Test {
     server_.reset();
   }
 
-  // Echo protocol: "STARTTLS" upgrades, "SLOW" sets a 200 ms deadline,
+  // Echo protocol: "STARTTLS" upgrades, "SLOW" sets a 200 ms deadline
+  // ("LONG" one of 60 s),
   // "TICK" sets it too and writes "TICK" three times, 50 ms apart, while
   // the next read waits (as IMAP IDLE does); anything else comes back as
   // "ECHO <line>" or "TOOLONG <first 4 octets of the line>".
@@ -104,6 +105,11 @@ class EchoServerTest : public ::testing::Test {
       }
       if (text == "SLOW") {
         conn->SetTimeout(std::chrono::milliseconds(200));
+        if (!co_await conn->Write("OK\r\n")) co_return;
+        continue;
+      }
+      if (text == "LONG") {  // as IMAP after the TLS handshake's timeout
+        conn->SetTimeout(std::chrono::seconds(60));
         if (!co_await conn->Write("OK\r\n")) co_return;
         continue;
       }
@@ -272,6 +278,27 @@ TEST_F(EchoServerTest, DeadlineClosesSilentClient) {
   EXPECT_EQ(c.ReadLine(), "OK");
   // Say nothing: the server closes after its 200 ms deadline.
   EXPECT_EQ(c.ReadLine().substr(0, 1), "<");
+}
+
+TEST_F(EchoServerTest, AMuchLongerTimeoutDoesNotWakeTheIdleWorkerAtTheOldOne) {
+  Client c(Start());
+  EXPECT_EQ(c.ReadLine(), "HELLO");
+  c.Send("SLOW\r\n");
+  EXPECT_EQ(c.ReadLine(), "OK");  // the next read's timer: 200 ms
+  c.Send("LONG\r\n");
+  EXPECT_EQ(c.ReadLine(), "OK");
+  // Idle past the old deadline: the timer was moved when the timeout grew,
+  // so it does not fire (a wake-up per idle session otherwise).
+  uint64_t before = Connection::WatchdogFirings();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(Connection::WatchdogFirings(), before);
+  c.Send("still\r\n");
+  EXPECT_EQ(c.ReadLine(), "ECHO still");
+  // And a short timeout still takes effect at once.
+  c.Send("SLOW\r\n");
+  EXPECT_EQ(c.ReadLine(), "OK");
+  EXPECT_EQ(c.ReadLine().substr(0, 1), "<");
+  EXPECT_GT(Connection::WatchdogFirings(), before);
 }
 
 TEST_F(EchoServerTest, WritesDuringAPendingReadDoNotLiftItsDeadline) {
