@@ -147,9 +147,12 @@ void ViewEntries::Share() {
     for (const auto& e : n.entries) n.fingerprint += EntryHash(e);
     n.hashed = true;
   }
-  // Offered arrays are read by other threads from now on: trim first. Only
-  // bulk appends leave this much room (MakePrivate reserves 16).
-  if (n.entries.capacity() > n.entries.size() + n.entries.size() / 8 + 16) {
+  // Offered arrays are read by other threads from now on: trim first (if
+  // no copy handed out still reads it). Only bulk appends leave this much
+  // room (MakePrivate reserves 16).
+  if (n.entries.capacity() > n.entries.size() + n.entries.size() / 8 + 16 &&
+      node_.use_count() == 1) {
+    std::atomic_thread_fence(std::memory_order_acquire);  // as MakePrivate
     n.entries.shrink_to_fit();
   }
   std::shared_ptr<Node> found;
