@@ -76,6 +76,12 @@ ViewEntries::ViewEntries(std::vector<Entry> entries)
   node_->entries = std::move(entries);
 }
 
+size_t ViewEntries::Offered() {
+  auto& t = OfferTable::Get();
+  std::lock_guard lock(t.mu);
+  return t.offers.size();
+}
+
 void ViewEntries::MakePrivate() {
   if (!node_) {
     node_ = std::make_shared<Node>();

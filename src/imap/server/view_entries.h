@@ -66,6 +66,8 @@ class ViewEntries {
 
   // Whether both hold the very same array (tests, diagnostics).
   bool SameArrayAs(const ViewEntries& o) const { return node_ == o.node_; }
+  // How many arrays are offered in the process (tests, diagnostics).
+  static size_t Offered();
 
  private:
   struct Node {

@@ -146,17 +146,31 @@ TEST(ViewEntries, HugeArraysStayPrivate) {
 }
 
 TEST(ViewEntries, TheLastHolderTakesItsArrayOutOfTheTable) {
-  // Offer, drop, and offer different entries under a fresh object: the
-  // dropped array must not be found (it would be a dangling entry).
+  size_t base = ViewEntries::Offered();
   {
     ViewEntries gone(Mailbox(30, 1000));
     gone.Share();
+    ViewEntries also(Mailbox(30, 1000));
+    also.Share();  // adopts: still one offer
+    EXPECT_EQ(ViewEntries::Offered(), base + 1);
   }
+  EXPECT_EQ(ViewEntries::Offered(), base);
+  // An offered array changed by its only holder is withdrawn first, and
+  // offered again under its new content.
+  ViewEntries alone(Mailbox(30, 1000));
+  alone.Share();
+  EXPECT_EQ(ViewEntries::Offered(), base + 1);
+  alone.PushBack({1030, 0, 900});
+  EXPECT_EQ(ViewEntries::Offered(), base);
+  alone.Share();
+  EXPECT_EQ(ViewEntries::Offered(), base + 1);
+  // A newcomer with the old content finds nothing stale to adopt.
   ViewEntries again(Mailbox(30, 1000));
   again.Share();
   ViewEntries other(Mailbox(30, 1000));
   other.Share();
   EXPECT_TRUE(again.SameArrayAs(other));
+  EXPECT_FALSE(again.SameArrayAs(alone));
   EXPECT_TRUE(Same(Contents(other), Mailbox(30, 1000)));
 }
 
