@@ -77,17 +77,18 @@ void Connection::SetTimeout(std::chrono::milliseconds timeout) {
     // 30 s after connecting: 10,000 IDLE sessions cost ~2 ms/s of CPU for
     // half a minute after the last had connected (bench idle scenario).
     // Smaller changes (SMTP's command and DATA timeouts) stay lazy.
-    deadline_ = std::chrono::steady_clock::now() + timeout_;
-    if (hard_deadline_ && *hard_deadline_ < deadline_) {
-      deadline_ = *hard_deadline_;
-    }
+    deadline_ = NextDeadline();
     timer_.expires_at(deadline_);  // the aborted wait re-arms to deadline_
   }
 }
 
+std::chrono::steady_clock::time_point Connection::NextDeadline() const {
+  auto d = std::chrono::steady_clock::now() + timeout_;
+  return hard_deadline_ && *hard_deadline_ < d ? *hard_deadline_ : d;
+}
+
 void Connection::ArmWatchdog() {
-  deadline_ = std::chrono::steady_clock::now() + timeout_;
-  if (hard_deadline_ && *hard_deadline_ < deadline_) deadline_ = *hard_deadline_;
+  deadline_ = NextDeadline();
   ++pending_;
   if (watchdog_running_ && deadline_ < timer_.expiry()) {
     // A shorter timeout than the one the timer sleeps on (SetTimeout while

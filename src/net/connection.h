@@ -15,8 +15,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <openssl/ssl.h>
 
-#include <boost/asio/ssl/context.hpp>
 #include <atomic>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
@@ -136,6 +136,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   awaitable<Result<size_t>> FillBuffer();
   // One read from the socket (TLS or not) into [into, into+n).
   awaitable<Result<size_t>> ReadRaw(char* into, size_t n);
+  // now + timeout_, but never past a CommandDeadline.
+  std::chrono::steady_clock::time_point NextDeadline() const;
   void ArmWatchdog();
   awaitable<void> Watchdog();
   // Plain reads and writes are tried at once, and TLS ones always are; a

@@ -47,10 +47,10 @@ class EchoServerTest : public ::testing::Test {
   }
 
   // Echo protocol: "STARTTLS" upgrades, "SLOW" sets a 200 ms deadline
-  // ("LONG" one of 60 s),
-  // "TICK" sets it too and writes "TICK" three times, 50 ms apart, while
-  // the next read waits (as IMAP IDLE does); anything else comes back as
-  // "ECHO <line>" or "TOOLONG <first 4 octets of the line>".
+  // ("LONG" one of 60 s), "TICK" sets it too and writes "TICK" three
+  // times, 50 ms apart, while the next read waits (as IMAP IDLE does);
+  // anything else comes back as "ECHO <line>" or "TOOLONG <first 4 octets
+  // of the line>".
   static awaitable<void> Ticker(std::shared_ptr<Connection> conn) {
     asio::steady_timer t(co_await asio::this_coro::executor);
     for (int i = 0; i < 3; ++i) {

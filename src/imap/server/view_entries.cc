@@ -48,14 +48,9 @@ class OfferTable {
   static uint64_t Key(const Node& n) {
     return n.fingerprint ^ Mix(n.entries.size() + 0x9e3779b97f4a7c15ULL);
   }
-  // Takes `n` out if the slot is still its own (under mu).
-  void Withdraw(const std::shared_ptr<Node>& n) {
-    auto it = offers.find(Key(*n));
-    if (it != offers.end() && !it->second.owner_before(n) &&
-        !n.owner_before(it->second)) {
-      offers.erase(it);
-    }
-  }
+  // Takes a live offered node out (under mu). Its slot is its own: a slot
+  // changes hands only once its node has expired.
+  void Withdraw(const Node& n) { offers.erase(Key(n)); }
 
   std::mutex mu;
   std::unordered_map<uint64_t, std::weak_ptr<Node>> offers;
@@ -100,7 +95,7 @@ void ViewEntries::MakePrivate() {
     auto& t = OfferTable::Get();
     std::lock_guard lock(t.mu);
     if (node_.use_count() == 1) {
-      t.Withdraw(node_);
+      t.Withdraw(*node_);
       node_->offered = false;
       node_->settled = false;
       return;
