@@ -134,7 +134,8 @@ struct ViewEntry {
 // snapshot: mailbox.uid_next and highest_modseq are those of exactly these
 // entries. Sized for SELECT of 10^6 messages in under 10 MB: 10 octets a
 // message, no allocation per message, keywords only for the messages that
-// have any.
+// have any. An IMAP session keeps them narrower still
+// (imap/server/view_entries.h).
 struct MailboxView {
 #pragma pack(push, 1)
   class Entry {

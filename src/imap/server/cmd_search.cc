@@ -88,7 +88,7 @@ constexpr uint64_t kHeaderIndexComplete = 64 * 1024;
 int64_t Day(int64_t t) { return (t >= 0 ? t : t - 86399) / 86400 * 86400; }
 
 struct Message {
-  const View::Entry* entry = nullptr;
+  View::Entry entry;
   uint32_t seq = 0;
   const store::MessageRow* row = nullptr;
   // The raw header block, read by RunSearch for every message a header key
@@ -155,7 +155,7 @@ bool MatchHeader(const SearchKey& k, std::string_view field, const Message& m,
   if (HasHeaderValue(k) && m.row->size <= kHeaderIndexComplete) {
     for (const auto& c : in.header_candidates) {
       if (c.key == &k &&
-          !std::binary_search(c.uids.begin(), c.uids.end(), m.entry->uid())) {
+          !std::binary_search(c.uids.begin(), c.uids.end(), m.entry.uid())) {
         return false;
       }
     }
@@ -165,7 +165,7 @@ bool MatchHeader(const SearchKey& k, std::string_view field, const Message& m,
 }
 
 bool Match(const SearchKey& k, const Message& m, const Input& in) {
-  const View::Entry& e = *m.entry;
+  const View::Entry e = m.entry;
   auto sys = [&](uint32_t f) { return (e.system & f) != 0; };
   auto sent_day = [&]() -> std::optional<int64_t> {
     const std::string* header = m.Header();
@@ -294,7 +294,7 @@ Result<std::vector<uint32_t>> RunSearch(store::Store* store,
   auto may_need_header = [&](const Message& m) {
     if (in.header_all || m.row->size > kHeaderIndexComplete) return true;
     for (const auto& c : in.header_candidates) {
-      if (std::binary_search(c.uids.begin(), c.uids.end(), m.entry->uid())) {
+      if (std::binary_search(c.uids.begin(), c.uids.end(), m.entry.uid())) {
         return true;
       }
     }
@@ -312,13 +312,13 @@ Result<std::vector<uint32_t>> RunSearch(store::Store* store,
     std::vector<size_t> slot;
     for (size_t i = base; i < end; ++i) {
       Message& m = chunk[i - base];
-      m.entry = &in.entries[i];
+      m.entry = in.entries[i];
       m.seq = static_cast<uint32_t>(i + 1);
       if (!in.need_row) continue;
       auto it = std::lower_bound(
-          rows.begin(), rows.end(), m.entry->uid(),
+          rows.begin(), rows.end(), m.entry.uid(),
           [](const store::MessageRow& r, store::Uid u) { return r.uid < u; });
-      if (it != rows.end() && it->uid == m.entry->uid()) m.row = &*it;
+      if (it != rows.end() && it->uid == m.entry.uid()) m.row = &*it;
       if (headers && m.row && may_need_header(m)) {
         ids.push_back(m.row->blob);
         slot.push_back(i - base);

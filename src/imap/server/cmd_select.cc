@@ -53,7 +53,8 @@ awaitable<Reply> Session::CmdSelect(Command cmd) {
   v.read_only = examine;
   v.uid_next = v.mailbox.uid_next;
   v.highest_modseq = v.mailbox.highest_modseq;
-  v.entries = ViewEntries(std::move(loaded->view.entries));  // no copy
+  // Encoded narrower (view_entries.h); the store's array is freed.
+  v.entries = ViewEntries(std::move(loaded->view.entries));
   uint32_t first_unseen = 0;
   for (size_t i = 0; i < v.entries.size(); ++i) {
     if (!(v.entries[i].system & store::kFlagSeen)) {

@@ -61,11 +61,11 @@ struct Reply {
 };
 
 // The selected mailbox as this session sees it: sequence number i+1 is
-// entries[i]. Compact (10 octets a message, shared with the other sessions
-// whose view is the same: view_entries.h; keywords only for messages that
-// have any) so that a 10^6-message mailbox costs ~10 MB.
+// entries[i]. Compact (5 to 7 octets a message, shared with the other
+// sessions whose view is the same: view_entries.h; keywords only for
+// messages that have any) so that a 10^6-message mailbox costs ~7 MB.
 struct View {
-  // uid, system (store::Flag bits), modseq(): 10 octets (store/types.h).
+  // uid, system (store::Flag bits), modseq() (store/types.h), by value.
   using Entry = ViewEntries::Entry;
   store::Mailbox mailbox;
   bool read_only = false;

@@ -24,15 +24,95 @@ uint64_t EntryHash(const ViewEntries::Entry& e) {
   return Mix(Mix(uint64_t{e.uid()} << 8 | e.system) ^ e.modseq());
 }
 
-bool SameEntries(const std::vector<ViewEntries::Entry>& a,
-                 const std::vector<ViewEntries::Entry>& b) {
-  // Entry is packed, 10 octets, no padding (store/types.h).
-  return a.size() == b.size() &&
-         (a.empty() ||
-          std::memcmp(a.data(), b.data(), a.size() * sizeof(a[0])) == 0);
+// Octets needed for values 0 .. v.
+uint8_t WidthFor(uint64_t v) {
+  uint8_t w = 0;
+  while (v) {
+    ++w;
+    v >>= 8;
+  }
+  return w;
+}
+
+uint64_t LoadLe(const uint8_t* p, uint8_t width) {
+  uint64_t v = 0;
+  for (uint8_t k = 0; k < width; ++k) v |= uint64_t{p[k]} << (8 * k);
+  return v;
+}
+
+void PutLe(uint8_t* p, uint8_t width, uint64_t v) {
+  for (uint8_t k = 0; k < width; ++k) p[k] = static_cast<uint8_t>(v >> (8 * k));
+}
+
+bool FitsIn(uint64_t v, uint64_t base, uint8_t width) {
+  return v >= base && (width >= 8 || (v - base) >> (8 * width) == 0);
 }
 
 }  // namespace
+
+ViewEntries::Entry ViewEntries::Node::At(size_t i) const {
+  const uint8_t* p = bytes.data() + i * stride();
+  return Entry(static_cast<store::Uid>(uid_base + LoadLe(p + 1, uid_width)),
+               p[0], modseq_base + LoadLe(p + 1 + uid_width, modseq_width));
+}
+
+bool ViewEntries::Node::Fits(const Entry& e) const {
+  return FitsIn(e.uid(), uid_base, uid_width) &&
+         FitsIn(e.modseq(), modseq_base, modseq_width);
+}
+
+void ViewEntries::Node::Put(size_t i, const Entry& e) {
+  uint8_t* p = bytes.data() + i * stride();
+  p[0] = e.system;
+  PutLe(p + 1, uid_width, e.uid() - uid_base);
+  PutLe(p + 1 + uid_width, modseq_width, e.modseq() - modseq_base);
+}
+
+template <class Get>
+void ViewEntries::Node::Encode(size_t n, Get get) {
+  store::Uid uid_lo = 0, uid_hi = 0;
+  store::ModSeq ms_lo = 0, ms_hi = 0;
+  for (size_t i = 0; i < n; ++i) {
+    Entry e = get(i);
+    if (i == 0 || e.uid() < uid_lo) uid_lo = e.uid();
+    if (i == 0 || e.uid() > uid_hi) uid_hi = e.uid();
+    if (i == 0 || e.modseq() < ms_lo) ms_lo = e.modseq();
+    if (i == 0 || e.modseq() > ms_hi) ms_hi = e.modseq();
+  }
+  Node fresh;
+  fresh.uid_base = uid_lo;
+  fresh.modseq_base = ms_lo;
+  fresh.uid_width = WidthFor(uid_hi - uid_lo);
+  fresh.modseq_width = WidthFor(ms_hi - ms_lo);
+  fresh.count = n;
+  fresh.bytes.resize(n * fresh.stride());
+  for (size_t i = 0; i < n; ++i) fresh.Put(i, get(i));
+  bytes.swap(fresh.bytes);
+  count = n;
+  uid_base = fresh.uid_base;
+  modseq_base = fresh.modseq_base;
+  uid_width = fresh.uid_width;
+  modseq_width = fresh.modseq_width;
+}
+
+// Equal entries, whatever their encoding (two sessions that loaded the
+// mailbox at different times may have other bases).
+bool SameEntries(const ViewEntries::Node& a, const ViewEntries::Node& b) {
+  if (a.count != b.count) return false;
+  if (a.uid_base == b.uid_base && a.modseq_base == b.modseq_base &&
+      a.uid_width == b.uid_width && a.modseq_width == b.modseq_width) {
+    return a.count == 0 || std::memcmp(a.bytes.data(), b.bytes.data(),
+                                       a.count * a.stride()) == 0;
+  }
+  for (size_t i = 0; i < a.count; ++i) {
+    ViewEntries::Entry x = a.At(i), y = b.At(i);
+    if (x.uid() != y.uid() || x.system != y.system ||
+        x.modseq() != y.modseq()) {
+      return false;
+    }
+  }
+  return true;
+}
 
 // The arrays offered for sharing, by fingerprint and size. Weak: an array
 // lives as long as some session holds it, and its last holder takes it out.
@@ -46,7 +126,7 @@ class OfferTable {
     return *table;
   }
   static uint64_t Key(const Node& n) {
-    return n.fingerprint ^ Mix(n.entries.size() + 0x9e3779b97f4a7c15ULL);
+    return n.fingerprint ^ Mix(n.count + 0x9e3779b97f4a7c15ULL);
   }
   // Takes a live offered node out (under mu). Its slot is its own: a slot
   // changes hands only once its node has expired.
@@ -68,7 +148,7 @@ ViewEntries::Node::~Node() {
 
 ViewEntries::ViewEntries(std::vector<Entry> entries)
     : node_(std::make_shared<Node>()) {
-  node_->entries = std::move(entries);
+  node_->Encode(entries.size(), [&](size_t i) { return entries[i]; });
 }
 
 size_t ViewEntries::Offered() {
@@ -102,8 +182,14 @@ void ViewEntries::MakePrivate() {
     }
   }
   auto copy = std::make_shared<Node>();
-  copy->entries.reserve(node_->entries.size() + 16);
-  copy->entries.assign(node_->entries.begin(), node_->entries.end());
+  const Node& n = *node_;
+  copy->bytes.reserve((n.count + 16) * n.stride());
+  copy->bytes.assign(n.bytes.begin(), n.bytes.begin() + n.count * n.stride());
+  copy->count = n.count;
+  copy->uid_base = n.uid_base;
+  copy->modseq_base = n.modseq_base;
+  copy->uid_width = n.uid_width;
+  copy->modseq_width = n.modseq_width;
   copy->fingerprint = node_->fingerprint;
   copy->hashed = node_->hashed;
   node_ = std::move(copy);
@@ -112,14 +198,21 @@ void ViewEntries::MakePrivate() {
 void ViewEntries::Set(size_t i, const Entry& e) {
   MakePrivate();
   Node& n = *node_;
-  if (n.hashed) n.fingerprint += EntryHash(e) - EntryHash(n.entries[i]);
-  n.entries[i] = e;
+  if (n.hashed) n.fingerprint += EntryHash(e) - EntryHash(n.At(i));
+  if (n.Fits(e)) return n.Put(i, e);
+  n.Encode(n.count, [&](size_t k) { return k == i ? e : n.At(k); });
 }
 
 void ViewEntries::PushBack(const Entry& e) {
   MakePrivate();
-  if (node_->hashed) node_->fingerprint += EntryHash(e);
-  node_->entries.push_back(e);
+  Node& n = *node_;
+  if (n.hashed) n.fingerprint += EntryHash(e);
+  if (n.count == 0 || !n.Fits(e)) {
+    const size_t old = n.count;
+    return n.Encode(old + 1, [&](size_t k) { return k < old ? n.At(k) : e; });
+  }
+  n.bytes.resize((n.count + 1) * n.stride());
+  n.Put(n.count++, e);
 }
 
 void ViewEntries::EraseAt(const std::vector<uint32_t>& indexes) {
@@ -127,34 +220,41 @@ void ViewEntries::EraseAt(const std::vector<uint32_t>& indexes) {
   MakePrivate();
   Node& n = *node_;
   // One pass, so that erasing k of n entries costs O(n), not O(n*k).
+  const size_t stride = n.stride();
   size_t out = 0, next = 0;
-  for (size_t i = 0; i < n.entries.size(); ++i) {
+  for (size_t i = 0; i < n.count; ++i) {
     if (next < indexes.size() && i == indexes[next]) {
-      if (n.hashed) n.fingerprint -= EntryHash(n.entries[i]);
+      if (n.hashed) n.fingerprint -= EntryHash(n.At(i));
       ++next;
       continue;
     }
-    n.entries[out++] = n.entries[i];
+    if (out != i) {
+      std::memcpy(n.bytes.data() + out * stride, n.bytes.data() + i * stride,
+                  stride);
+    }
+    ++out;
   }
-  n.entries.resize(out);
+  n.count = out;
+  n.bytes.resize(out * stride);
 }
 
 void ViewEntries::Share() {
   if (!node_ || node_->settled) return;
   Node& n = *node_;
   n.settled = true;
-  if (n.offered || n.entries.empty() || n.entries.size() > kMaxShared) return;
+  if (n.offered || n.count == 0 || n.count > kMaxShared) return;
   if (!n.hashed) {
-    for (const auto& e : n.entries) n.fingerprint += EntryHash(e);
+    for (size_t i = 0; i < n.count; ++i) n.fingerprint += EntryHash(n.At(i));
     n.hashed = true;
   }
   // Offered arrays are read by other threads from now on: trim first (if
   // no copy handed out still reads it). Only bulk appends leave this much
   // room (MakePrivate reserves 16).
-  if (n.entries.capacity() > n.entries.size() + n.entries.size() / 8 + 16 &&
+  const size_t used = n.count * n.stride();
+  if (n.bytes.capacity() > used + used / 8 + 16 * n.stride() &&
       node_.use_count() == 1) {
     std::atomic_thread_fence(std::memory_order_acquire);  // as MakePrivate
-    n.entries.shrink_to_fit();
+    n.bytes.shrink_to_fit();
   }
   std::shared_ptr<Node> found;
   {
@@ -170,7 +270,7 @@ void ViewEntries::Share() {
   }
   // Held by us now, `found` cannot change (its holders copy before they
   // write), so it is compared outside the lock.
-  if (SameEntries(found->entries, n.entries)) node_ = std::move(found);
+  if (SameEntries(*found, n)) node_ = std::move(found);
   // Otherwise the same fingerprint with different entries: stays private.
 }
 

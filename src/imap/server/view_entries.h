@@ -1,13 +1,17 @@
 // The messages of a selected mailbox as one session sees them (uid, system
-// flags, MODSEQ; sequence number i+1 is entry i), shared with every other
-// session whose view holds exactly the same entries.
+// flags, MODSEQ; sequence number i+1 is entry i), encoded in as few octets
+// as their range allows, and shared with every other session whose view
+// holds exactly the same entries.
+//
+// The view is most of what an idle session costs beyond its TLS state: as
+// plain 10-octet entries, 10 KB for a 1,000-message INBOX, more than a
+// third of an idle IMAPS session's memory (bench/README.md). Encoded (see
+// Node), such an INBOX takes 5 KB, a 10^6-message mailbox 7 MB.
 //
 // The sessions of one mailbox (a user's phone, laptop and tablet; the many
 // IDLE connections of a provider's busiest mailboxes) hold the same entries
 // almost all the time, since each applies the same changes from the
-// ChangeHub. Without sharing, each session kept its own array: 10 octets a
-// message, 10 KB per session for a 1,000-message INBOX, more than a third of
-// an idle IMAPS session's memory (bench/README.md).
+// ChangeHub, and then hold them once.
 //
 // Copy-on-write. A change made while the array is shared goes to a private
 // copy; Share(), called at each point where the session is consistent
@@ -29,8 +33,10 @@
 // offered array that no one else holds.
 #pragma once
 
+#include <compare>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <vector>
 
@@ -47,13 +53,62 @@ class ViewEntries {
   explicit ViewEntries(std::vector<Entry> entries);
   // Copies share the array until either side changes it.
 
-  size_t size() const { return node_ ? node_->entries.size() : 0; }
+  // Entries are decoded on access, so they come by value.
+  class const_iterator {
+   public:
+    using iterator_category = std::random_access_iterator_tag;
+    using value_type = Entry;
+    using difference_type = std::ptrdiff_t;
+    using reference = Entry;
+    using pointer = void;
+    struct Arrow {  // for it->uid()
+      Entry e;
+      const Entry* operator->() const { return &e; }
+    };
+
+    const_iterator() = default;
+    const_iterator(const ViewEntries* v, size_t i) : v_(v), i_(i) {}
+    Entry operator*() const { return (*v_)[i_]; }
+    Arrow operator->() const { return {**this}; }
+    Entry operator[](difference_type n) const { return *(*this + n); }
+    const_iterator& operator++() { return ++i_, *this; }
+    const_iterator operator++(int) { return {v_, i_++}; }
+    const_iterator& operator--() { return --i_, *this; }
+    const_iterator operator--(int) { return {v_, i_--}; }
+    const_iterator& operator+=(difference_type n) { return i_ += n, *this; }
+    const_iterator& operator-=(difference_type n) { return i_ -= n, *this; }
+    friend const_iterator operator+(const_iterator a, difference_type n) {
+      return a += n;
+    }
+    friend const_iterator operator+(difference_type n, const_iterator a) {
+      return a += n;
+    }
+    friend const_iterator operator-(const_iterator a, difference_type n) {
+      return a -= n;
+    }
+    friend difference_type operator-(const_iterator a, const_iterator b) {
+      return static_cast<difference_type>(a.i_) -
+             static_cast<difference_type>(b.i_);
+    }
+    friend bool operator==(const_iterator a, const_iterator b) {
+      return a.i_ == b.i_;
+    }
+    friend auto operator<=>(const_iterator a, const_iterator b) {
+      return a.i_ <=> b.i_;
+    }
+
+   private:
+    const ViewEntries* v_ = nullptr;
+    size_t i_ = 0;
+  };
+
+  size_t size() const { return node_ ? node_->count : 0; }
   bool empty() const { return size() == 0; }
-  const Entry& operator[](size_t i) const { return node_->entries[i]; }
-  const Entry& front() const { return node_->entries.front(); }
-  const Entry& back() const { return node_->entries.back(); }
-  const Entry* begin() const { return node_ ? node_->entries.data() : nullptr; }
-  const Entry* end() const { return begin() + size(); }
+  Entry operator[](size_t i) const { return node_->At(i); }
+  Entry front() const { return (*this)[0]; }
+  Entry back() const { return (*this)[size() - 1]; }
+  const_iterator begin() const { return {this, 0}; }
+  const_iterator end() const { return {this, size()}; }
 
   void Set(size_t i, const Entry& e);
   void PushBack(const Entry& e);
@@ -66,12 +121,43 @@ class ViewEntries {
 
   // Whether both hold the very same array (tests, diagnostics).
   bool SameArrayAs(const ViewEntries& o) const { return node_ == o.node_; }
+  // Which array this is: the same value until the array is copied or
+  // swapped for a shared one (tests, diagnostics).
+  const void* ArrayId() const { return node_.get(); }
+  // The octets the entries take, without the array's spare room (tests,
+  // diagnostics).
+  size_t EncodedSize() const {
+    return node_ ? node_->count * node_->stride() : 0;
+  }
   // How many arrays are offered in the process (tests, diagnostics).
   static size_t Offered();
 
  private:
+  // The entries, encoded. Entry i is `stride()` octets at i * stride():
+  // its system flags, then uid - uid_base in uid_width octets, then
+  // MODSEQ - modseq_base in modseq_width octets, little-endian. The bases
+  // and widths are the array's own (each just wide enough for its range
+  // when encoded), so a 1,000-message INBOX with UIDs and MODSEQs within
+  // 65,536 of each other takes 5 octets a message instead of 10, and a
+  // 10^6-message mailbox 7. A change that does not fit re-encodes the
+  // array with wider fields; widths grow by a factor of 256 each time, so
+  // that is rare.
   struct Node {
-    std::vector<Entry> entries;
+    std::vector<uint8_t> bytes;
+    size_t count = 0;
+    store::Uid uid_base = 0;
+    store::ModSeq modseq_base = 0;
+    uint8_t uid_width = 0;
+    uint8_t modseq_width = 0;
+    size_t stride() const { return 1u + uid_width + modseq_width; }
+    Entry At(size_t i) const;
+    bool Fits(const Entry& e) const;
+    void Put(size_t i, const Entry& e);  // e must fit
+    // Encodes entries get(0) .. get(n-1) afresh, fields as narrow as they
+    // can be.
+    template <class Get>
+    void Encode(size_t n, Get get);
+
     // The sum of EntryHash over entries (view_entries.cc), once Share()
     // has computed it (arrays too big to share never pay for it).
     uint64_t fingerprint = 0;
@@ -86,6 +172,7 @@ class ViewEntries {
     ~Node();
   };
   friend class OfferTable;
+  friend bool SameEntries(const Node& a, const Node& b);
   // Makes node_ an array only this object holds, copying if need be.
   void MakePrivate();
 

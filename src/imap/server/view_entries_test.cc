@@ -107,15 +107,17 @@ TEST(ViewEntries, TheSameMessagesWithOtherFlagsAreNotShared) {
 TEST(ViewEntries, AnArrayNoOneElseHoldsIsChangedInPlace) {
   ViewEntries a(Mailbox(50));
   a.Share();
-  const Entry* before = a.begin();
-  a.PushBack({51, 0, 200});  // within the room the array has
+  const void* before = a.ArrayId();
+  a.PushBack({51, 0, 200});
   a.Share();
   a.Set(0, {1, 0, 201});
-  EXPECT_EQ(a.begin(), before);
+  a.Set(1, {2, 0, 1u << 20});  // a MODSEQ that needs wider fields
+  EXPECT_EQ(a.ArrayId(), before);
   // And, offered again, a newcomer with the same content finds it.
   std::vector<Entry> same = Mailbox(50);
   same.push_back({51, 0, 200});
   same[0] = {1, 0, 201};
+  same[1] = {2, 0, 1u << 20};
   a.Share();
   ViewEntries b(same);
   b.Share();
@@ -182,6 +184,8 @@ TEST(ViewEntries, RandomChangesKeepTheContentOfAPlainArray) {
   for (int step = 0; step < 2000; ++step) {
     switch (rng() % 3) {
       case 0: {
+        // Now and then a UID far above the last (the encoding widens).
+        if (rng() % 50 == 0) next_uid += 70000;
         Entry e{next_uid++, static_cast<uint32_t>(rng() % 32),
                 1000u + static_cast<uint32_t>(step)};
         model.push_back(e);
@@ -191,8 +195,14 @@ TEST(ViewEntries, RandomChangesKeepTheContentOfAPlainArray) {
       case 1:
         if (!model.empty()) {
           size_t i = rng() % model.size();
-          Entry e{model[i].uid(), static_cast<uint32_t>(rng() % 32),
-                  5000u + static_cast<uint32_t>(step)};
+          // MODSEQs of every width, saturating at 40 bits, and now and
+          // then below every other (the encoding's base moves down).
+          static constexpr store::ModSeq kModSeqs[] = {
+              5000, uint64_t{1} << 20, uint64_t{1} << 36, uint64_t{1} << 50};
+          store::ModSeq ms = rng() % 40 == 0 ? 1
+                                             : kModSeqs[rng() % 4] +
+                                                   static_cast<uint32_t>(step);
+          Entry e{model[i].uid(), static_cast<uint32_t>(rng() % 32), ms};
           model[i] = e;
           a.Set(i, e);
         }
@@ -214,6 +224,34 @@ TEST(ViewEntries, RandomChangesKeepTheContentOfAPlainArray) {
   ViewEntries fresh(model);
   fresh.Share();
   EXPECT_TRUE(fresh.SameArrayAs(a));
+}
+
+TEST(ViewEntries, CloseUidsAndModSeqsTakeFiveOctetsAMessage) {
+  // Flags, then UID and MODSEQ as two-octet offsets from the lowest.
+  ViewEntries a(Mailbox(1000));
+  EXPECT_EQ(a.EncodedSize(), 5000u);
+  // A MODSEQ 2^20 above the others takes a third octet for every entry.
+  a.Set(500, {501, store::kFlagSeen, 100 + (1u << 20)});
+  EXPECT_EQ(a.EncodedSize(), 6000u);
+  std::vector<Entry> model = Mailbox(1000);
+  model[500] = {501, store::kFlagSeen, 100 + (1u << 20)};
+  EXPECT_TRUE(Same(Contents(a), model));
+  // A 10^6-message mailbox: seven.
+  EXPECT_EQ(ViewEntries(Mailbox(1000000)).EncodedSize(), 7000000u);
+}
+
+TEST(ViewEntries, EqualEntriesEncodedApartAreStillShared) {
+  // b loaded one more message with a lower MODSEQ than any of a's, then
+  // saw it expunged: the same entries as a, from another base.
+  std::vector<Entry> with_low = Mailbox(40, 2);
+  with_low.insert(with_low.begin(), Entry{1, 0, 3});
+  ViewEntries a(Mailbox(40, 2));
+  ViewEntries b(with_low);
+  b.EraseAt({0});
+  EXPECT_TRUE(Same(Contents(b), Mailbox(40, 2)));
+  a.Share();
+  b.Share();
+  EXPECT_TRUE(a.SameArrayAs(b));
 }
 
 TEST(ViewEntries, SessionsOnManyThreadsConvergeOnOneArray) {
