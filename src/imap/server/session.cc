@@ -42,8 +42,8 @@ const Session::CommandSpec Session::kCommands[] = {
     {"LOGIN", false, kNotAuth, 0, &Session::CmdLogin},
     {"AUTHENTICATE", false, kNotAuth, 0, &Session::CmdAuthenticate},
     {"ENABLE", false, kAuthOnly, 0, &Session::CmdEnable},
-    {"SELECT", false, kAuth, 0, &Session::CmdSelect},
-    {"EXAMINE", false, kAuth, 0, &Session::CmdSelect},
+    {"SELECT", false, kAuth, kSpecUpdatesAfterReply, &Session::CmdSelect},
+    {"EXAMINE", false, kAuth, kSpecUpdatesAfterReply, &Session::CmdSelect},
     {"CREATE", false, kAuth, 0, &Session::CmdCreate},
     {"DELETE", false, kAuth, 0, &Session::CmdDelete},
     {"RENAME", false, kAuth, 0, &Session::CmdRename},
@@ -409,6 +409,7 @@ awaitable<void> Session::Run() {
     }
     Reply reply;
     std::string tag;
+    bool updates_after_reply = false;
     if (rr.error) {
       tag = rr.error->tag;
       if (rr.too_big && !tag.empty()) {
@@ -451,10 +452,14 @@ awaitable<void> Session::Run() {
         reply = co_await (this->*(spec->handler))(std::move(cmd));
         if (reply.status == "BAD") ++bad_;
         if (state_ != SessionState::kLogout && reply.status != "") {
-          // RFC 9051 §7.5.1: no EXPUNGE while answering FETCH, STORE or
-          // SEARCH by sequence number (they would shift the numbers).
-          ApplyPending(!(spec->flags & kSpecDefersExpunge) || current_uid_);
-          if (notify_) co_await ResolveNotes();  // no frame otherwise
+          if (spec->flags & kSpecUpdatesAfterReply) {
+            updates_after_reply = true;
+          } else {
+            // RFC 9051 §7.5.1: no EXPUNGE while answering FETCH, STORE or
+            // SEARCH by sequence number (they would shift the numbers).
+            ApplyPending(!(spec->flags & kSpecDefersExpunge) || current_uid_);
+            if (notify_) co_await ResolveNotes();  // no frame otherwise
+          }
         }
       }
     }
@@ -463,6 +468,11 @@ awaitable<void> Session::Run() {
     } else {
       Send((tag.empty() ? "*" : tag) + " " + reply.status + " " + reply.text +
            "\r\n");
+    }
+    if (updates_after_reply) {
+      // In the same write as the reply: the client learns at once.
+      ApplyPending(true);
+      if (notify_) co_await ResolveNotes();
     }
     if (!co_await Flush()) co_return;
     if (state_ == SessionState::kLogout) co_return;

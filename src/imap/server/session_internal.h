@@ -128,6 +128,11 @@ class Session : public std::enable_shared_from_this<Session> {
     Handler handler;
   };
   static constexpr uint8_t kSpecDefersExpunge = 1;  // RFC 9051 §7.5.1
+  // The response describes one snapshot (SELECT, EXAMINE): changes
+  // committed while it was read follow the tagged reply instead of
+  // amending the response (a QRESYNC client reconciles its cache with
+  // exactly that EXISTS, VANISHED (EARLIER) and FETCH set).
+  static constexpr uint8_t kSpecUpdatesAfterReply = 2;
   static const CommandSpec kCommands[];
   static const CommandSpec* FindSpec(const std::string& name, bool uid);
 
