@@ -50,19 +50,17 @@ bool FitsIn(uint64_t v, uint64_t base, uint8_t width) {
 
 }  // namespace
 
-ViewEntries::Entry ViewEntries::Node::At(size_t i) const {
-  const uint8_t* p = bytes.data() + i * stride();
-  return Entry(static_cast<store::Uid>(uid_base + LoadLe(p + 1, uid_width)),
-               p[0], modseq_base + LoadLe(p + 1 + uid_width, modseq_width));
-}
-
-bool ViewEntries::Node::Fits(const Entry& e) const {
+bool ViewEntries::Layout::Fits(const Entry& e) const {
   return FitsIn(e.uid(), uid_base, uid_width) &&
          FitsIn(e.modseq(), modseq_base, modseq_width);
 }
 
-void ViewEntries::Node::Put(size_t i, const Entry& e) {
-  uint8_t* p = bytes.data() + i * stride();
+ViewEntries::Entry ViewEntries::Layout::Read(const uint8_t* p) const {
+  return Entry(static_cast<store::Uid>(uid_base + LoadLe(p + 1, uid_width)),
+               p[0], modseq_base + LoadLe(p + 1 + uid_width, modseq_width));
+}
+
+void ViewEntries::Layout::Write(uint8_t* p, const Entry& e) const {
   p[0] = e.system;
   PutLe(p + 1, uid_width, e.uid() - uid_base);
   PutLe(p + 1 + uid_width, modseq_width, e.modseq() - modseq_base);
@@ -79,28 +77,19 @@ void ViewEntries::Node::Encode(size_t n, Get get) {
     if (i == 0 || e.modseq() < ms_lo) ms_lo = e.modseq();
     if (i == 0 || e.modseq() > ms_hi) ms_hi = e.modseq();
   }
-  Node fresh;
-  fresh.uid_base = uid_lo;
-  fresh.modseq_base = ms_lo;
-  fresh.uid_width = WidthFor(uid_hi - uid_lo);
-  fresh.modseq_width = WidthFor(ms_hi - ms_lo);
-  fresh.count = n;
-  fresh.bytes.resize(n * fresh.stride());
-  for (size_t i = 0; i < n; ++i) fresh.Put(i, get(i));
-  bytes.swap(fresh.bytes);
+  Layout l{uid_lo, ms_lo, WidthFor(uid_hi - uid_lo), WidthFor(ms_hi - ms_lo)};
+  std::vector<uint8_t> fresh(n * l.stride());
+  for (size_t i = 0; i < n; ++i) l.Write(&fresh[i * l.stride()], get(i));
+  bytes.swap(fresh);
   count = n;
-  uid_base = fresh.uid_base;
-  modseq_base = fresh.modseq_base;
-  uid_width = fresh.uid_width;
-  modseq_width = fresh.modseq_width;
+  layout = l;
 }
 
 // Equal entries, whatever their encoding (two sessions that loaded the
 // mailbox at different times may have other bases).
 bool SameEntries(const ViewEntries::Node& a, const ViewEntries::Node& b) {
   if (a.count != b.count) return false;
-  if (a.uid_base == b.uid_base && a.modseq_base == b.modseq_base &&
-      a.uid_width == b.uid_width && a.modseq_width == b.modseq_width) {
+  if (a.layout == b.layout) {
     return a.count == 0 || std::memcmp(a.bytes.data(), b.bytes.data(),
                                        a.count * a.stride()) == 0;
   }
@@ -186,10 +175,7 @@ void ViewEntries::MakePrivate() {
   copy->bytes.reserve((n.count + 16) * n.stride());
   copy->bytes.assign(n.bytes.begin(), n.bytes.begin() + n.count * n.stride());
   copy->count = n.count;
-  copy->uid_base = n.uid_base;
-  copy->modseq_base = n.modseq_base;
-  copy->uid_width = n.uid_width;
-  copy->modseq_width = n.modseq_width;
+  copy->layout = n.layout;
   copy->fingerprint = node_->fingerprint;
   copy->hashed = node_->hashed;
   node_ = std::move(copy);
@@ -199,7 +185,7 @@ void ViewEntries::Set(size_t i, const Entry& e) {
   MakePrivate();
   Node& n = *node_;
   if (n.hashed) n.fingerprint += EntryHash(e) - EntryHash(n.At(i));
-  if (n.Fits(e)) return n.Put(i, e);
+  if (n.layout.Fits(e)) return n.Put(i, e);
   n.Encode(n.count, [&](size_t k) { return k == i ? e : n.At(k); });
 }
 
@@ -207,7 +193,7 @@ void ViewEntries::PushBack(const Entry& e) {
   MakePrivate();
   Node& n = *node_;
   if (n.hashed) n.fingerprint += EntryHash(e);
-  if (n.count == 0 || !n.Fits(e)) {
+  if (n.count == 0 || !n.layout.Fits(e)) {
     const size_t old = n.count;
     return n.Encode(old + 1, [&](size_t k) { return k < old ? n.At(k) : e; });
   }

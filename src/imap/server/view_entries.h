@@ -133,26 +133,35 @@ class ViewEntries {
   static size_t Offered();
 
  private:
-  // The entries, encoded. Entry i is `stride()` octets at i * stride():
+  // The entries, encoded. Entry i is stride() octets at i * stride():
   // its system flags, then uid - uid_base in uid_width octets, then
   // MODSEQ - modseq_base in modseq_width octets, little-endian. The bases
-  // and widths are the array's own (each just wide enough for its range
-  // when encoded), so a 1,000-message INBOX with UIDs and MODSEQs within
-  // 65,536 of each other takes 5 octets a message instead of 10, and a
-  // 10^6-message mailbox 7. A change that does not fit re-encodes the
-  // array with wider fields; widths grow by a factor of 256 each time, so
-  // that is rare.
-  struct Node {
-    std::vector<uint8_t> bytes;
-    size_t count = 0;
+  // and widths (the Layout) are the array's own, each just wide enough for
+  // its range when encoded, so a 1,000-message INBOX with UIDs and MODSEQs
+  // within 65,536 of each other takes 5 octets a message instead of 10,
+  // and a 10^6-message mailbox 7. A change that does not fit re-encodes
+  // the array with wider fields; widths grow by a factor of 256 each time,
+  // so that is rare.
+  struct Layout {
     store::Uid uid_base = 0;
     store::ModSeq modseq_base = 0;
     uint8_t uid_width = 0;
     uint8_t modseq_width = 0;
     size_t stride() const { return 1u + uid_width + modseq_width; }
-    Entry At(size_t i) const;
     bool Fits(const Entry& e) const;
-    void Put(size_t i, const Entry& e);  // e must fit
+    Entry Read(const uint8_t* p) const;
+    void Write(uint8_t* p, const Entry& e) const;  // e must fit
+    bool operator==(const Layout&) const = default;
+  };
+  struct Node {
+    std::vector<uint8_t> bytes;
+    size_t count = 0;
+    Layout layout;
+    size_t stride() const { return layout.stride(); }
+    Entry At(size_t i) const { return layout.Read(&bytes[i * stride()]); }
+    void Put(size_t i, const Entry& e) {
+      layout.Write(&bytes[i * stride()], e);
+    }
     // Encodes entries get(0) .. get(n-1) afresh, fields as narrow as they
     // can be.
     template <class Get>
