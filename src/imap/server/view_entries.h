@@ -6,7 +6,7 @@
 // The view is most of what an idle session costs beyond its TLS state: as
 // plain 10-octet entries, 10 KB for a 1,000-message INBOX, more than a
 // third of an idle IMAPS session's memory (bench/README.md). Encoded (see
-// Node), such an INBOX takes 5 KB, a 10^6-message mailbox 7 MB.
+// Layout below), such an INBOX takes 5 KB, a 10^6-message mailbox 7 MB.
 //
 // The sessions of one mailbox (a user's phone, laptop and tablet; the many
 // IDLE connections of a provider's busiest mailboxes) hold the same entries
