@@ -164,6 +164,11 @@ struct MailboxView {
 
     uint8_t system = 0;  // Flag bits (all fit in 8)
 
+    friend bool operator==(Entry a, Entry b) {
+      return a.uid() == b.uid() && a.system == b.system &&
+             a.modseq() == b.modseq();
+    }
+
    private:
     Uid uid_ = 0;
     uint32_t modseq_lo_ = 0;

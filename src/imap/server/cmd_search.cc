@@ -165,7 +165,7 @@ bool MatchHeader(const SearchKey& k, std::string_view field, const Message& m,
 }
 
 bool Match(const SearchKey& k, const Message& m, const Input& in) {
-  const View::Entry e = m.entry;
+  const View::Entry& e = m.entry;
   auto sys = [&](uint32_t f) { return (e.system & f) != 0; };
   auto sent_day = [&]() -> std::optional<int64_t> {
     const std::string* header = m.Header();

@@ -44,8 +44,10 @@ void PutLe(uint8_t* p, uint8_t width, uint64_t v) {
   for (uint8_t k = 0; k < width; ++k) p[k] = static_cast<uint8_t>(v >> (8 * k));
 }
 
+// Widths are at most 5 (32-bit uids, MODSEQs saturated at 40 bits), so the
+// shift is defined.
 bool FitsIn(uint64_t v, uint64_t base, uint8_t width) {
-  return v >= base && (width >= 8 || (v - base) >> (8 * width) == 0);
+  return v >= base && (v - base) >> (8 * width) == 0;
 }
 
 }  // namespace
@@ -94,11 +96,7 @@ bool SameEntries(const ViewEntries::Node& a, const ViewEntries::Node& b) {
                                        a.count * a.stride()) == 0;
   }
   for (size_t i = 0; i < a.count; ++i) {
-    ViewEntries::Entry x = a.At(i), y = b.At(i);
-    if (x.uid() != y.uid() || x.system != y.system ||
-        x.modseq() != y.modseq()) {
-      return false;
-    }
+    if (a.At(i) != b.At(i)) return false;
   }
   return true;
 }

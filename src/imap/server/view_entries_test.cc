@@ -23,15 +23,13 @@ std::vector<Entry> Contents(const ViewEntries& e) {
   return std::vector<Entry>(e.begin(), e.end());
 }
 
-bool Same(const std::vector<Entry>& a, const std::vector<Entry>& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (a[i].uid() != b[i].uid() || a[i].system != b[i].system ||
-        a[i].modseq() != b[i].modseq()) {
-      return false;
-    }
-  }
-  return true;
+// The comparisons below rely on Entry's ==: each field counts.
+TEST(ViewEntries, EntriesDifferingInOneFieldAreNotEqual) {
+  Entry e{7, store::kFlagSeen, 300};
+  EXPECT_EQ(e, (Entry{7, store::kFlagSeen, 300}));
+  EXPECT_NE(e, (Entry{8, store::kFlagSeen, 300}));
+  EXPECT_NE(e, (Entry{7, 0, 300}));
+  EXPECT_NE(e, (Entry{7, store::kFlagSeen, 301}));
 }
 
 TEST(ViewEntries, SessionsLoadingTheSameMailboxShareOneArray) {
@@ -42,7 +40,7 @@ TEST(ViewEntries, SessionsLoadingTheSameMailboxShareOneArray) {
   c.Share();
   EXPECT_TRUE(a.SameArrayAs(b));
   EXPECT_FALSE(a.SameArrayAs(c));
-  EXPECT_TRUE(Same(Contents(b), Mailbox(1000)));
+  EXPECT_TRUE(Contents(b) == Mailbox(1000));
 }
 
 TEST(ViewEntries, AChangeGoesToACopyAndTheSameChangeSharesAgain) {
@@ -173,7 +171,7 @@ TEST(ViewEntries, TheLastHolderTakesItsArrayOutOfTheTable) {
   other.Share();
   EXPECT_TRUE(again.SameArrayAs(other));
   EXPECT_FALSE(again.SameArrayAs(alone));
-  EXPECT_TRUE(Same(Contents(other), Mailbox(30, 1000)));
+  EXPECT_TRUE(Contents(other) == Mailbox(30, 1000));
 }
 
 TEST(ViewEntries, RandomChangesKeepTheContentOfAPlainArray) {
@@ -217,7 +215,7 @@ TEST(ViewEntries, RandomChangesKeepTheContentOfAPlainArray) {
     }
     if (step % 7 == 0) a.Share();
     if (step % 11 == 0) b = a;  // another holder now and then
-    ASSERT_TRUE(Same(Contents(a), model)) << "step " << step;
+    ASSERT_TRUE(Contents(a) == model) << "step " << step;
   }
   // And a fresh view of the final state finds the array a offered.
   a.Share();
@@ -235,7 +233,7 @@ TEST(ViewEntries, CloseUidsAndModSeqsTakeFiveOctetsAMessage) {
   EXPECT_EQ(a.EncodedSize(), 6000u);
   std::vector<Entry> model = Mailbox(1000);
   model[500] = {501, store::kFlagSeen, 100 + (1u << 20)};
-  EXPECT_TRUE(Same(Contents(a), model));
+  EXPECT_TRUE(Contents(a) == model);
   // A 10^6-message mailbox: seven.
   EXPECT_EQ(ViewEntries(Mailbox(1000000)).EncodedSize(), 7000000u);
 }
@@ -248,7 +246,7 @@ TEST(ViewEntries, EqualEntriesEncodedApartAreStillShared) {
   ViewEntries a(Mailbox(40, 2));
   ViewEntries b(with_low);
   b.EraseAt({0});
-  EXPECT_TRUE(Same(Contents(b), Mailbox(40, 2)));
+  EXPECT_TRUE(Contents(b) == Mailbox(40, 2));
   a.Share();
   b.Share();
   EXPECT_TRUE(a.SameArrayAs(b));
