@@ -50,6 +50,25 @@ void Store::DeliverToInboxesAsync(NewBlob blob,
   done(delivered ? Status{} : Status(Fail(delivered.error())));
 }
 
+Result<MailboxView> Store::ListView(MailboxId mailbox) {
+  struct Collect final : ViewReceiver {
+    MailboxView out;
+    void Begin(const Mailbox& mb, const ViewBounds& bounds) override {
+      out.mailbox = mb;
+      out.entries.reserve(bounds.count);
+    }
+    void Row(const MailboxView::Entry& e,
+             std::vector<std::string>&& keywords) override {
+      out.entries.push_back(e);
+      if (!keywords.empty()) {
+        out.keywords.emplace_back(e.uid(), std::move(keywords));
+      }
+    }
+  } collect;
+  if (auto st = ScanView(mailbox, collect); !st) return Fail(st.error());
+  return std::move(collect.out);
+}
+
 Result<std::vector<DeliveryTarget>> InboxTargets(
     Store& store, const std::vector<AccountId>& accounts,
     int64_t internal_date) {

@@ -39,6 +39,24 @@ const std::vector<DefaultMailbox>& DefaultMailboxes();
 // filter for header SEARCH keys: callers verify each hit); kText: both.
 enum class TextField : uint8_t { kBody, kText, kHeaders };
 
+// What Store::ScanView reports before the rows, from the same snapshot:
+// how many, and the range of their uids and MODSEQs (all 0 if none), so a
+// receiver can size and lay out its copy once.
+struct ViewBounds {
+  size_t count = 0;
+  Uid min_uid = 0, max_uid = 0;
+  ModSeq min_modseq = 0, max_modseq = 0;
+};
+
+class ViewReceiver {
+ public:
+  virtual ~ViewReceiver() = default;
+  virtual void Begin(const Mailbox& mailbox, const ViewBounds& bounds) = 0;
+  // Ascending uid; `keywords` empty for most messages.
+  virtual void Row(const MailboxView::Entry& entry,
+                   std::vector<std::string>&& keywords) = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -139,10 +157,16 @@ class Store {
   // named twice gets ascending UIDs in the given order (APPENDUID).
   virtual Result<std::vector<Delivered>> AppendMany(
       const std::vector<NewMessage>& messages, uint64_t origin = 0) = 0;
-  // Every message of the mailbox in ascending UID order: what a session view
-  // is built from.
-  // kNotFound if the mailbox does not exist.
-  virtual Result<MailboxView> ListView(MailboxId mailbox) = 0;
+  // Every message of the mailbox in ascending UID order, from one snapshot,
+  // handed to `to` as it is read (Begin, then Row for each), so a caller
+  // that keeps the entries in its own form never holds them twice: what an
+  // IMAP session's view is built from (a 10^6-message mailbox is 10 MB as
+  // MailboxView entries, 7 MB encoded). kNotFound if the mailbox does not
+  // exist (nothing is called). The receiver runs on the caller's thread,
+  // inside the read: it must not call the store.
+  virtual Status ScanView(MailboxId mailbox, ViewReceiver& to) = 0;
+  // ScanView collected into a MailboxView.
+  Result<MailboxView> ListView(MailboxId mailbox);
   virtual Result<std::vector<MessageRow>> GetMessages(MailboxId mailbox,
                                                       const UidSet& uids) = 0;
   virtual Result<BlobInfo> GetBlobInfo(BlobId blob) = 0;

@@ -646,6 +646,73 @@ TEST_P(StoreConformance, GetMessagesOrdersAndDedups) {
             (std::vector<Uid>{1, 2, 3, 4, 5}));
 }
 
+// ScanView: the bounds come first, from the snapshot the rows come from,
+// and agree with them.
+TEST_P(StoreConformance, ScanViewReportsBoundsBeforeRows) {
+  struct Seen final : ViewReceiver {
+    int begins = 0;
+    bool row_before_begin = false;
+    Mailbox mailbox;
+    ViewBounds bounds;
+    std::vector<MailboxView::Entry> rows;
+    std::vector<std::vector<std::string>> keywords;
+    void Begin(const Mailbox& mb, const ViewBounds& b) override {
+      ++begins;
+      mailbox = mb;
+      bounds = b;
+    }
+    void Row(const MailboxView::Entry& e,
+             std::vector<std::string>&& kws) override {
+      if (begins == 0) row_before_begin = true;
+      rows.push_back(e);
+      keywords.push_back(std::move(kws));
+    }
+  };
+  Account a = NewAccount("a@example.org");
+  MailboxId ia = Box(a.id, "INBOX").id;
+
+  Seen empty;
+  ASSERT_TRUE(store_->ScanView(ia, empty).has_value());
+  EXPECT_EQ(empty.begins, 1);
+  EXPECT_EQ(empty.mailbox.id, ia);
+  EXPECT_EQ(empty.bounds.count, 0u);
+  EXPECT_EQ(empty.bounds.min_uid, 0u);
+  EXPECT_EQ(empty.bounds.max_modseq, 0u);
+  EXPECT_TRUE(empty.rows.empty());
+
+  for (int i = 0; i < 4; ++i) Deliver(Blob("m" + std::to_string(i)), {ia});
+  ASSERT_TRUE(store_->Expunge(ia, {{1, 1}}).has_value());  // lowest uid 2
+  FlagUpdate kw;
+  kw.op = FlagOp::kAdd;
+  kw.flags.keywords = {"$Label1"};
+  ASSERT_TRUE(store_->UpdateFlags(ia, {{3, 3}}, kw).has_value());  // top MODSEQ
+
+  Seen seen;
+  ASSERT_TRUE(store_->ScanView(ia, seen).has_value());
+  EXPECT_EQ(seen.begins, 1);
+  EXPECT_FALSE(seen.row_before_begin);
+  ASSERT_EQ(seen.rows.size(), 3u);
+  EXPECT_EQ(seen.bounds.count, 3u);
+  EXPECT_EQ(seen.rows[0].uid(), 2u);
+  EXPECT_EQ(seen.rows[2].uid(), 4u);
+  EXPECT_EQ(seen.bounds.min_uid, 2u);
+  EXPECT_EQ(seen.bounds.max_uid, 4u);
+  EXPECT_EQ(seen.bounds.min_modseq,
+            std::min({seen.rows[0].modseq(), seen.rows[2].modseq()}));
+  EXPECT_EQ(seen.bounds.max_modseq, seen.rows[1].modseq());
+  EXPECT_LT(seen.bounds.min_modseq, seen.bounds.max_modseq);
+  EXPECT_EQ(seen.bounds.max_modseq, seen.mailbox.highest_modseq);
+  EXPECT_EQ(seen.keywords[1], std::vector<std::string>{"$Label1"});
+  EXPECT_TRUE(seen.keywords[0].empty());
+
+  Seen none;
+  auto gone = store_->ScanView(ia + 1000, none);
+  ASSERT_FALSE(gone.has_value());
+  EXPECT_EQ(gone.error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(none.begins, 0);
+  EXPECT_TRUE(none.rows.empty());
+}
+
 TEST_P(StoreConformance, UpdateFlags) {
   Account a = NewAccount("a@example.org");
   MailboxId ia = Box(a.id, "INBOX").id;

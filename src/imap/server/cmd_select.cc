@@ -26,9 +26,24 @@ awaitable<Reply> Session::CmdSelect(Command cmd) {
   // after this snapshot is missed (ApplyChange skips what it already has).
   pending_.clear();
   selecting_ = true;
-  struct Loaded {
-    store::MailboxView view;
+  // Built on the blocking pool as the store reads the rows: the entries
+  // go straight into the view's encoded array (view_entries.h), so a 10^6-
+  // message mailbox is never held twice.
+  struct Loaded final : store::ViewReceiver {
+    store::Mailbox mailbox;
+    ViewEntries entries;
+    std::vector<std::pair<store::Uid, std::vector<std::string>>> keywords;
     ExpungeLog vanished;  // QRESYNC: expunged since the client's modseq
+    void Begin(const store::Mailbox& mb,
+               const store::ViewBounds& bounds) override {
+      mailbox = mb;
+      entries = ViewEntries(bounds);
+    }
+    void Row(const store::MailboxView::Entry& e,
+             std::vector<std::string>&& kws) override {
+      entries.PushBack(e);
+      if (!kws.empty()) keywords.emplace_back(e.uid(), std::move(kws));
+    }
   };
   const QresyncParams* q = a.qresync ? &*a.qresync : nullptr;
   auto loaded = co_await Blocking([&]() -> Result<Loaded> {
@@ -36,11 +51,10 @@ awaitable<Reply> Session::CmdSelect(Command cmd) {
     if (!mb) return Fail(mb.error());
     // The mailbox row comes again with the entries, from one snapshot, so
     // UIDNEXT and HIGHESTMODSEQ are exactly those of the entries.
-    auto view = store->ListView(mb->id);
-    if (!view) return Fail(view.error());
-    Loaded l{std::move(*view), {}};
-    if (q && q->uid_validity == l.view.mailbox.uid_validity) {
-      auto log = ReadExpungeLog(store, l.view.mailbox.id, q->modseq);
+    Loaded l;
+    if (auto st = store->ScanView(mb->id, l); !st) return Fail(st.error());
+    if (q && q->uid_validity == l.mailbox.uid_validity) {
+      auto log = ReadExpungeLog(store, l.mailbox.id, q->modseq);
       if (!log) return Fail(log.error());
       l.vanished = std::move(*log);
     }
@@ -49,12 +63,11 @@ awaitable<Reply> Session::CmdSelect(Command cmd) {
   selecting_ = false;
   if (!loaded) co_return ErrorReply(loaded.error(), cmd.name);
   View v;
-  v.mailbox = std::move(loaded->view.mailbox);
+  v.mailbox = std::move(loaded->mailbox);
   v.read_only = examine;
   v.uid_next = v.mailbox.uid_next;
   v.highest_modseq = v.mailbox.highest_modseq;
-  // Encoded narrower (view_entries.h); the store's array is freed.
-  v.entries = ViewEntries(std::move(loaded->view.entries));
+  v.entries = std::move(loaded->entries);
   uint32_t first_unseen = 0;
   for (size_t i = 0; i < v.entries.size(); ++i) {
     if (!(v.entries[i].system & store::kFlagSeen)) {
@@ -63,7 +76,7 @@ awaitable<Reply> Session::CmdSelect(Command cmd) {
     }
   }
   std::vector<std::string> keywords;
-  for (auto& [uid, kws] : loaded->view.keywords) {
+  for (auto& [uid, kws] : loaded->keywords) {
     for (const auto& k : kws) {
       if (keywords.size() < 100 &&
           std::find(keywords.begin(), keywords.end(), k) == keywords.end()) {
@@ -72,7 +85,7 @@ awaitable<Reply> Session::CmdSelect(Command cmd) {
     }
     v.keywords.emplace(uid, std::move(kws));
   }
-  loaded->view.keywords = {};
+  loaded->keywords = {};
   std::string flags = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
   for (const auto& k : keywords) flags += " " + k;
   Send("* FLAGS (" + flags + ")\r\n");

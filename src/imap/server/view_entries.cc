@@ -1,5 +1,6 @@
 #include "imap/server/view_entries.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <mutex>
@@ -138,6 +139,22 @@ ViewEntries::ViewEntries(std::vector<Entry> entries)
   node_->Encode(entries.size(), [&](size_t i) { return entries[i]; });
 }
 
+ViewEntries::ViewEntries(const store::ViewBounds& bounds)
+    : node_(std::make_shared<Node>()) {
+  // As Entry keeps them (MODSEQ saturated), and never an inverted range:
+  // widths stay at most 5 whatever the bounds say.
+  auto saturated = [](store::ModSeq m) {
+    return std::min(m, Entry::kMaxModSeq);
+  };
+  const store::Uid uid_lo = bounds.min_uid;
+  const store::Uid uid_hi = std::max(bounds.max_uid, uid_lo);
+  const store::ModSeq ms_lo = saturated(bounds.min_modseq);
+  const store::ModSeq ms_hi = std::max(saturated(bounds.max_modseq), ms_lo);
+  Layout& l = node_->layout;
+  l = {uid_lo, ms_lo, WidthFor(uid_hi - uid_lo), WidthFor(ms_hi - ms_lo)};
+  node_->bytes.reserve(bounds.count * l.stride());
+}
+
 size_t ViewEntries::Offered() {
   auto& t = OfferTable::Get();
   std::lock_guard lock(t.mu);
@@ -191,7 +208,7 @@ void ViewEntries::PushBack(const Entry& e) {
   MakePrivate();
   Node& n = *node_;
   if (n.hashed) n.fingerprint += EntryHash(e);
-  if (n.count == 0 || !n.layout.Fits(e)) {
+  if (!n.layout.Fits(e)) {
     const size_t old = n.count;
     return n.Encode(old + 1, [&](size_t k) { return k < old ? n.At(k) : e; });
   }

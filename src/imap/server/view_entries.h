@@ -40,6 +40,7 @@
 #include <memory>
 #include <vector>
 
+#include "store/store.h"
 #include "store/types.h"
 
 namespace correio::imap {
@@ -51,6 +52,12 @@ class ViewEntries {
 
   ViewEntries() = default;
   explicit ViewEntries(std::vector<Entry> entries);
+  // Empty, laid out for entries within `bounds` and with room for
+  // bounds.count of them, so that PushBack-ing them one by one as the store
+  // reads them (Store::ScanView) writes each in place: the entries are
+  // never held twice. An entry outside the bounds is still kept (the array
+  // is re-encoded), only slower.
+  explicit ViewEntries(const store::ViewBounds& bounds);
   // Copies share the array until either side changes it.
 
   // Entries are decoded on access, so they come by value.

@@ -238,6 +238,37 @@ TEST(ViewEntries, CloseUidsAndModSeqsTakeFiveOctetsAMessage) {
   EXPECT_EQ(ViewEntries(Mailbox(1000000)).EncodedSize(), 7000000u);
 }
 
+ViewEntries FromBounds(const std::vector<Entry>& rows,
+                       const store::ViewBounds& bounds) {
+  ViewEntries v(bounds);
+  for (const Entry& e : rows) v.PushBack(e);
+  return v;
+}
+
+TEST(ViewEntries, BuiltRowByRowWithinTheStoresBoundsKeepsTheirLayout) {
+  std::vector<Entry> rows = Mailbox(1000);  // MODSEQs 100 .. 1099
+  // Bounds as the store reports them: the entries then take 5 octets.
+  ViewEntries exact = FromBounds(rows, {1000, 1, 1000, 100, 1099});
+  EXPECT_TRUE(Contents(exact) == rows);
+  EXPECT_EQ(exact.EncodedSize(), 5000u);
+  // Wider bounds are taken as given, not narrowed by re-encoding at the
+  // first entry: each entry is written once, where the bounds put it.
+  ViewEntries wide = FromBounds(rows, {1000, 1, 1000, 100, 100 + (1u << 20)});
+  EXPECT_TRUE(Contents(wide) == rows);
+  EXPECT_EQ(wide.EncodedSize(), 6000u);
+  // Bounds that are wrong (too narrow, inverted, MODSEQ past 40 bits)
+  // cost a re-encode, never an entry.
+  rows.push_back({5000, store::kFlagDeleted, 1u << 30});
+  for (store::ViewBounds bad : {store::ViewBounds{10, 1, 10, 100, 110},
+                                store::ViewBounds{1000, 900, 2, 500, 7},
+                                store::ViewBounds{1, 0, 0, 0, ~0ull}}) {
+    ViewEntries v = FromBounds(rows, bad);
+    EXPECT_TRUE(Contents(v) == rows);
+    v.Set(3, {4, 0, 2});
+    EXPECT_EQ(v[3], (Entry{4, 0, 2}));
+  }
+}
+
 TEST(ViewEntries, EqualEntriesEncodedApartAreStillShared) {
   // b loaded one more message with a lower MODSEQ than any of a's, then
   // saw it expunged: the same entries as a, from another base.

@@ -499,20 +499,26 @@ class MemoryStore final : public Store {
     }());
   }
 
-  Result<MailboxView> ListView(MailboxId mailbox) override {
+  Status ScanView(MailboxId mailbox, ViewReceiver& to) override {
     std::lock_guard lock(mu_);
     Box* b = FindBox(mailbox);
     if (!b) return Fail(ErrorCode::kNotFound, "no mailbox");
-    MailboxView out;
-    out.mailbox = b->mailbox;
-    out.entries.reserve(b->messages.size());
+    ViewBounds bounds;
     for (const auto& [uid, m] : b->messages) {
-      out.entries.push_back({m.uid, m.flags.system, m.modseq});
-      if (!m.flags.keywords.empty()) {
-        out.keywords.emplace_back(m.uid, m.flags.keywords);
+      if (bounds.count++ == 0) {
+        bounds.min_uid = uid;
+        bounds.min_modseq = bounds.max_modseq = m.modseq;
       }
+      bounds.max_uid = uid;
+      bounds.min_modseq = std::min(bounds.min_modseq, m.modseq);
+      bounds.max_modseq = std::max(bounds.max_modseq, m.modseq);
     }
-    return out;
+    to.Begin(b->mailbox, bounds);
+    for (const auto& [uid, m] : b->messages) {
+      to.Row({m.uid, m.flags.system, m.modseq},
+             std::vector<std::string>(m.flags.keywords));
+    }
+    return {};
   }
 
   Result<std::vector<MessageRow>> GetMessages(MailboxId mailbox,

@@ -981,19 +981,25 @@ class SqliteStore final : public Store {
         });
   }
 
-  Result<MailboxView> ListView(MailboxId mailbox) override {
-    return Read([&](Db& db) -> Result<MailboxView> {
-      MailboxView out;
+  Status ScanView(MailboxId mailbox, ViewReceiver& to) override {
+    return Read([&](Db& db) -> Status {
       auto mb = MailboxById(db, mailbox);
       if (!mb) return Fail(mb.error());
-      out.mailbox = std::move(*mb);
-      // Counted first so the vector is allocated once at its final size
-      // (growing by doubling would briefly need twice as much).
-      auto n = db.Prepare("SELECT count(*) FROM messages WHERE mailbox = ?");
-      if (!n) return Fail(n.error());
-      auto counted = n->Bind(mailbox).Step();
+      // One pass over the covering index for the bounds, a second for the
+      // rows (the same snapshot).
+      auto b = db.Prepare(
+          "SELECT count(*), min(uid), max(uid), min(modseq), max(modseq) "
+          "FROM messages WHERE mailbox = ?");
+      if (!b) return Fail(b.error());
+      auto counted = b->Bind(mailbox).Step();
       if (!counted) return Fail(counted.error());
-      out.entries.reserve(*counted ? static_cast<size_t>(n->Int(0)) : 0);
+      ViewBounds bounds;
+      if (*counted && b->Int(0) > 0) {
+        bounds = {static_cast<size_t>(b->Int(0)), static_cast<Uid>(b->Int(1)),
+                  static_cast<Uid>(b->Int(2)), static_cast<ModSeq>(b->Int(3)),
+                  static_cast<ModSeq>(b->Int(4))};
+      }
+      to.Begin(*mb, bounds);
       auto s = db.Prepare(
           "SELECT uid, modseq, flags, keywords FROM messages "
           "WHERE mailbox = ? ORDER BY uid");
@@ -1003,14 +1009,13 @@ class SqliteStore final : public Store {
         auto row = s->Step();
         if (!row) return Fail(row.error());
         if (!*row) break;
-        auto uid = static_cast<Uid>(s->Int(0));
-        out.entries.push_back({uid, static_cast<uint32_t>(s->Int(2)),
-                               static_cast<ModSeq>(s->Int(1))});
-        if (s->Bytes(3) > 0) {  // most messages have no keywords
-          out.keywords.emplace_back(uid, SplitKeywords(s->Text(3)));
-        }
+        std::vector<std::string> keywords;
+        if (s->Bytes(3) > 0) keywords = SplitKeywords(s->Text(3));
+        to.Row({static_cast<Uid>(s->Int(0)), static_cast<uint32_t>(s->Int(2)),
+                static_cast<ModSeq>(s->Int(1))},
+               std::move(keywords));
       }
-      return out;
+      return {};
     });
   }
 
