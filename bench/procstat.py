@@ -102,5 +102,34 @@ def rss_bytes(root_pids):
     return total
 
 
+def reset_peak(root_pids):
+    """Resets each process's peak RSS (VmHWM) to its RSS now (proc(5),
+    clear_refs value 5), so that peak_rss_bytes later gives the peak since
+    this call."""
+    for pid in tree_pids(root_pids):
+        try:
+            with open(f"/proc/{pid}/clear_refs", "w") as f:
+                f.write("5")
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+
+
+def peak_rss_bytes(root_pids):
+    """Summed peak RSS (VmHWM) of the trees under root_pids: since
+    reset_peak for the processes that existed then, since their start for
+    the others."""
+    total = 0
+    for pid in tree_pids(root_pids):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return total
+
+
 def process_count(root_pids):
     return len(tree_pids(root_pids))

@@ -1,8 +1,9 @@
 """Profiling aid: correio alone with one large mailbox. Fills INBOX to each
 size given (MULTIAPPEND of corpus.small_message, as the Scale scenario of
 bench/run.py), then times SELECT, FETCH 1:* (FLAGS) and SEARCH BODY over a
-fresh session and reports how much the server's memory grew while that
-session had the mailbox selected.
+fresh session and reports how much the server's memory grew by the end of
+the SELECT: at its peak (the session, its view, and what SELECT held only
+while it ran) and what stays while the mailbox is selected.
 
     python3 bench/profile_scale.py build-bench/correio 100000 1000000
     python3 bench/profile_scale.py NEW 1000000 --also OLD   # before/after
@@ -25,31 +26,15 @@ import time
 import corpus
 import run as R
 import servers
-from imapclient import ImapClient
 
 
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-async def measure(port, user, pid):
-    c = await ImapClient.connect(port)
-    await c.login(user, R.PASSWORD)
-    out = {}
-    base = rss_kb(pid)
-    for name, cmd in (("SELECT", "SELECT INBOX"),
-                      ("FETCH 1:* FLAGS", "FETCH 1:* (FLAGS)"),
-                      ("SEARCH BODY", "SEARCH BODY " + corpus.NEEDLE)):
-        t0 = time.monotonic()
-        await c.command(cmd)
-        out[name] = (time.monotonic() - t0) * 1000
-        if name == "SELECT":
-            out["RSS growth at SELECT (KB)"] = rss_kb(pid) - base
-    await c.logout()
+def measure(port, user, pids):
+    """Bench/run.py's Scale measurement, in ms and KB."""
+    r = asyncio.run(R._scale_measure(port, user, 600, pids))  # pylint: disable=protected-access
+    out = {k + " (ms)": v * 1000 for k, v in r.items()
+           if not k.startswith("memory")}
+    out["memory growth at SELECT, peak (KB)"] = r["memory"] / 1024
+    out["memory growth held after SELECT (KB)"] = r["memory held"] / 1024
     return out
 
 
@@ -82,8 +67,6 @@ def main():
     else:
         server = servers.Correio(args.binary,
                                  tempfile.mkdtemp(prefix="scale-"))
-    if args.keep or args.reuse:
-        server_dir, server.dir = server.dir, None
     server.start()
     user = "scale@" + servers.DOMAIN
     try:
@@ -92,7 +75,6 @@ def main():
         else:
             server.add_user(user, R.PASSWORD)
             have = 0
-        pid = server.pids()[0]
         for size in sorted(args.sizes):
             t0 = time.monotonic()
             if size <= have:
@@ -109,22 +91,20 @@ def main():
                 if binary != server.binary:
                     server.binary = binary
                     server.restart()
-                pid = server.pids()[0]
                 # warm: the first pass also lets SEARCH catch up the index
-                asyncio.run(measure(server.port("imap"), user, pid))
+                measure(server.port("imap"), user, server.pids())
                 for _ in range(3):
-                    r = asyncio.run(measure(server.port("imap"), user, pid))
+                    r = measure(server.port("imap"), user, server.pids())
                     print("%s, %d messages: " % (binary, size) + ", ".join(
                         "%s %.1f" % kv for kv in r.items()), flush=True)
             if server.binary != args.binary:
                 server.binary = args.binary
                 server.restart()
     finally:
-        if server.dir is None:
-            server.dir = "/nonexistent-kept"  # stop() must not remove it
+        if args.keep or args.reuse:
+            kept, server.dir = server.dir, "/nonexistent-kept"  # stop() removes dir
             server.stop()
-            print("kept: --reuse %s" % os.path.join(server_dir,
-                                                    "correio.toml"))
+            print("kept: --reuse %s" % os.path.join(kept, "correio.toml"))
         else:
             server.stop()
 

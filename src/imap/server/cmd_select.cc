@@ -53,6 +53,7 @@ awaitable<Reply> Session::CmdSelect(Command cmd) {
     // UIDNEXT and HIGHESTMODSEQ are exactly those of the entries.
     Loaded l;
     if (auto st = store->ScanView(mb->id, l); !st) return Fail(st.error());
+    l.entries.Tighten();  // the store's MODSEQ range may be wider
     if (q && q->uid_validity == l.mailbox.uid_validity) {
       auto log = ReadExpungeLog(store, l.mailbox.id, q->modseq);
       if (!log) return Fail(log.error());

@@ -70,7 +70,7 @@ void ViewEntries::Layout::Write(uint8_t* p, const Entry& e) const {
 }
 
 template <class Get>
-void ViewEntries::Node::Encode(size_t n, Get get) {
+ViewEntries::Layout ViewEntries::Node::Narrowest(size_t n, Get get) {
   store::Uid uid_lo = 0, uid_hi = 0;
   store::ModSeq ms_lo = 0, ms_hi = 0;
   for (size_t i = 0; i < n; ++i) {
@@ -80,7 +80,11 @@ void ViewEntries::Node::Encode(size_t n, Get get) {
     if (i == 0 || e.modseq() < ms_lo) ms_lo = e.modseq();
     if (i == 0 || e.modseq() > ms_hi) ms_hi = e.modseq();
   }
-  Layout l{uid_lo, ms_lo, WidthFor(uid_hi - uid_lo), WidthFor(ms_hi - ms_lo)};
+  return {uid_lo, ms_lo, WidthFor(uid_hi - uid_lo), WidthFor(ms_hi - ms_lo)};
+}
+
+template <class Get>
+void ViewEntries::Node::EncodeAs(const Layout& l, size_t n, Get get) {
   std::vector<uint8_t> fresh(n * l.stride());
   for (size_t i = 0; i < n; ++i) l.Write(&fresh[i * l.stride()], get(i));
   bytes.swap(fresh);
@@ -136,7 +140,7 @@ ViewEntries::Node::~Node() {
 
 ViewEntries::ViewEntries(std::vector<Entry> entries)
     : node_(std::make_shared<Node>()) {
-  node_->Encode(entries.size(), [&](size_t i) { return entries[i]; });
+  node_->EncodeNarrowest(entries.size(), [&](size_t i) { return entries[i]; });
 }
 
 ViewEntries::ViewEntries(const store::ViewBounds& bounds)
@@ -153,6 +157,17 @@ ViewEntries::ViewEntries(const store::ViewBounds& bounds)
   Layout& l = node_->layout;
   l = {uid_lo, ms_lo, WidthFor(uid_hi - uid_lo), WidthFor(ms_hi - ms_lo)};
   node_->bytes.reserve(bounds.count * l.stride());
+}
+
+void ViewEntries::Tighten() {
+  if (!node_ || node_->count > kMaxShared) return;
+  const Node* n = node_.get();
+  const Layout l =
+      Node::Narrowest(n->count, [n](size_t i) { return n->At(i); });
+  if (l.stride() >= n->stride()) return;
+  MakePrivate();
+  Node* own = node_.get();
+  own->EncodeAs(l, own->count, [own](size_t i) { return own->At(i); });
 }
 
 size_t ViewEntries::Offered() {
@@ -201,7 +216,7 @@ void ViewEntries::Set(size_t i, const Entry& e) {
   Node& n = *node_;
   if (n.hashed) n.fingerprint += EntryHash(e) - EntryHash(n.At(i));
   if (n.layout.Fits(e)) return n.Put(i, e);
-  n.Encode(n.count, [&](size_t k) { return k == i ? e : n.At(k); });
+  n.EncodeNarrowest(n.count, [&](size_t k) { return k == i ? e : n.At(k); });
 }
 
 void ViewEntries::PushBack(const Entry& e) {
@@ -210,7 +225,8 @@ void ViewEntries::PushBack(const Entry& e) {
   if (n.hashed) n.fingerprint += EntryHash(e);
   if (!n.layout.Fits(e)) {
     const size_t old = n.count;
-    return n.Encode(old + 1, [&](size_t k) { return k < old ? n.At(k) : e; });
+    return n.EncodeNarrowest(old + 1,
+                             [&](size_t k) { return k < old ? n.At(k) : e; });
   }
   n.bytes.resize((n.count + 1) * n.stride());
   n.Put(n.count++, e);

@@ -58,6 +58,12 @@ class ViewEntries {
   // never held twice. An entry outside the bounds is still kept (the array
   // is re-encoded), only slower.
   explicit ViewEntries(const store::ViewBounds& bounds);
+  // Re-encodes with the narrowest layout when that is narrower than the
+  // current one: after building from bounds wider than the entries (the
+  // store's MODSEQ range). Arrays over kMaxShared entries are left as they
+  // are: re-encoding would hold them twice for a moment, which building
+  // from bounds is there to avoid, for at most one octet an entry.
+  void Tighten();
   // Copies share the array until either side changes it.
 
   // Entries are decoded on access, so they come by value.
@@ -169,10 +175,17 @@ class ViewEntries {
     void Put(size_t i, const Entry& e) {
       layout.Write(&bytes[i * stride()], e);
     }
-    // Encodes entries get(0) .. get(n-1) afresh, fields as narrow as they
-    // can be.
+    // The layout with the narrowest fields for entries get(0) .. get(n-1).
     template <class Get>
-    void Encode(size_t n, Get get);
+    static Layout Narrowest(size_t n, Get get);
+    // Encodes entries get(0) .. get(n-1) afresh in layout `l` (they must
+    // fit), or in the narrowest.
+    template <class Get>
+    void EncodeAs(const Layout& l, size_t n, Get get);
+    template <class Get>
+    void EncodeNarrowest(size_t n, Get get) {
+      EncodeAs(Narrowest(n, get), n, get);
+    }
 
     // The sum of EntryHash over entries (view_entries.cc), once Share()
     // has computed it (arrays too big to share never pay for it).

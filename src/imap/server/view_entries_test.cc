@@ -251,11 +251,28 @@ TEST(ViewEntries, BuiltRowByRowWithinTheStoresBoundsKeepsTheirLayout) {
   ViewEntries exact = FromBounds(rows, {1000, 1, 1000, 100, 1099});
   EXPECT_TRUE(Contents(exact) == rows);
   EXPECT_EQ(exact.EncodedSize(), 5000u);
-  // Wider bounds are taken as given, not narrowed by re-encoding at the
-  // first entry: each entry is written once, where the bounds put it.
-  ViewEntries wide = FromBounds(rows, {1000, 1, 1000, 100, 100 + (1u << 20)});
+  // Wider bounds (SQLite's MODSEQ range is 0 .. HIGHESTMODSEQ) are taken
+  // as given, not narrowed by re-encoding at the first entry: each entry
+  // is written once, where the bounds put it. Tighten() then narrows it.
+  ViewEntries wide = FromBounds(rows, {1000, 1, 1000, 0, 100 + (1u << 20)});
   EXPECT_TRUE(Contents(wide) == rows);
   EXPECT_EQ(wide.EncodedSize(), 6000u);
+  ViewEntries held = wide;  // another holder keeps its array as it is
+  wide.Tighten();
+  EXPECT_TRUE(Contents(wide) == rows);
+  EXPECT_EQ(wide.EncodedSize(), 5000u);
+  EXPECT_EQ(held.EncodedSize(), 6000u);
+  EXPECT_TRUE(Contents(held) == rows);
+  const void* tight = wide.ArrayId();
+  wide.Tighten();  // already narrowest: nothing to do
+  EXPECT_EQ(wide.ArrayId(), tight);
+  // Past kMaxShared the array stays as built (re-encoding would hold it
+  // twice for a moment).
+  std::vector<Entry> big = Mailbox(ViewEntries::kMaxShared + 1);
+  ViewEntries large = FromBounds(
+      big, {big.size(), 1, static_cast<store::Uid>(big.size()), 0, 1u << 24});
+  large.Tighten();
+  EXPECT_EQ(large.EncodedSize(), big.size() * 8);  // 1 + 3 + 4 (3 would do)
   // Bounds that are wrong (too narrow, inverted, MODSEQ past 40 bits)
   // cost a re-encode, never an entry.
   rows.push_back({5000, store::kFlagDeleted, 1u << 30});

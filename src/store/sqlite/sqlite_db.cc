@@ -1,5 +1,7 @@
 #include "store/sqlite/sqlite_db.h"
 
+#include <spdlog/spdlog.h>
+
 #include <mutex>
 #include <string>
 
@@ -48,8 +50,15 @@ static_assert(kSubJournalInMemory <= 0x1ffff);
 void ConfigureSqliteOnce() {
   static std::once_flag once;
   std::call_once(once, [] {
-    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, kSubJournalInMemory);
+    // Refused (SQLITE_MISUSE) only if something in the process initialized
+    // SQLite first: the store still works, with SQLite's defaults.
+    if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK ||
+        sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, kSubJournalInMemory) !=
+            SQLITE_OK) {
+      spdlog::warn(
+          "store: SQLite was initialized before the store configured it; "
+          "running with its default memory statistics and sub-journal size");
+    }
   });
 }
 
