@@ -117,11 +117,7 @@ awaitable<Reply> Session::CmdRename(Command cmd) {
     // and leaves INBOX empty (its children are not renamed).
     auto dest = store->CreateMailbox(id, t, store::SpecialUse::kNone);
     if (!dest) return Fail(dest.error());
-    auto view = store->ListView(mb->id);
-    if (!view) return Fail(view.error());
-    const auto& entries = view->entries;
-    if (entries.empty()) return {};
-    store::UidSet all{{entries.front().uid(), entries.back().uid()}};
+    store::UidSet all{{1, 0xFFFFFFFFu}};  // whatever INBOX holds now
     auto moved = store->Move(mb->id, all, dest->id, origin);
     if (!moved) return Fail(moved.error());
     return {};

@@ -1,5 +1,8 @@
 #include "imap/server/view_entries.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -69,6 +72,18 @@ void ViewEntries::Layout::Write(uint8_t* p, const Entry& e) const {
   PutLe(p + 1 + uid_width, modseq_width, e.modseq() - modseq_base);
 }
 
+ViewEntries::Layout ViewEntries::Layout::For(store::Uid uid_lo,
+                                             store::Uid uid_hi,
+                                             store::ModSeq ms_lo,
+                                             store::ModSeq ms_hi) {
+  // As Entry keeps them (MODSEQ saturated), and never an inverted range:
+  // widths stay at most 5 whatever the caller says.
+  ms_lo = std::min(ms_lo, Entry::kMaxModSeq);
+  ms_hi = std::max(std::min(ms_hi, Entry::kMaxModSeq), ms_lo);
+  uid_hi = std::max(uid_hi, uid_lo);
+  return {uid_lo, ms_lo, WidthFor(uid_hi - uid_lo), WidthFor(ms_hi - ms_lo)};
+}
+
 template <class Get>
 ViewEntries::Layout ViewEntries::Node::Narrowest(size_t n, Get get) {
   store::Uid uid_lo = 0, uid_hi = 0;
@@ -80,7 +95,7 @@ ViewEntries::Layout ViewEntries::Node::Narrowest(size_t n, Get get) {
     if (i == 0 || e.modseq() < ms_lo) ms_lo = e.modseq();
     if (i == 0 || e.modseq() > ms_hi) ms_hi = e.modseq();
   }
-  return {uid_lo, ms_lo, WidthFor(uid_hi - uid_lo), WidthFor(ms_hi - ms_lo)};
+  return Layout::For(uid_lo, uid_hi, ms_lo, ms_hi);
 }
 
 template <class Get>
@@ -145,29 +160,45 @@ ViewEntries::ViewEntries(std::vector<Entry> entries)
 
 ViewEntries::ViewEntries(const store::ViewBounds& bounds)
     : node_(std::make_shared<Node>()) {
-  // As Entry keeps them (MODSEQ saturated), and never an inverted range:
-  // widths stay at most 5 whatever the bounds say.
-  auto saturated = [](store::ModSeq m) {
-    return std::min(m, Entry::kMaxModSeq);
-  };
-  const store::Uid uid_lo = bounds.min_uid;
-  const store::Uid uid_hi = std::max(bounds.max_uid, uid_lo);
-  const store::ModSeq ms_lo = saturated(bounds.min_modseq);
-  const store::ModSeq ms_hi = std::max(saturated(bounds.max_modseq), ms_lo);
-  Layout& l = node_->layout;
-  l = {uid_lo, ms_lo, WidthFor(uid_hi - uid_lo), WidthFor(ms_hi - ms_lo)};
-  node_->bytes.reserve(bounds.count * l.stride());
+  node_->layout = Layout::For(bounds.min_uid, bounds.max_uid, bounds.min_modseq,
+                              bounds.max_modseq);
+  node_->bytes.reserve(bounds.count * node_->stride());
 }
 
 void ViewEntries::Tighten() {
-  if (!node_ || node_->count > kMaxShared) return;
+  if (!node_) return;
   const Node* n = node_.get();
   const Layout l =
       Node::Narrowest(n->count, [n](size_t i) { return n->At(i); });
   if (l.stride() >= n->stride()) return;
   MakePrivate();
-  Node* own = node_.get();
-  own->EncodeAs(l, own->count, [own](size_t i) { return own->At(i); });
+  Node& own = *node_;
+  // In place, front to back: entry i's new octets end at (i+1) * the new
+  // stride, at or before entry i+1's old ones begin, and each entry is
+  // read before it is written. No second array, whatever the size.
+  const Layout old = own.layout;
+  uint8_t* p = own.bytes.data();
+  for (size_t i = 0; i < own.count; ++i) {
+    l.Write(p + i * l.stride(), old.Read(p + i * old.stride()));
+  }
+  own.layout = l;
+  own.bytes.resize(own.count * l.stride());
+  if (own.count <= kMaxShared) {
+    own.bytes.shrink_to_fit();  // a copy, but a small one
+  } else {
+    // A copy would hold the array twice for a moment: give the pages past
+    // the end back instead (their contents are spare room, and a page
+    // given back reads as zeros if the array grows into it again).
+    const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const auto from =
+        (reinterpret_cast<uintptr_t>(p) + own.bytes.size() + page - 1) &
+        ~(page - 1);
+    const auto to =
+        (reinterpret_cast<uintptr_t>(p) + own.bytes.capacity()) & ~(page - 1);
+    if (to > from) {
+      madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
+    }
+  }
 }
 
 size_t ViewEntries::Offered() {

@@ -40,7 +40,6 @@
 #include <memory>
 #include <vector>
 
-#include "store/store.h"
 #include "store/types.h"
 
 namespace correio::imap {
@@ -55,14 +54,14 @@ class ViewEntries {
   // Empty, laid out for entries within `bounds` and with room for
   // bounds.count of them, so that PushBack-ing them one by one as the store
   // reads them (Store::ScanView) writes each in place: the entries are
-  // never held twice. An entry outside the bounds is still kept (the array
-  // is re-encoded), only slower.
+  // never held twice. An entry outside the bounds is still kept, only
+  // slower: the array is re-encoded, exactly sized, and grows from there.
   explicit ViewEntries(const store::ViewBounds& bounds);
-  // Re-encodes with the narrowest layout when that is narrower than the
-  // current one: after building from bounds wider than the entries (the
-  // store's MODSEQ range). Arrays over kMaxShared entries are left as they
-  // are: re-encoding would hold them twice for a moment, which building
-  // from bounds is there to avoid, for at most one octet an entry.
+  // Re-encodes in the narrowest layout when that is narrower than the
+  // current one, in place: after building from bounds wider than the
+  // entries (SQLite's MODSEQ range is 0 .. HIGHESTMODSEQ; a mailbox whose
+  // messages were all flagged by one STORE, or moved by one MOVE, has one
+  // MODSEQ for all of them and needs no MODSEQ octet at all).
   void Tighten();
   // Copies share the array until either side changes it.
 
@@ -150,12 +149,19 @@ class ViewEntries {
   // its system flags, then uid - uid_base in uid_width octets, then
   // MODSEQ - modseq_base in modseq_width octets, little-endian. The bases
   // and widths (the Layout) are the array's own, each just wide enough for
-  // its range when encoded, so a 1,000-message INBOX with UIDs and MODSEQs
+  // its range when encoded or tightened (an array built from the store's
+  // bounds, or one whose entries were erased, may be wider until then), so
+  // a 1,000-message INBOX with UIDs and MODSEQs
   // within 65,536 of each other takes 5 octets a message instead of 10,
   // and a 10^6-message mailbox 7. A change that does not fit re-encodes
   // the array with wider fields; widths grow by a factor of 256 each time,
   // so that is rare.
   struct Layout {
+    // The narrowest for uids in [uid_lo, uid_hi] and MODSEQs in [ms_lo,
+    // ms_hi] (MODSEQs saturated as Entry keeps them; an inverted range
+    // taken as empty).
+    static Layout For(store::Uid uid_lo, store::Uid uid_hi, store::ModSeq ms_lo,
+                      store::ModSeq ms_hi);
     store::Uid uid_base = 0;
     store::ModSeq modseq_base = 0;
     uint8_t uid_width = 0;

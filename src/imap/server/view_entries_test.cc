@@ -266,13 +266,20 @@ TEST(ViewEntries, BuiltRowByRowWithinTheStoresBoundsKeepsTheirLayout) {
   const void* tight = wide.ArrayId();
   wide.Tighten();  // already narrowest: nothing to do
   EXPECT_EQ(wide.ArrayId(), tight);
-  // Past kMaxShared the array stays as built (re-encoding would hold it
-  // twice for a moment).
+  // Past kMaxShared too (in place; the spare pages are given back), and
+  // the array still grows afterwards.
   std::vector<Entry> big = Mailbox(ViewEntries::kMaxShared + 1);
   ViewEntries large = FromBounds(
       big, {big.size(), 1, static_cast<store::Uid>(big.size()), 0, 1u << 24});
+  EXPECT_EQ(large.EncodedSize(), big.size() * 8);  // 1 + 3 + 4
   large.Tighten();
-  EXPECT_EQ(large.EncodedSize(), big.size() * 8);  // 1 + 3 + 4 (3 would do)
+  EXPECT_EQ(large.EncodedSize(), big.size() * 7);  // 1 + 3 + 3
+  EXPECT_TRUE(Contents(large) == big);
+  for (uint32_t i = 0; i < 5000; ++i) {
+    big.push_back({static_cast<store::Uid>(big.size() + 1), 0, 200 + i});
+    large.PushBack(big.back());
+  }
+  EXPECT_TRUE(Contents(large) == big);
   // Bounds that are wrong (too narrow, inverted, MODSEQ past 40 bits)
   // cost a re-encode, never an entry.
   rows.push_back({5000, store::kFlagDeleted, 1u << 30});
@@ -284,6 +291,38 @@ TEST(ViewEntries, BuiltRowByRowWithinTheStoresBoundsKeepsTheirLayout) {
     v.Set(3, {4, 0, 2});
     EXPECT_EQ(v[3], (Entry{4, 0, 2}));
   }
+}
+
+TEST(ViewEntries, OneModSeqForAllTakesNoModSeqOctets) {
+  // As after one STORE over the whole mailbox.
+  std::vector<Entry> rows;
+  for (uint32_t u = 1; u <= 1000; ++u)
+    rows.push_back({u, store::kFlagSeen, 5000});
+  ViewEntries v = FromBounds(rows, {1000, 1, 1000, 0, 5000});
+  EXPECT_EQ(v.EncodedSize(), 1000u * 5);  // 1 + 2 + 2
+  v.Tighten();
+  EXPECT_EQ(v.EncodedSize(), 1000u * 3);  // 1 + 2 + 0
+  EXPECT_TRUE(Contents(v) == rows);
+  v.Set(10, {11, 0, 5001});  // the next change widens it again
+  rows[10] = {11, 0, 5001};
+  EXPECT_TRUE(Contents(v) == rows);
+  EXPECT_EQ(v.EncodedSize(), 1000u * 4);
+}
+
+TEST(ViewEntries, PushBackOntoNothingOrOntoAnEmptiedArray) {
+  ViewEntries fresh;
+  std::vector<Entry> rows = Mailbox(300, 7);
+  for (const Entry& e : rows) fresh.PushBack(e);
+  EXPECT_TRUE(Contents(fresh) == rows);
+  EXPECT_EQ(fresh.EncodedSize(), 300u * 5);
+  // Emptied, it keeps its layout; what comes next may lie outside it.
+  std::vector<uint32_t> all(300);
+  for (uint32_t i = 0; i < 300; ++i) all[i] = i;
+  fresh.EraseAt(all);
+  EXPECT_TRUE(fresh.empty());
+  std::vector<Entry> next = {{400, 0, 50}, {401, store::kFlagSeen, 1u << 30}};
+  for (const Entry& e : next) fresh.PushBack(e);
+  EXPECT_TRUE(Contents(fresh) == next);
 }
 
 TEST(ViewEntries, EqualEntriesEncodedApartAreStillShared) {

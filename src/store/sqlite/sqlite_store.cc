@@ -985,9 +985,9 @@ class SqliteStore final : public Store {
     return Read([&](Db& db) -> Status {
       auto mb = MailboxById(db, mailbox);
       if (!mb) return Fail(mb.error());
-      // The count is a pass over the covering index (37 ms at 10^6); the
-      // uids are its ends. MODSEQs are not indexed, so their range is the
-      // mailbox's own: min and max in the same pass would take it to
+      // The count is a pass over the (mailbox, uid) index (37 ms at 10^6);
+      // the uids are its ends. MODSEQs are not indexed, so their range is
+      // the mailbox's own: min and max in the same pass would take it to
       // 150 ms.
       auto b = db.Prepare(
           "SELECT count(*), "
