@@ -23,6 +23,7 @@ import socket
 import sqlite3
 import ssl
 import tempfile
+import threading
 import time
 import unittest
 
@@ -216,6 +217,53 @@ class ImapSync(ServerTestCase):
         finally:
             for c in (phone, laptop, web):
                 c.close()
+
+    def test_select_leaves_later_expunges_to_the_next_command(self):
+        """A message expunged while SELECT reads its snapshot is reported
+        at the next command, not right after the tagged OK (RFC 9051
+        §7.5.1: no EXPUNGE when no command is in progress), so the newest
+        sequence number SELECT announced is still valid for the FETCH a
+        client sends on it. The window is SELECT's read, so this loops
+        while another session appends and expunges the newest message;
+        it failed within a few hundred SELECTs when the EXPUNGE followed
+        the OK."""
+        a, b = Imap(self.server), Imap(self.server)
+        stop = threading.Event()
+        errors = []
+
+        def churn():
+            try:
+                b.ok("SELECT Churn")
+                i = 0
+                while not stop.is_set():
+                    uid = append(b, "Churn", "new%d" % i)
+                    b.ok("UID STORE %d +FLAGS.SILENT (\\Deleted)" % uid)
+                    b.ok("UID EXPUNGE %d" % uid)
+                    i += 1
+            except Exception as e:  # pylint: disable=broad-except
+                errors.append(e)
+
+        try:
+            self.fresh(a, "Churn")
+            for i in range(300):
+                append(a, "Churn", "m%d" % i)
+            t = threading.Thread(target=churn)
+            t.start()
+            try:
+                for _ in range(400):
+                    untagged, _ = a.ok("SELECT Churn")
+                    n = int(next(re.match(r"\* (\d+) EXISTS", u).group(1)
+                                 for u in untagged
+                                 if re.match(r"\* \d+ EXISTS", u)))
+                    _, tagged = a.cmd("FETCH %d (UID)" % n)
+                    self.assertIn(" OK", tagged, "FETCH %d after SELECT" % n)
+            finally:
+                stop.set()
+                t.join()
+            self.assertEqual(errors, [])
+        finally:
+            a.close()
+            b.close()
 
     def test_condstore(self):
         a, b = Imap(self.server), Imap(self.server)

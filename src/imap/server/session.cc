@@ -42,8 +42,8 @@ const Session::CommandSpec Session::kCommands[] = {
     {"LOGIN", false, kNotAuth, 0, &Session::CmdLogin},
     {"AUTHENTICATE", false, kNotAuth, 0, &Session::CmdAuthenticate},
     {"ENABLE", false, kAuthOnly, 0, &Session::CmdEnable},
-    {"SELECT", false, kAuth, kSpecUpdatesAfterReply, &Session::CmdSelect},
-    {"EXAMINE", false, kAuth, kSpecUpdatesAfterReply, &Session::CmdSelect},
+    {"SELECT", false, kAuth, kSpecSnapshotReply, &Session::CmdSelect},
+    {"EXAMINE", false, kAuth, kSpecSnapshotReply, &Session::CmdSelect},
     {"CREATE", false, kAuth, 0, &Session::CmdCreate},
     {"DELETE", false, kAuth, 0, &Session::CmdDelete},
     {"RENAME", false, kAuth, 0, &Session::CmdRename},
@@ -409,7 +409,6 @@ awaitable<void> Session::Run() {
     }
     Reply reply;
     std::string tag;
-    bool updates_after_reply = false;
     if (rr.error) {
       tag = rr.error->tag;
       if (rr.too_big && !tag.empty()) {
@@ -452,8 +451,10 @@ awaitable<void> Session::Run() {
         reply = co_await (this->*(spec->handler))(std::move(cmd));
         if (reply.status == "BAD") ++bad_;
         if (state_ != SessionState::kLogout && reply.status != "") {
-          if (spec->flags & kSpecUpdatesAfterReply) {
-            updates_after_reply = true;
+          if (spec->flags & kSpecSnapshotReply) {
+            // The changes wait in pending_ (kSpecSnapshotReply); the view
+            // is consistent as loaded, so it may be shared now.
+            if (view_) view_->entries.Share();
           } else {
             // RFC 9051 §7.5.1: no EXPUNGE while answering FETCH, STORE or
             // SEARCH by sequence number (they would shift the numbers).
@@ -468,11 +469,6 @@ awaitable<void> Session::Run() {
     } else {
       Send((tag.empty() ? "*" : tag) + " " + reply.status + " " + reply.text +
            "\r\n");
-    }
-    if (updates_after_reply) {
-      // In the same write as the reply: the client learns at once.
-      ApplyPending(true);
-      if (notify_) co_await ResolveNotes();
     }
     if (!co_await Flush()) co_return;
     if (state_ == SessionState::kLogout) co_return;

@@ -129,10 +129,13 @@ class Session : public std::enable_shared_from_this<Session> {
   };
   static constexpr uint8_t kSpecDefersExpunge = 1;  // RFC 9051 §7.5.1
   // The response describes one snapshot (SELECT, EXAMINE): changes
-  // committed while it was read follow the tagged reply instead of
-  // amending the response (a QRESYNC client reconciles its cache with
-  // exactly that EXISTS, VANISHED (EARLIER) and FETCH set).
-  static constexpr uint8_t kSpecUpdatesAfterReply = 2;
+  // committed while it was read stay pending until the next command (or
+  // IDLE). Not inside the response: a QRESYNC client reconciles its cache
+  // with exactly its EXISTS, VANISHED (EARLIER) and FETCH set. Nor right
+  // after it, when no command is in progress: RFC 9051 §7.5.1 forbids an
+  // EXPUNGE there, and a client that sent FETCH 952:1001 on the
+  // `* 1001 EXISTS` it had just read found 1001 gone (BAD).
+  static constexpr uint8_t kSpecSnapshotReply = 2;
   static const CommandSpec kCommands[];
   static const CommandSpec* FindSpec(const std::string& name, bool uid);
 
