@@ -73,33 +73,29 @@ def cpu_seconds(root_pids):
     return ticks / CLK_TCK
 
 
-def pss_bytes(root_pids):
-    """Summed PSS (bytes) of the trees under root_pids."""
+def _sum_kb_field(root_pids, proc_file, field):
+    """The sum (bytes) of one `field: N kB` line of /proc/PID/proc_file over
+    the trees under root_pids."""
     total = 0
     for pid in tree_pids(root_pids):
         try:
-            with open(f"/proc/{pid}/smaps_rollup") as f:
+            with open(f"/proc/{pid}/{proc_file}") as f:
                 for line in f:
-                    if line.startswith("Pss:"):
+                    if line.startswith(field + ":"):
                         total += int(line.split()[1]) * 1024
                         break
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
     return total
+
+
+def pss_bytes(root_pids):
+    """Summed PSS (bytes) of the trees under root_pids."""
+    return _sum_kb_field(root_pids, "smaps_rollup", "Pss")
 
 
 def rss_bytes(root_pids):
-    total = 0
-    for pid in tree_pids(root_pids):
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
-                        break
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-    return total
+    return _sum_kb_field(root_pids, "status", "VmRSS")
 
 
 def reset_peak(root_pids):
@@ -118,17 +114,7 @@ def peak_rss_bytes(root_pids):
     """Summed peak RSS (VmHWM) of the trees under root_pids: since
     reset_peak for the processes that existed then, since their start for
     the others."""
-    total = 0
-    for pid in tree_pids(root_pids):
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        total += int(line.split()[1]) * 1024
-                        break
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-    return total
+    return _sum_kb_field(root_pids, "status", "VmHWM")
 
 
 def process_count(root_pids):
