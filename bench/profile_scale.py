@@ -30,7 +30,7 @@ import servers
 
 def measure(port, user, pids):
     """Bench/run.py's Scale measurement, in ms and KB."""
-    r = asyncio.run(R._scale_measure(port, user, 600, pids))  # pylint: disable=protected-access
+    r = asyncio.run(R.scale_measure(port, user, 600, pids))
     out = {k + " (ms)": v * 1000 for k, v in r.items()
            if not k.startswith("memory")}
     out["memory growth at SELECT, peak (KB)"] = r["memory"] / 1024

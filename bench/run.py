@@ -958,7 +958,7 @@ SCALE_TARGETS = {("SELECT", 1_000_000): "< 300 ms",
                  ("SEARCH BODY", 100_000): "< 100 ms"}
 
 
-async def _scale_measure(port, user, timeout, pids):
+async def scale_measure(port, user, timeout, pids):
     # Memory: how much the server's processes grew at their peak, from
     # before the session connected until its SELECT finished (the session,
     # its view, and whatever SELECT held only while it ran).
@@ -1011,12 +1011,12 @@ def scenario_scale(cfg, res, stack, chart_data):
                 # server has seen before (Dovecot indexes new maildir files
                 # at the first SELECT; a real one would have at delivery).
                 alive(server)
-                asyncio.run(_scale_measure(server.port("imap"), user,
+                asyncio.run(scale_measure(server.port("imap"), user,
                                            cfg["scale_timeout"],
                                            server.pids()))
                 for run in res.each_run(max(3, cfg["runs"])):
                     alive(server)
-                    r = asyncio.run(_scale_measure(server.port("imap"), user,
+                    r = asyncio.run(scale_measure(server.port("imap"), user,
                                                    cfg["scale_timeout"],
                                                    server.pids()))
                     for cmd in ("SELECT", "FETCH 1:* FLAGS", "SEARCH BODY"):

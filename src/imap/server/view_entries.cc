@@ -183,21 +183,18 @@ void ViewEntries::Tighten() {
   }
   own.layout = l;
   own.bytes.resize(own.count * l.stride());
-  if (own.count <= kMaxShared) {
-    own.bytes.shrink_to_fit();  // a copy, but a small one
-  } else {
-    // A copy would hold the array twice for a moment: give the pages past
-    // the end back instead (their contents are spare room, and a page
-    // given back reads as zeros if the array grows into it again).
-    const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-    const auto from =
-        (reinterpret_cast<uintptr_t>(p) + own.bytes.size() + page - 1) &
-        ~(page - 1);
-    const auto to =
-        (reinterpret_cast<uintptr_t>(p) + own.bytes.capacity()) & ~(page - 1);
-    if (to > from) {
-      madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
-    }
+  // The whole pages past the end go back to the system rather than the
+  // array being copied smaller, which would hold it twice for a moment
+  // (their contents are spare room; a page given back reads as zeros if
+  // the array grows into it again). Share() trims a small array's tail.
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto from =
+      (reinterpret_cast<uintptr_t>(p) + own.bytes.size() + page - 1) &
+      ~(page - 1);
+  const auto to =
+      (reinterpret_cast<uintptr_t>(p) + own.bytes.capacity()) & ~(page - 1);
+  if (to > from) {
+    madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
   }
 }
 
@@ -296,8 +293,8 @@ void ViewEntries::Share() {
     n.hashed = true;
   }
   // Offered arrays are read by other threads from now on: trim first (if
-  // no copy handed out still reads it). Only bulk appends leave this much
-  // room (MakePrivate reserves 16).
+  // no copy handed out still reads it). Only bulk appends and Tighten()
+  // leave this much room (MakePrivate reserves 16).
   const size_t used = n.count * n.stride();
   if (n.bytes.capacity() > used + used / 8 + 16 * n.stride() &&
       node_.use_count() == 1) {

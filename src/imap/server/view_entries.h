@@ -151,11 +151,10 @@ class ViewEntries {
   // and widths (the Layout) are the array's own, each just wide enough for
   // its range when encoded or tightened (an array built from the store's
   // bounds, or one whose entries were erased, may be wider until then), so
-  // a 1,000-message INBOX with UIDs and MODSEQs
-  // within 65,536 of each other takes 5 octets a message instead of 10,
-  // and a 10^6-message mailbox 7. A change that does not fit re-encodes
-  // the array with wider fields; widths grow by a factor of 256 each time,
-  // so that is rare.
+  // a 1,000-message INBOX with UIDs and MODSEQs within 65,536 of each
+  // other takes 5 octets a message instead of 10, and a 10^6-message
+  // mailbox 7. A change that does not fit re-encodes the array with wider
+  // fields; widths grow by a factor of 256 each time, so that is rare.
   struct Layout {
     // The narrowest for uids in [uid_lo, uid_hi] and MODSEQs in [ms_lo,
     // ms_hi] (MODSEQs saturated as Entry keeps them; an inverted range
