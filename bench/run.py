@@ -86,6 +86,9 @@ class Results:
         # The run being measured (each_run sets it): samples of the two
         # servers from the same run are paired for the ratio (pair_ratios).
         self.run = 0
+        # What a scenario saw that the figures alone do not say (the
+        # report's notes).
+        self.notes = []
 
     def each_run(self, n):
         """range(n) for a scenario's runs; what is added meanwhile is
@@ -595,6 +598,8 @@ def _imap_runs(cfg, res, stack, msg_dir):
                         a.port = server.port("imap")
                         if not a.port:
                             raise NotAvailable("no IMAP listener")
+                        mark = server.log_mark() if hasattr(
+                            server, "log_mark") else None
                         r = run_imap_load(a, msg_dir, on_start)
                         if r["commands"] == 0:
                             raise NotAvailable(
@@ -625,6 +630,16 @@ def _imap_runs(cfg, res, stack, msg_dir):
                             res.add("IMAP", label + ": errors (reconnects)",
                                     "count", name, r["errors"],
                                     better="lower")
+                            # The client only sees a closed connection; the
+                            # server's log may say why.
+                            why = server.log_reasons(mark) if mark is not \
+                                None else []
+                            res.notes.append(
+                                f"{name}, IMAP {label}, run {run + 1}: "
+                                f"{r['errors']} errors, first: "
+                                f"{r['first_error']}; its log in that "
+                                "window: " + ("; ".join(why) or
+                                              "nothing but routine lines"))
                         for cmd, st in r["per_command"].items():
                             res.add("IMAP per command", f"{label}: {cmd} "
                                     "p50 / p99", "ms", name + " p50", st[
@@ -1410,6 +1425,7 @@ def main():
             log(f"stopped {name} in {time.monotonic() - t:.1f}s "
                 f"{getattr(server, 'stop_seconds', '')}")
         shutil.rmtree(workdir, ignore_errors=True)
+    notes.extend(res.notes)
     chart = scale_chart(chart_data, os.path.join(args.out, "scale.png"))
     write_report(res, info, args, cfg, started, chart, args.out, notes)
     log(f"wrote {os.path.join(args.out, 'LATEST.md')}")

@@ -85,6 +85,30 @@ def count_maildir(path):
     return n
 
 
+# Dovecot log lines that are routine for a load test: a client's LOGOUT,
+# and the load generator closing its sessions at the end of a run.
+_ROUTINE = re.compile(r"Logged out|Login: |Connect from|Disconnect from|"
+                      r"Disconnected: Connection closed \((No commands sent|"
+                      r"no auth attempts|disconnected before auth)")
+
+
+def log_reasons(lines, n=3):
+    """The commonest non-routine log lines (warnings, errors, disconnects
+    the server chose), digits and session ids folded so that one cause
+    counts once, as "COUNT x TEXT", most frequent first."""
+    counts = {}
+    for line in lines:
+        if _ROUTINE.search(line) or not re.search(
+                r"Warning|Error|Fatal|Panic|Disconnected", line):
+            continue
+        # Drop the timestamp, then fold what differs from session to session.
+        text = re.sub(r"^\w{3} \d+ [\d:]+ ", "", line.strip())
+        text = re.sub(r"<[^<>]*>|\d+", "#", text)
+        counts[text] = counts.get(text, 0) + 1
+    top = sorted(counts.items(), key=lambda kv: -kv[1])[:n]
+    return [f"{c} x {t[:200]}" for t, c in top]
+
+
 class Correio:
     """correio serve with a generated config; ports as printed at start."""
 
@@ -421,6 +445,22 @@ service config {{
         except FileNotFoundError:
             return ""
 
+    def log_mark(self):
+        """Where the log ends now, for log_reasons()."""
+        try:
+            return os.path.getsize(self.log)
+        except FileNotFoundError:
+            return 0
+
+    def log_reasons(self, mark, n=3):
+        """What Dovecot logged since `mark` that explains lost sessions."""
+        try:
+            with open(self.log, errors="replace") as f:
+                f.seek(mark)
+                return log_reasons(f, n)
+        except FileNotFoundError:
+            return []
+
     def port(self, proto):
         return self.ports.get(proto)
 
@@ -622,6 +662,12 @@ class PeerStack:
 
     def message_count(self, address):
         return self.dovecot.message_count(address)
+
+    def log_mark(self):
+        return self.dovecot.log_mark()
+
+    def log_reasons(self, mark, n=3):
+        return self.dovecot.log_reasons(mark, n)
 
     def stop(self):
         if self.postfix:
