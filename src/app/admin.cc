@@ -9,6 +9,7 @@
 #include "app/data_dir.h"
 #include "auth/password.h"
 #include "base/strings.h"
+#include "mail/deliver.h"
 #include "store/store.h"
 
 namespace correio::app {
@@ -395,6 +396,34 @@ int AliasRemove(const config::Config& cfg, const std::string& raw) {
   }
   if (st) std::cout << "removed alias " << source << "\n";
   return Report(st);
+}
+
+int StoreCheck(const config::Config& cfg) {
+  auto store = Open(cfg);
+  if (!store) return 1;
+  auto problems = store->CheckIntegrity();
+  if (!problems) return Report(Fail(problems.error()));
+  for (const auto& p : *problems) std::cout << p << "\n";
+  if (!problems->empty()) {
+    std::cerr << "correio: " << problems->size() << " problem(s) found\n";
+    return 1;
+  }
+  std::cout << "store is consistent\n";
+  return 0;
+}
+
+int StoreReindex(const config::Config& cfg) {
+  auto store = Open(cfg);
+  if (!store) return 1;
+  auto queued = store->QueueMissingText(
+      [](std::string data) { return mail::PrepareBlob(std::move(data)); });
+  if (!queued) return Report(Fail(queued.error()));
+  // The server's indexer takes them on its next pass (within seconds),
+  // or at its next start; a body search meanwhile indexes its own mailbox
+  // first.
+  std::cout << "queued the text of " << *queued
+            << " stored message bodies; the server indexes them\n";
+  return 0;
 }
 
 int ConfigCheck(const std::string& path) {

@@ -1,4 +1,4 @@
-// Admin subcommands: domain, user, alias, config. Each opens the data
+// Admin subcommands: domain, user, alias, store, config. Each opens the data
 // directory's store directly, so they work while the server runs (SQLite
 // serialises writers across processes).
 #pragma once
@@ -34,6 +34,13 @@ int AliasAdd(const config::Config& cfg, const std::string& source,
              const std::vector<std::string>& targets);
 int AliasList(const config::Config& cfg);
 int AliasRemove(const config::Config& cfg, const std::string& source);
+
+// `store check`: the store's consistency (Store::CheckIntegrity), each
+// problem on a line; exit 1 if there is any. `store reindex`: queues
+// every stored body the search index lacks (a lost or replaced
+// correio-search.db) for the server's indexer.
+int StoreCheck(const config::Config& cfg);
+int StoreReindex(const config::Config& cfg);
 
 int ConfigCheck(const std::string& path);
 int ConfigDefault();

@@ -5,6 +5,7 @@
 //   correio user add ADDRESS [--password-stdin] [--quota SIZE]
 //   correio user list | passwd ADDRESS | remove ADDRESS | show ADDRESS
 //   correio alias add ADDRESS TARGET... | list | remove ADDRESS
+//   correio store check | reindex
 //   correio config check FILE | default
 #include <CLI/CLI.hpp>
 #include <exception>
@@ -104,6 +105,17 @@ int Main(int argc, char** argv) {
   auto* alias_remove = alias->add_subcommand("remove", "Remove an alias");
   alias_remove->add_option("ADDRESS", address)->required();
 
+  auto* store_cmd = app.add_subcommand("store", "Check or repair the store");
+  store_cmd->require_subcommand(1);
+  auto* store_check = store_cmd->add_subcommand(
+      "check",
+      "Check the store's consistency, printing every problem (reads the "
+      "whole store: minutes on a large one)");
+  auto* store_reindex = store_cmd->add_subcommand(
+      "reindex",
+      "Queue every message the search index lacks (after losing or "
+      "replacing correio-search.db) for the server's indexer");
+
   auto* config_cmd = app.add_subcommand("config", "Check or print config");
   config_cmd->require_subcommand(1);
   std::string check_path;
@@ -152,6 +164,8 @@ int Main(int argc, char** argv) {
   if (alias_add->parsed()) return app::AliasAdd(cfg, address, targets);
   if (alias_list->parsed()) return app::AliasList(cfg);
   if (alias_remove->parsed()) return app::AliasRemove(cfg, address);
+  if (store_check->parsed()) return app::StoreCheck(cfg);
+  if (store_reindex->parsed()) return app::StoreReindex(cfg);
   if (queue_cmd->parsed()) {
     std::vector<std::string> args = queue_args;
     for (auto& extra : queue_cmd->remaining()) args.push_back(extra);

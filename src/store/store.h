@@ -238,6 +238,15 @@ class Store {
   // ---- Maintenance ----
   // Checks references (message -> blob, counts, quota sums). Empty: healthy.
   virtual Result<std::vector<std::string>> CheckIntegrity() = 0;
+  // Gives the full-text index back what it lacks: every live body that is
+  // neither indexed nor waiting for the indexer (its index was lost or
+  // replaced; CheckIntegrity names each) is read and passed to `extract`,
+  // and the text it returns is queued for the indexer as due at once.
+  // `extract` is mail::PrepareBlob: decoding MIME is not the store's work.
+  // Returns how many bodies were queued. A store whose index cannot fall
+  // behind (the memory store) returns 0.
+  using TextExtractor = std::function<Result<NewBlob>(std::string data)>;
+  virtual Result<uint64_t> QueueMissingText(const TextExtractor& extract) = 0;
   // Counters of the write path since the store was opened (for metrics and
   // for tests that show writes share commits).
   virtual StoreStats Stats() = 0;

@@ -1085,6 +1085,28 @@ TEST_P(StoreConformance, SearchText) {
             std::vector<Uid>{1});
 }
 
+// An index kept whole has nothing to rebuild: QueueMissingText asks for
+// no text and queues none, and searches answer as before.
+TEST_P(StoreConformance, QueueMissingTextLeavesAWholeIndexAlone) {
+  Account a = NewAccount("a@example.org");
+  MailboxId ia = Box(a.id, "INBOX").id;
+  Deliver(Blob("indexed already"), {ia});
+  EXPECT_EQ(store_->SearchText(ia, TextField::kBody, "already").value(),
+            std::vector<Uid>{1});
+  Deliver(Blob("still pending"), {ia});
+  int calls = 0;
+  auto queued = store_->QueueMissingText([&](std::string) -> Result<NewBlob> {
+    ++calls;
+    return Fail(ErrorCode::kInternal, "not expected");
+  });
+  ASSERT_TRUE(queued.has_value()) << queued.error().ToString();
+  EXPECT_EQ(*queued, 0u);
+  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(store_->SearchText(ia, TextField::kBody, "pending").value(),
+            std::vector<Uid>{2});
+  EXPECT_TRUE(store_->CheckIntegrity()->empty());
+}
+
 // Body text kept as a place in the message (NewBlob::search_text_in_data)
 // is searched there: the slice, and nothing of the message around it.
 TEST_P(StoreConformance, SearchTextKeptAsSliceOfTheBody) {

@@ -5,13 +5,18 @@ against the message's own header (cmd_search.cc): these tests pin the
 answers where the two could disagree. Encoded words, folded fields,
 short needles (no trigram), a word only in another field or in the body,
 NOT over the pre-filter, HEADER with an empty value, and a header too big
-for the index (over 256 KiB: the message is always read).
+for the index (over 256 KiB: the message is always read). Last, body
+search after the index file is lost, and `correio store reindex`.
 """
 
+import base64
+import contextlib
 import imaplib
+import os
+import time
 import unittest
 
-from harness import ServerTestCase, client_tls_context
+from harness import Server, ServerTestCase, client_tls_context
 
 USER = "searcher@example.org"
 PASSWORD = "search pass"
@@ -100,6 +105,96 @@ class ImapHeaderSearchTest(ServerTestCase):
     def test_header_beyond_the_index_cap(self):
         self.assertEqual(self.search("SUBJECT", "hidden-needle"), [4])
         self.assertEqual(self.search("HEADER", "X-Filler-329", "fff"), [4])
+
+
+class ImapSearchIndexRebuildTest(unittest.TestCase):
+    """A lost correio-search.db: the server says so at start, `correio
+    store check` names what the index lacks, and `correio store reindex`
+    (run beside the server) gives body search its answers back, with the
+    text decoded from the stored MIME as at delivery."""
+
+    def test_reindex_after_losing_the_search_index(self):
+        raw = [
+            msg([b"From: ann@example.net", b"Subject: plain"],
+                b"marmalade on the plain text body\r\n"),
+            # The word is only in the decoded text.
+            msg([b"From: bob@example.net", b"Subject: encoded",
+                 b"MIME-Version: 1.0",
+                 b"Content-Type: text/plain; charset=utf-8",
+                 b"Content-Transfer-Encoding: base64"],
+                base64.encodebytes(b"marmalade, encoded\r\n"
+                                  b"The meeting moved to Thursday.\r\n")
+                .replace(b"\n", b"\r\n")),
+        ]
+        server = Server()
+        try:
+            server.start()
+            server.add_user(USER, PASSWORD)
+            with self.session(server) as m:
+                for r in raw:
+                    self.assertEqual(m.append("INBOX", None, None, r)[0],
+                                     "OK")
+                self.assertEqual(self.search(m, "marmalade"), [1, 2])
+            self.assertEqual(server.stop(), 0)
+            server.start()  # a restart with the index in place: no warning
+            with self.session(server) as m:
+                self.assertEqual(self.search(m, "marmalade"), [1, 2])
+            self.assertEqual(server.stop(), 0)
+            self.assertNotIn("store reindex", server.stderr())
+            search_db = os.path.join(server.data_dir, "correio-search.db")
+            self.assertTrue(os.path.exists(search_db))
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(search_db + suffix):
+                    os.remove(search_db + suffix)
+
+            server.start()
+            deadline = time.monotonic() + 10
+            while ("correio store reindex" not in server.stderr()
+                   and time.monotonic() < deadline):
+                time.sleep(0.05)
+            self.assertIn("searches miss 2 stored message bodies",
+                          server.stderr())
+            with self.session(server) as m:
+                self.assertEqual(self.search(m, "marmalade"), [])
+                self.assertEqual(self.search(m, "encoded", "SUBJECT"), [])
+            check = server.admin("store", "check", check=False)
+            self.assertEqual(check.returncode, 1, check.stdout)
+            self.assertEqual(
+                check.stdout.count("neither indexed nor pending"), 2,
+                check.stdout)
+
+            done = server.admin("store", "reindex")
+            self.assertIn("queued the text of 2 stored", done.stdout)
+            with self.session(server) as m:
+                self.assertEqual(self.search(m, "marmalade"), [1, 2])
+                self.assertEqual(self.search(m, "Thursday"), [2])
+                self.assertEqual(self.search(m, "encoded", "SUBJECT"), [2])
+            self.assertEqual(server.admin("store", "check").stdout,
+                             "store is consistent\n")
+            again = server.admin("store", "reindex")
+            self.assertIn("queued the text of 0 stored", again.stdout)
+        finally:
+            code = server.stop()
+            if server._tmp is not None:
+                server._tmp.cleanup()
+        self.assertEqual(code, 0, server.stderr())
+
+    @staticmethod
+    @contextlib.contextmanager
+    def session(server):
+        m = imaplib.IMAP4_SSL("127.0.0.1", server.port("imaps"),
+                              ssl_context=client_tls_context())
+        m.login(USER, PASSWORD)
+        m.select("INBOX")
+        try:
+            yield m
+        finally:
+            m.logout()
+
+    def search(self, m, word, key="BODY"):
+        typ, data = m.search(None, key, word)
+        self.assertEqual(typ, "OK", data)
+        return [int(n) for n in data[0].split()]
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@
 #include <ctime>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <semaphore>
@@ -1531,6 +1532,62 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<uint64_t> QueueMissingText(const TextExtractor& extract) override {
+    auto missing = Read([&](Db& db) -> Result<std::vector<BlobId>> {
+      auto s = db.Prepare(
+          "SELECT b.id FROM blob_refs b WHERE b.refcount > 0 AND NOT EXISTS "
+          "(SELECT 1 FROM fts.blob_text t WHERE t.rowid = b.id) AND NOT "
+          "EXISTS (SELECT 1 FROM fts_pending p WHERE p.blob = b.id) "
+          "ORDER BY b.id");
+      if (!s) return Fail(s.error());
+      return Column<BlobId>(*s);
+    });
+    if (!missing) return Fail(missing.error());
+    // Bodies are read and decoded here, off the writer; each batch of
+    // texts is one write, about as large as an indexer pass, so that
+    // deliveries never queue long behind it.
+    constexpr size_t kBatchBytes = 2 << 20;
+    uint64_t queued = 0;
+    std::vector<std::pair<BlobId, NewBlob>> batch;
+    size_t batch_bytes = 0;
+    auto flush = [&]() -> Status {
+      uint64_t rows = 0;
+      TRY(Write([&](Db& db, std::vector<Change>&) -> Status {
+        for (const auto& [id, blob] : batch) {
+          TRY(QueueText(db, id, blob, QueueAs::kMissing));
+          rows += db.Changes();
+        }
+        return {};
+      }));
+      queued += rows;
+      batch.clear();
+      batch_bytes = 0;
+      return {};
+    };
+    for (BlobId id : *missing) {
+      auto data = ReadBlob(id, 0, std::numeric_limits<uint64_t>::max());
+      if (!data && data.error().code() == ErrorCode::kNotFound) continue;
+      if (!data) return Fail(data.error());
+      const size_t size = data->size();
+      auto blob = extract(std::move(*data));
+      if (!blob || blob->data.size() != size) {
+        // As for a text the index refuses (IndexPending): one body must
+        // not stop the rest. A slice is only valid in the octets stored.
+        spdlog::error("store: reindex: blob {} gives no text: {}", id,
+                      blob ? "its octets changed" : blob.error().ToString());
+        continue;
+      }
+      // The queue keeps a slice as a place in the stored body: the copy
+      // need not wait in memory for the write.
+      std::string().swap(blob->data);
+      batch_bytes += size + blob->search_text.size();
+      batch.emplace_back(id, std::move(*blob));
+      if (batch_bytes >= kBatchBytes) TRY(flush());
+    }
+    if (!batch.empty()) TRY(flush());
+    return queued;
+  }
+
  private:
   struct NextIds {
     Uid uid;
@@ -2329,13 +2386,27 @@ class SqliteStore final : public Store {
     return id;
   }
 
+  // kNew: a body just stored, indexed once it is
+  // search.index_delay_seconds old. kMissing: a live body the index lacks
+  // (QueueMissingText), due at once, and only if it is still live and not
+  // queued meanwhile (a sweep may have dropped it since it was read).
+  enum class QueueAs { kNew, kMissing };
+
   // Queues the blob's text for the indexer: a copy of the decoded body
   // text, or where it stands in the blob (IndexPending reads it there).
-  static Status QueueText(Db& db, BlobId id, const NewBlob& blob) {
+  static Status QueueText(Db& db, BlobId id, const NewBlob& blob,
+                          QueueAs as = QueueAs::kNew) {
     std::optional<int64_t> at, size;
     if (blob.search_text_in_data) {
       at = static_cast<int64_t>(blob.search_text_in_data->offset);
       size = static_cast<int64_t>(blob.search_text_in_data->size);
+    }
+    if (as == QueueAs::kMissing) {
+      return db.Run(
+          "INSERT OR IGNORE INTO fts_pending(blob, headers, body, body_at, "
+          "body_size, queued_at) SELECT ?1, ?2, ?3, ?4, ?5, 0 WHERE EXISTS "
+          "(SELECT 1 FROM blob_refs WHERE id = ?1 AND refcount > 0)",
+          id, blob.search_headers, blob.search_text, at, size);
     }
     return db.Run(
         "INSERT OR REPLACE INTO fts_pending(blob, headers, body, body_at, "
@@ -2627,6 +2698,29 @@ std::string DirectoryVersionPath(std::string_view db_path) {
   return BesideDb(db_path, "-directory.version");
 }
 
+namespace {
+// A lost or replaced index file comes back empty, and every search (body
+// keys, and header keys through HeaderCandidates) then misses the mail
+// stored before. The server (the one process that runs the indexer) says
+// so at start. Counting costs a pass over the blobs, and only when the
+// index is empty.
+void WarnIfIndexLost(Db& db, Db& search, std::string_view path) {
+  auto empty = search.Prepare("SELECT NOT EXISTS (SELECT 1 FROM blob_text)");
+  auto row = empty ? empty->Step() : Result<bool>(false);
+  if (!row || !*row || empty->Int(0) == 0) return;
+  auto s = db.Prepare(
+      "SELECT count(*) FROM blob_refs WHERE refcount > 0 AND NOT EXISTS "
+      "(SELECT 1 FROM fts_pending p WHERE p.blob = blob_refs.id)");
+  row = s ? s->Step() : Result<bool>(false);
+  if (row && *row && s->Int(0) > 0) {
+    spdlog::warn(
+        "store: the search index {} is empty: searches miss {} stored "
+        "message bodies until `correio store reindex`",
+        SearchIndexPath(path), s->Int(0));
+  }
+}
+}  // namespace
+
 Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options,
                                                ChangeHub* hub) {
   auto db = Db::Open(options.path, options.fsync, options.busy_timeout_ms,
@@ -2637,6 +2731,7 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options,
                          options.busy_timeout_ms, options.vfs);
   if (!search) return Fail(search.error());
   if (auto st = (*search)->Exec(kSearchSchema); !st) return Fail(st.error());
+  if (options.background_index) WarnIfIndexLost(**db, **search, options.path);
   auto checkpointer = Db::Open(options.path, options.fsync,
                                options.busy_timeout_ms, options.vfs);
   if (!checkpointer) return Fail(checkpointer.error());

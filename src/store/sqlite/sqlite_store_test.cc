@@ -684,6 +684,79 @@ TEST_F(SqliteStoreTest, SearchCatchesUpWithoutTheIndexer) {
   EXPECT_TRUE(s->CheckIntegrity()->empty());
 }
 
+// A lost correio-search.db comes back empty: body searches miss every
+// older message, CheckIntegrity names them, and QueueMissingText (the
+// `correio store reindex` command) gives the index their text back, as a
+// copy or as a place in the body, and nothing the index never needed.
+TEST_F(SqliteStoreTest, QueueMissingTextRebuildsALostIndex) {
+  MailboxId inbox;
+  BlobId gone;
+  {
+    auto s = Open(nullptr, /*background=*/false);
+    inbox = NewInbox(*s);
+    ASSERT_TRUE(s->Deliver(Blob("alpha copy"), {{inbox, {}, 0}}));
+    NewBlob sliced;
+    sliced.data = "Subject: s\r\n\r\nbravo slice\r\n";
+    sliced.summary = "s";
+    sliced.search_text_in_data = NewBlob::Slice{sliced.data.find("bravo"), 11};
+    ASSERT_TRUE(s->Deliver(sliced, {{inbox, {}, 0}}));
+    ASSERT_TRUE(s->Deliver(Blob("charlie expunged"), {{inbox, {}, 0}}));
+    ASSERT_TRUE(s->Deliver(Blob("delta raced"), {{inbox, {}, 0}}));
+    EXPECT_EQ(s->SearchText(inbox, TextField::kBody, "alpha").value(),
+              std::vector<Uid>{1});  // indexed (caught up)
+    gone = s->GetMessages(inbox, {{3, 3}})->at(0).blob;
+    ASSERT_TRUE(s->Expunge(inbox, {{3, 3}}, 0).has_value());
+  }
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::filesystem::remove(SearchIndexPath(path_) + suffix);
+  }
+  auto s = Open(nullptr, /*background=*/false);
+  EXPECT_TRUE(s->SearchText(inbox, TextField::kBody, "alpha")->empty());
+  EXPECT_EQ(s->CheckIntegrity()->size(), 3u);  // neither indexed nor pending
+
+  // The extractor sees each live body as stored, and only those. The last
+  // one is expunged while it is being decoded: it is not queued.
+  std::vector<std::string> seen;
+  auto extract = [&](std::string data) -> Result<NewBlob> {
+    seen.push_back(data);
+    if (data.find("delta") != std::string::npos) {
+      EXPECT_TRUE(s->Expunge(inbox, {{4, 4}}, 0).has_value());
+    }
+    NewBlob b;
+    b.data = std::move(data);
+    size_t body = b.data.find("\r\n\r\n") + 4;
+    if (b.data.find("bravo") != std::string::npos) {
+      b.search_text_in_data = NewBlob::Slice{body, b.data.size() - body};
+    } else {
+      b.search_text = b.data.substr(body);
+    }
+    b.search_headers = b.data.substr(0, body);
+    return b;
+  };
+  auto queued = s->QueueMissingText(extract);
+  ASSERT_TRUE(queued.has_value()) << queued.error().ToString();
+  EXPECT_EQ(*queued, 2u);
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0], "Subject: t\r\n\r\nalpha copy");
+  EXPECT_EQ(seen[1], "Subject: s\r\n\r\nbravo slice\r\n");
+  EXPECT_TRUE(s->CheckIntegrity()->empty());
+  EXPECT_EQ(CountRows(path_,
+                      "SELECT count(*) FROM fts_pending WHERE "
+                      "queued_at = 0"),
+            2);  // due at once, whatever the index delay
+  EXPECT_EQ(s->SearchText(inbox, TextField::kBody, "alpha").value(),
+            std::vector<Uid>{1});
+  EXPECT_EQ(s->SearchText(inbox, TextField::kBody, "bravo").value(),
+            std::vector<Uid>{2});
+  EXPECT_EQ(s->SearchText(inbox, TextField::kText, "Subject: s").value(),
+            std::vector<Uid>{2});
+  EXPECT_EQ(s->ReadBlob(gone, 0, 1).error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(CountRows(path_, "SELECT count(*) FROM fts_pending"), 0);
+  EXPECT_EQ(s->QueueMissingText(extract).value(), 0u);  // nothing left
+  EXPECT_EQ(seen.size(), 3u);
+  EXPECT_TRUE(s->CheckIntegrity()->empty());
+}
+
 // Two store instances on one file stand for the server and an admin CLI
 // process: both write at once through SQLite's file locks.
 TEST_F(SqliteStoreTest, TwoInstancesShareTheFile) {
