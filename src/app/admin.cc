@@ -415,8 +415,7 @@ int StoreCheck(const config::Config& cfg) {
 int StoreReindex(const config::Config& cfg) {
   auto store = Open(cfg);
   if (!store) return 1;
-  auto queued = store->QueueMissingText(
-      [](std::string data) { return mail::PrepareBlob(std::move(data)); });
+  auto queued = store->QueueMissingText(mail::PrepareBlob);
   if (!queued) return Report(Fail(queued.error()));
   // The server's indexer takes them on its next pass (within seconds),
   // or at its next start; a body search meanwhile indexes its own mailbox
