@@ -312,6 +312,14 @@ Mailbox ReadMailbox(const Stmt& s) {
   "scram_stored_key, scram_server_key, quota_bytes, quota_messages, " \
   "pop3_delete_mode, pop3_download_once, created, apop_secret"
 
+// Live bodies the full-text index lacks: neither indexed nor waiting in
+// fts_pending (a lost search.db). CheckIntegrity reports them and
+// QueueMissingText gives them back.
+#define UNINDEXED_BLOBS                                                  \
+  "FROM blob_refs b WHERE b.refcount > 0 AND NOT EXISTS "                \
+  "(SELECT 1 FROM fts.blob_text t WHERE t.rowid = b.id) AND NOT EXISTS " \
+  "(SELECT 1 FROM fts_pending p WHERE p.blob = b.id)"
+
 Account ReadAccount(const Stmt& s) {
   Account a;
   a.id = s.Int(0);
@@ -1461,11 +1469,8 @@ class SqliteStore final : public Store {
                   "length(data) FROM blobs WHERE size != length(data)",
                   "size"));
       TRY(
-          collect("SELECT 'blob ' || b.id || ' neither indexed nor pending' "
-                  "FROM blob_refs b WHERE b.refcount > 0 AND NOT EXISTS "
-                  "(SELECT 1 FROM fts.blob_text t WHERE t.rowid = b.id) "
-                  "AND NOT EXISTS (SELECT 1 FROM fts_pending p "
-                  "WHERE p.blob = b.id)",
+          collect("SELECT 'blob ' || b.id || ' neither indexed nor "
+                  "pending' " UNINDEXED_BLOBS,
                   "fts"));
       // The indexer drops an index row before its blob row, and blob ids
       // are reused only after that: a row without a blob would answer
@@ -1534,11 +1539,7 @@ class SqliteStore final : public Store {
 
   Result<uint64_t> QueueMissingText(const TextExtractor& extract) override {
     auto missing = Read([&](Db& db) -> Result<std::vector<BlobId>> {
-      auto s = db.Prepare(
-          "SELECT b.id FROM blob_refs b WHERE b.refcount > 0 AND NOT EXISTS "
-          "(SELECT 1 FROM fts.blob_text t WHERE t.rowid = b.id) AND NOT "
-          "EXISTS (SELECT 1 FROM fts_pending p WHERE p.blob = b.id) "
-          "ORDER BY b.id");
+      auto s = db.Prepare("SELECT b.id " UNINDEXED_BLOBS " ORDER BY b.id");
       if (!s) return Fail(s.error());
       return Column<BlobId>(*s);
     });
