@@ -43,12 +43,21 @@ Result<store::NewBlob> PrepareBlob(std::string data) {
   store::NewBlob blob;
   auto text = mime::ExtractSearchText(data, *summary);
   blob.summary = mime::Serialize(*summary);
-  int leaves = kSliceLeaves;
-  if (!text.body.empty()) {
+  if (text.body_in_raw) {
+    if (text.body_in_raw->size > 0) {  // else there is no text to index
+      blob.search_text_in_data = store::NewBlob::Slice{text.body_in_raw->offset,
+                                                       text.body_in_raw->size};
+    }
+  } else if (!text.decoded_body.empty()) {
+    // A decoded text can still be octets of the message (quoted-printable
+    // with nothing to decode, say).
+    int leaves = kSliceLeaves;
     blob.search_text_in_data =
-        FindTextInData(data, summary->root, text.body, leaves);
+        FindTextInData(data, summary->root, text.decoded_body, leaves);
+    if (!blob.search_text_in_data) {
+      blob.search_text = std::move(text.decoded_body);
+    }
   }
-  if (!blob.search_text_in_data) blob.search_text = std::move(text.body);
   blob.search_headers = std::move(text.headers);
   blob.data = std::move(data);
   return blob;

@@ -383,15 +383,18 @@ size_t PlainAsciiPrefix(std::string_view s) {
 
 }  // namespace
 
-std::string MakeValidUtf8(std::string_view s) {
+bool IsCleanUtf8(std::string_view s) {
   const gchar* end = nullptr;
   // Validation resumes after the ASCII prefix: a character boundary.
+  // g_utf8_validate_len refuses NUL octets.
   size_t ascii = PlainAsciiPrefix(s);
-  if (ascii == s.size() ||
-      g_utf8_validate_len(s.data() + ascii,
-                          static_cast<gssize>(s.size() - ascii), &end)) {
-    return std::string(s);
-  }
+  return ascii == s.size() ||
+         g_utf8_validate_len(s.data() + ascii,
+                             static_cast<gssize>(s.size() - ascii), &end);
+}
+
+std::string MakeValidUtf8(std::string_view s) {
+  if (IsCleanUtf8(s)) return std::string(s);
   // g_utf8_make_valid stops at NUL bytes; keep going past them ourselves.
   std::string out;
   size_t pos = 0;
@@ -552,6 +555,30 @@ std::string PartText(std::string_view raw, const Part& part, size_t max_bytes) {
 
 namespace {
 
+// Charsets TryConvertToUtf8 takes as UTF-8 (ASCII is a subset).
+bool IsUtf8Charset(std::string_view charset) {
+  std::string_view cs = TrimWhitespace(charset);
+  return cs.empty() || EqualsIgnoreCase(cs, "us-ascii") ||
+         EqualsIgnoreCase(cs, "utf-8") || EqualsIgnoreCase(cs, "utf8");
+}
+
+}  // namespace
+
+bool PartTextIsRaw(std::string_view raw, const Part& part, size_t max_bytes) {
+  // The same decisions as PartText's, in its order.
+  if (part.body_end > raw.size() || part.body_size() > max_bytes) return false;
+  if (EqualsIgnoreCase(part.encoding, "base64") ||
+      EqualsIgnoreCase(part.encoding, "quoted-printable")) {
+    return false;  // DecodeTransferLenient decodes these
+  }
+  const std::string* charset = part.FindParam("charset");
+  if (charset && !IsUtf8Charset(*charset)) return false;
+  if (part.subtype == "html") return false;
+  return IsCleanUtf8(raw.substr(part.body_start, part.body_size()));
+}
+
+namespace {
+
 // iconv descriptors kept open per thread, most recently used last.
 // glibc maps a charset's gconv module (dlopen, mprotect: a TLB shootdown on
 // every core) at iconv_open and may unmap it at iconv_close; converting a
@@ -601,12 +628,11 @@ iconv_t CachedIconv(const std::string& charset) {
 
 bool TryConvertToUtf8(std::string_view text, std::string_view charset,
                       std::string& result) {
-  std::string_view cs = TrimWhitespace(charset);
-  if (cs.empty() || EqualsIgnoreCase(cs, "us-ascii") ||
-      EqualsIgnoreCase(cs, "utf-8") || EqualsIgnoreCase(cs, "utf8")) {
+  if (IsUtf8Charset(charset)) {
     result = MakeValidUtf8(text);
     return true;
   }
+  std::string_view cs = TrimWhitespace(charset);
   if (cs.size() > 64 || cs.find('\0') != std::string_view::npos) return false;
   EnsureGMime();
   iconv_t cd = CachedIconv(AsciiLowercase(cs));

@@ -175,7 +175,22 @@ Result<Summary> DeserializeRootOffsets(std::string_view data);
 
 struct SearchText {
   std::string headers;  // "Name: decoded value\n" per top-level field
-  std::string body;     // decoded text of text/* parts, UTF-8
+  // The decoded text of text/* parts, UTF-8, is in one of two places.
+  // When it is octets of the message as they stand (one text part without
+  // transfer encoding, valid UTF-8 or ASCII: most mail), `body_in_raw`
+  // says where, and nothing is copied. Otherwise it is `decoded_body`.
+  // Body() gives it wherever it is.
+  struct Span {
+    size_t offset = 0;
+    size_t size = 0;
+  };
+  std::optional<Span> body_in_raw;
+  std::string decoded_body;
+  // `raw` is the message the text was extracted from.
+  std::string_view Body(std::string_view raw) const {
+    if (!body_in_raw) return decoded_body;
+    return raw.substr(body_in_raw->offset, body_in_raw->size);
+  }
 };
 inline constexpr size_t kMaxSearchHeaderBytes = 256 * 1024;
 inline constexpr size_t kMaxSearchBodyBytes = 1024 * 1024;

@@ -126,12 +126,12 @@ TEST(MimeParse, AlternativeWithRelatedImages) {
 
   SearchText st = ExtractSearchText(raw, s);
   EXPECT_NE(st.headers.find("Subject: Späcial offer\n"), std::string::npos);
-  EXPECT_NE(st.body.find("Café deals this week only."), std::string::npos);
+  EXPECT_NE(st.Body(raw).find("Café deals this week only."), std::string::npos);
   // HTML: tags and <style> dropped, entities decoded.
-  EXPECT_NE(st.body.find("Café deals & more"), std::string::npos);
-  EXPECT_EQ(st.body.find("color: red"), std::string::npos);
-  EXPECT_EQ(st.body.find("<b>"), std::string::npos);
-  EXPECT_EQ(st.body.find("iVBOR"), std::string::npos);  // image skipped
+  EXPECT_NE(st.Body(raw).find("Café deals & more"), std::string::npos);
+  EXPECT_EQ(st.Body(raw).find("color: red"), std::string::npos);
+  EXPECT_EQ(st.Body(raw).find("<b>"), std::string::npos);
+  EXPECT_EQ(st.Body(raw).find("iVBOR"), std::string::npos);  // image skipped
 }
 
 TEST(MimeParse, MessageRfc822AttachmentWithOwnMultipart) {
@@ -173,9 +173,9 @@ TEST(MimeParse, MessageRfc822AttachmentWithOwnMultipart) {
   EXPECT_EQ(s.preview, "See the attached message.");
 
   SearchText st = ExtractSearchText(raw, s);
-  EXPECT_NE(st.body.find("See the attached message."), std::string::npos);
-  EXPECT_NE(st.body.find("Subject: Quarterly report"), std::string::npos);
-  EXPECT_NE(st.body.find("Revenue went up."), std::string::npos);
+  EXPECT_NE(st.Body(raw).find("See the attached message."), std::string::npos);
+  EXPECT_NE(st.Body(raw).find("Subject: Quarterly report"), std::string::npos);
+  EXPECT_NE(st.Body(raw).find("Revenue went up."), std::string::npos);
   EXPECT_EQ(st.headers.find("Reporter"), std::string::npos);
 }
 
@@ -208,7 +208,7 @@ TEST(MimeParse, EncodedWordsInSeveralCharsets) {
   EXPECT_NE(st.headers.find("From: André Pirard <PIRARD@vm1.ulg.ac.be>"),
             std::string::npos);
   EXPECT_NE(st.headers.find("X-Jp: といる\n"), std::string::npos);
-  EXPECT_EQ(st.body, "plain body\r\n");
+  EXPECT_EQ(st.Body(raw), "plain body\r\n");
 }
 
 TEST(MimeParse, Rfc2231ContinuationsAndCharsets) {
@@ -262,8 +262,9 @@ TEST(MimeParse, QuotedPrintableAndBase64Bodies) {
   ASSERT_TRUE(dec2.has_value());
   EXPECT_TRUE(dec2->starts_with("Zürich 東京 encoded"));
   SearchText st = ExtractSearchText(raw, s);
-  EXPECT_NE(st.body.find("coupé par une fin"), std::string::npos);
-  EXPECT_NE(st.body.find("Zürich 東京 encoded in base64"), std::string::npos);
+  EXPECT_NE(st.Body(raw).find("coupé par une fin"), std::string::npos);
+  EXPECT_NE(st.Body(raw).find("Zürich 東京 encoded in base64"),
+            std::string::npos);
 }
 
 TEST(MimeParse, MissingFinalBoundary) {
@@ -299,7 +300,61 @@ TEST(MimeParse, BadBase64) {
   EXPECT_EQ(strict.error().code(), ErrorCode::kInvalid);
   // ... while search and preview skip the junk.
   EXPECT_EQ(s.preview, "Hello world");
-  EXPECT_EQ(ExtractSearchText(raw, s).body, "Hello world");
+  EXPECT_EQ(ExtractSearchText(raw, s).Body(raw), "Hello world");
+}
+
+// The body text is left where it stands in the message, not copied, only
+// when it is those octets unchanged; anything decoding would change is
+// decoded, as before.
+TEST(MimeSearchText, BodyIsLeftInTheMessageOnlyWhenDecodingChangesNothing) {
+  struct Case {
+    const char* why;
+    std::string raw;
+    bool in_raw;
+    std::string body;
+  };
+  const std::string utf8 =
+      "Gr\xC3\xBC\xC3\x9F"
+      "e\r\n";
+  const Case cases[] = {
+      {"no MIME headers", "Subject: a\r\n\r\nplain body\r\n", true,
+       "plain body\r\n"},
+      {"UTF-8, 8bit",
+       "Content-Type: text/plain; charset=\"UTF-8\"\r\n"
+       "Content-Transfer-Encoding: 8bit\r\n\r\n" +
+           utf8,
+       true, utf8},
+      {"beside an attachment",
+       "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+       "Content-Type: text/plain\r\n\r\ntext\r\n--b\r\n"
+       "Content-Type: application/pdf\r\n\r\n%PDF-1\r\n--b--\r\n",
+       true, "text"},
+      {"quoted-printable",
+       "Content-Transfer-Encoding: Quoted-Printable\r\n\r\ncaf=C3=A9\r\n",
+       false, "caf\xC3\xA9\r\n"},
+      {"Latin-1",
+       "Content-Type: text/plain; charset=iso-8859-1\r\n\r\ncaf\xE9\r\n", false,
+       "caf\xC3\xA9\r\n"},
+      {"HTML", "Content-Type: text/html\r\n\r\n<b>bold</b>\r\n", false,
+       "bold\r\n"},
+      {"invalid UTF-8", "Subject: a\r\n\r\nbad \xC3 octet\r\n", false,
+       "bad \xEF\xBF\xBD octet\r\n"},
+      {"two text parts",
+       "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+       "Content-Type: text/plain\r\n\r\none\r\n--b\r\n"
+       "Content-Type: text/plain\r\n\r\ntwo\r\n--b--\r\n",
+       false, "one\ntwo"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.why);
+    Summary s = MustParse(c.raw);
+    SearchText st = ExtractSearchText(c.raw, s);
+    EXPECT_EQ(st.body_in_raw.has_value(), c.in_raw);
+    EXPECT_EQ(st.Body(c.raw), c.body);
+    if (st.body_in_raw) {
+      EXPECT_TRUE(st.decoded_body.empty());
+    }
+  }
 }
 
 TEST(MimeParse, BareLineFeeds) {

@@ -59,6 +59,9 @@ std::string DecodeTransferLenient(std::string_view body,
 
 // Replaces invalid UTF-8 with U+FFFD.
 std::string MakeValidUtf8(std::string_view s);
+// True when `s` is valid UTF-8 without NUL octets, so MakeValidUtf8 would
+// return it unchanged (one with NULs may be too; false is only a miss).
+bool IsCleanUtf8(std::string_view s);
 
 // `text` in `charset` -> valid UTF-8 in `out` (invalid sequences become
 // U+FFFD). Returns false, leaving `out` alone, when neither iconv nor GMime
@@ -82,5 +85,10 @@ bool AppendCollapsed(std::string& out, size_t& chars, std::string_view text,
 // Decoded UTF-8 text of a leaf text part (transfer decoding, charset,
 // HTML stripping), at most `max_bytes` of input considered.
 std::string PartText(std::string_view raw, const Part& part, size_t max_bytes);
+// True when PartText(raw, part, max_bytes) is the part's body octets as
+// they stand: plain text without transfer encoding, in UTF-8 or ASCII,
+// clean (IsCleanUtf8) and no longer than `max_bytes`. Checks without
+// copying.
+bool PartTextIsRaw(std::string_view raw, const Part& part, size_t max_bytes);
 
 }  // namespace correio::mime::internal

@@ -36,27 +36,53 @@ void AppendHeaders(std::string_view raw, const Part& part, std::string& out,
                        });
 }
 
-void AppendBody(std::string_view raw, const Part& part, std::string& out) {
-  if (out.size() >= kMaxSearchBodyBytes) return;
+// The body text as it is gathered: while it is the first text part's
+// octets as they stand, only where they are (no copy, no conversion);
+// copied out once anything is added to it.
+struct BodyText {
+  std::string_view raw;
+  SearchText& st;
+
+  size_t size() const {
+    return st.body_in_raw ? st.body_in_raw->size : st.decoded_body.size();
+  }
+  std::string& Copied() {
+    if (st.body_in_raw) {
+      st.decoded_body.assign(
+          raw.substr(st.body_in_raw->offset, st.body_in_raw->size));
+      st.body_in_raw.reset();
+    }
+    return st.decoded_body;
+  }
+};
+
+void AppendBody(const Part& part, BodyText& text) {
+  if (text.size() >= kMaxSearchBodyBytes) return;
   if (part.is_multipart()) {
-    for (const Part& c : part.children) AppendBody(raw, c, out);
+    for (const Part& c : part.children) AppendBody(c, text);
     return;
   }
   if (part.is_message()) {
     // The attached message's header text is part of this body (a SEARCH
     // BODY for its subject should match), then its own text.
     for (const Part& c : part.children) {
-      AppendHeaders(raw, c, out, kMaxSearchBodyBytes);
-      AppendBody(raw, c, out);
+      AppendHeaders(text.raw, c, text.Copied(), kMaxSearchBodyBytes);
+      AppendBody(c, text);
     }
     return;
   }
   if (part.type != "text" || part.opaque) return;
-  std::string text =
-      internal::PartText(raw, part, kMaxSearchBodyBytes - out.size());
+  if (text.size() == 0 && !text.st.body_in_raw &&
+      internal::PartTextIsRaw(text.raw, part, kMaxSearchBodyBytes)) {
+    text.st.body_in_raw = SearchText::Span{part.body_start, part.body_size()};
+    return;
+  }
+  std::string& out = text.Copied();
+  std::string decoded =
+      internal::PartText(text.raw, part, kMaxSearchBodyBytes - out.size());
   if (!out.empty() && out.back() != '\n')
     AppendCapped(out, "\n", kMaxSearchBodyBytes);
-  AppendCapped(out, text, kMaxSearchBodyBytes);
+  AppendCapped(out, decoded, kMaxSearchBodyBytes);
 }
 
 }  // namespace
@@ -66,7 +92,8 @@ SearchText ExtractSearchText(std::string_view raw, const Summary& summary) {
   // Defensive: a summary that does not match `raw` must not read past it.
   if (summary.root.body_end > raw.size()) return st;
   AppendHeaders(raw, summary.root, st.headers, kMaxSearchHeaderBytes);
-  AppendBody(raw, summary.root, st.body);
+  BodyText body{raw, st};
+  AppendBody(summary.root, body);
   return st;
 }
 

@@ -53,8 +53,9 @@ void RunParse(std::string_view raw, const correio::mime::ParseLimits& limits) {
   FUZZ_CHECK(back.has_value() && *back == *s);
   auto text = correio::mime::ExtractSearchText(raw, *s);
   FUZZ_CHECK(text.headers.size() <= correio::mime::kMaxSearchHeaderBytes);
-  FUZZ_CHECK(text.body.size() <= correio::mime::kMaxSearchBodyBytes);
+  FUZZ_CHECK(text.Body(raw).size() <= correio::mime::kMaxSearchBodyBytes);
   FUZZ_CHECK(IsUtf8(text.headers));
+  FUZZ_CHECK(IsUtf8(text.Body(raw)));
 }
 
 }  // namespace

@@ -76,8 +76,9 @@ void RunParse(std::string_view raw, const correio::mime::ParseLimits& limits) {
   Check(back.has_value() && *back == *s);
   auto text = correio::mime::ExtractSearchText(raw, *s);
   Check(text.headers.size() <= correio::mime::kMaxSearchHeaderBytes);
-  Check(text.body.size() <= correio::mime::kMaxSearchBodyBytes);
+  Check(text.Body(raw).size() <= correio::mime::kMaxSearchBodyBytes);
   Check(ValidUtf8(text.headers));
+  Check(ValidUtf8(std::string(text.Body(raw))));
 }
 
 }  // namespace
