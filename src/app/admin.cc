@@ -412,15 +412,21 @@ int StoreCheck(const config::Config& cfg) {
   return 0;
 }
 
-int StoreReindex(const config::Config& cfg) {
+int StoreReindex(const config::Config& cfg, bool all) {
   auto store = Open(cfg);
   if (!store) return 1;
-  auto queued = store->QueueMissingText(mail::PrepareBlob);
-  if (!queued) return Report(Fail(queued.error()));
+  using Scope = store::Store::ReindexScope;
+  auto counts =
+      store->Reindex(mail::PrepareBlob, all ? Scope::kAll : Scope::kMissing);
+  if (!counts) return Report(Fail(counts.error()));
   // The server's indexer takes them on its next pass (within seconds),
   // or at its next start; a body search meanwhile indexes its own mailbox
   // first.
-  std::cout << "queued the text of " << *queued
+  if (counts->dropped > 0) {
+    std::cout << "dropped " << counts->dropped
+              << " index entries of deleted message bodies\n";
+  }
+  std::cout << "queued the text of " << counts->queued
             << " stored message bodies; the server indexes them\n";
   return 0;
 }

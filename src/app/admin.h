@@ -36,11 +36,12 @@ int AliasList(const config::Config& cfg);
 int AliasRemove(const config::Config& cfg, const std::string& source);
 
 // `store check`: the store's consistency (Store::CheckIntegrity), each
-// problem on a line; exit 1 if there is any. `store reindex`: queues
-// every stored body the search index lacks (a lost or replaced
-// correio-search.db) for the server's indexer.
+// problem on a line; exit 1 if there is any. `store reindex`: drops the
+// search index's rows of bodies that are gone and queues every stored
+// body it lacks (a lost or replaced correio-search.db), or with `all`
+// every stored body, for the server's indexer (Store::Reindex).
 int StoreCheck(const config::Config& cfg);
-int StoreReindex(const config::Config& cfg);
+int StoreReindex(const config::Config& cfg, bool all);
 
 int ConfigCheck(const std::string& path);
 int ConfigDefault();

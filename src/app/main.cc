@@ -114,7 +114,12 @@ int Main(int argc, char** argv) {
   auto* store_reindex = store_cmd->add_subcommand(
       "reindex",
       "Queue every message the search index lacks (after losing or "
-      "replacing correio-search.db) for the server's indexer");
+      "replacing correio-search.db) for the server's indexer, and drop "
+      "the index's rows of deleted messages");
+  bool reindex_all = false;
+  store_reindex->add_flag("--all", reindex_all,
+                          "Queue every message, indexed or not (after an "
+                          "upgrade that decodes text differently)");
 
   auto* config_cmd = app.add_subcommand("config", "Check or print config");
   config_cmd->require_subcommand(1);
@@ -165,7 +170,7 @@ int Main(int argc, char** argv) {
   if (alias_list->parsed()) return app::AliasList(cfg);
   if (alias_remove->parsed()) return app::AliasRemove(cfg, address);
   if (store_check->parsed()) return app::StoreCheck(cfg);
-  if (store_reindex->parsed()) return app::StoreReindex(cfg);
+  if (store_reindex->parsed()) return app::StoreReindex(cfg, reindex_all);
   if (queue_cmd->parsed()) {
     std::vector<std::string> args = queue_args;
     for (auto& extra : queue_cmd->remaining()) args.push_back(extra);

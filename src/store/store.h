@@ -238,15 +238,25 @@ class Store {
   // ---- Maintenance ----
   // Checks references (message -> blob, counts, quota sums). Empty: healthy.
   virtual Result<std::vector<std::string>> CheckIntegrity() = 0;
-  // Gives the full-text index back what it lacks: every live body that is
-  // neither indexed nor waiting for the indexer (its index was lost or
-  // replaced; CheckIntegrity names each) is read and passed to `extract`,
-  // and the text it returns is queued for the indexer as due at once.
-  // `extract` is mail::PrepareBlob: decoding MIME is not the store's work.
-  // Returns how many bodies were queued. A store whose index cannot fall
-  // behind (the memory store) returns 0.
+  // Rebuilds the full-text index (`correio store reindex`). First drops the
+  // index rows of bodies that are gone (an index restored from a backup
+  // other than the store's; CheckIntegrity names them). Then reads the
+  // live bodies `scope` names, passes each to `extract`, and queues the
+  // text it returns for the indexer as due at once; until the indexer has
+  // it, an indexed body keeps its old text. `extract` is mail::PrepareBlob:
+  // decoding MIME is not the store's work. A store whose index cannot fall
+  // behind (the memory store) does nothing.
+  enum class ReindexScope {
+    kMissing,  // bodies neither indexed nor pending (a lost index)
+    kAll,      // every live body (after a change in how text is decoded)
+  };
+  struct ReindexCounts {
+    uint64_t dropped = 0;  // index rows of gone bodies deleted
+    uint64_t queued = 0;   // bodies whose text was queued
+  };
   using TextExtractor = std::function<Result<NewBlob>(std::string data)>;
-  virtual Result<uint64_t> QueueMissingText(const TextExtractor& extract) = 0;
+  virtual Result<ReindexCounts> Reindex(const TextExtractor& extract,
+                                        ReindexScope scope) = 0;
   // Counters of the write path since the store was opened (for metrics and
   // for tests that show writes share commits).
   virtual StoreStats Stats() = 0;

@@ -1085,9 +1085,10 @@ TEST_P(StoreConformance, SearchText) {
             std::vector<Uid>{1});
 }
 
-// An index kept whole has nothing to rebuild: QueueMissingText asks for
-// no text and queues none, and searches answer as before.
-TEST_P(StoreConformance, QueueMissingTextLeavesAWholeIndexAlone) {
+// An index kept whole has nothing to rebuild: Reindex of what is missing
+// asks for no text, queues none and drops none, and searches answer as
+// before.
+TEST_P(StoreConformance, ReindexLeavesAWholeIndexAlone) {
   Account a = NewAccount("a@example.org");
   MailboxId ia = Box(a.id, "INBOX").id;
   Deliver(Blob("indexed already"), {ia});
@@ -1095,12 +1096,15 @@ TEST_P(StoreConformance, QueueMissingTextLeavesAWholeIndexAlone) {
             std::vector<Uid>{1});
   Deliver(Blob("still pending"), {ia});
   int calls = 0;
-  auto queued = store_->QueueMissingText([&](std::string) -> Result<NewBlob> {
-    ++calls;
-    return Fail(ErrorCode::kInternal, "not expected");
-  });
-  ASSERT_TRUE(queued.has_value()) << queued.error().ToString();
-  EXPECT_EQ(*queued, 0u);
+  auto counts = store_->Reindex(
+      [&](std::string) -> Result<NewBlob> {
+        ++calls;
+        return Fail(ErrorCode::kInternal, "not expected");
+      },
+      Store::ReindexScope::kMissing);
+  ASSERT_TRUE(counts.has_value()) << counts.error().ToString();
+  EXPECT_EQ(counts->queued, 0u);
+  EXPECT_EQ(counts->dropped, 0u);
   EXPECT_EQ(calls, 0);
   EXPECT_EQ(store_->SearchText(ia, TextField::kBody, "pending").value(),
             std::vector<Uid>{2});

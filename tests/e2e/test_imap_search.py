@@ -173,6 +173,15 @@ class ImapSearchIndexRebuildTest(unittest.TestCase):
                              "store is consistent\n")
             again = server.admin("store", "reindex")
             self.assertIn("queued the text of 0 stored", again.stdout)
+            # --all queues every body again (after a decoder change);
+            # searches answer the same meanwhile and after.
+            every = server.admin("store", "reindex", "--all")
+            self.assertIn("queued the text of 2 stored", every.stdout)
+            with self.session(server) as m:
+                self.assertEqual(self.search(m, "marmalade"), [1, 2])
+                self.assertEqual(self.search(m, "Thursday"), [2])
+            self.assertEqual(server.admin("store", "check").stdout,
+                             "store is consistent\n")
         finally:
             code = server.stop()
             if server._tmp is not None:

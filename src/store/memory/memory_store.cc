@@ -749,8 +749,8 @@ class MemoryStore final : public Store {
   }
 
   // The index here is the blobs' own text: it cannot fall behind.
-  Result<uint64_t> QueueMissingText(const TextExtractor&) override {
-    return uint64_t{0};
+  Result<ReindexCounts> Reindex(const TextExtractor&, ReindexScope) override {
+    return ReindexCounts{};
   }
 
   Result<std::vector<std::string>> CheckIntegrity() override {

@@ -313,8 +313,8 @@ Mailbox ReadMailbox(const Stmt& s) {
   "pop3_delete_mode, pop3_download_once, created, apop_secret"
 
 // Live bodies the full-text index lacks: neither indexed nor waiting in
-// fts_pending (a lost search.db). CheckIntegrity reports them and
-// QueueMissingText gives them back.
+// fts_pending (a lost search.db). CheckIntegrity reports them and Reindex
+// gives them back.
 #define UNINDEXED_BLOBS                                                  \
   "FROM blob_refs b WHERE b.refcount > 0 AND NOT EXISTS "                \
   "(SELECT 1 FROM fts.blob_text t WHERE t.rowid = b.id) AND NOT EXISTS " \
@@ -1537,25 +1537,39 @@ class SqliteStore final : public Store {
     });
   }
 
-  Result<uint64_t> QueueMissingText(const TextExtractor& extract) override {
-    auto missing = Read([&](Db& db) -> Result<std::vector<BlobId>> {
-      auto s = db.Prepare("SELECT b.id " UNINDEXED_BLOBS " ORDER BY b.id");
+  Result<ReindexCounts> Reindex(const TextExtractor& extract,
+                                ReindexScope scope) override {
+    ReindexCounts counts;
+    auto dropped = DropStaleIndexRows();
+    if (!dropped) return Fail(dropped.error());
+    counts.dropped = *dropped;
+    auto ids = Read([&](Db& db) -> Result<std::vector<BlobId>> {
+      auto s =
+          scope == ReindexScope::kAll
+              ? db.Prepare(
+                    "SELECT id FROM blob_refs WHERE refcount > 0 "
+                    "ORDER BY id")
+              : db.Prepare("SELECT b.id " UNINDEXED_BLOBS " ORDER BY b.id");
       if (!s) return Fail(s.error());
       return Column<BlobId>(*s);
     });
-    if (!missing) return Fail(missing.error());
+    if (!ids) return Fail(ids.error());
+    if (!ids->empty()) {
+      spdlog::info("store: reindex: {} message bodies to read", ids->size());
+    }
     // Bodies are read and decoded here, off the writer; each batch of
     // texts is one write, about as large as an indexer pass, so that
     // deliveries never queue long behind it.
     constexpr size_t kBatchBytes = 2 << 20;
-    uint64_t queued = 0;
+    uint64_t& queued = counts.queued;
+    auto last_report = std::chrono::steady_clock::now();
     std::vector<std::pair<BlobId, NewBlob>> batch;
     size_t batch_bytes = 0;
     auto flush = [&]() -> Status {
       uint64_t rows = 0;
       TRY(Write([&](Db& db, std::vector<Change>&) -> Status {
         for (const auto& [id, blob] : batch) {
-          TRY(QueueText(db, id, blob, QueueAs::kMissing));
+          TRY(QueueText(db, id, blob, QueueAs::kReindex));
           rows += db.Changes();
         }
         return {};
@@ -1565,7 +1579,13 @@ class SqliteStore final : public Store {
       batch_bytes = 0;
       return {};
     };
-    for (BlobId id : *missing) {
+    for (size_t i = 0; i < ids->size(); ++i) {
+      const BlobId id = (*ids)[i];
+      if (auto now = std::chrono::steady_clock::now();
+          now - last_report >= std::chrono::seconds(10)) {
+        spdlog::info("store: reindex: {} of {} bodies read", i, ids->size());
+        last_report = now;
+      }
       auto data = ReadBlob(id, 0, std::numeric_limits<uint64_t>::max());
       if (!data && data.error().code() == ErrorCode::kNotFound) continue;
       if (!data) return Fail(data.error());
@@ -1586,7 +1606,61 @@ class SqliteStore final : public Store {
       if (batch_bytes >= kBatchBytes) TRY(flush());
     }
     if (!batch.empty()) TRY(flush());
-    return queued;
+    return counts;
+  }
+
+  // Deletes the index rows of bodies that are gone, and returns how many.
+  // An index restored from an older backup than correio.db holds rows of
+  // bodies deleted since; one from a newer backup holds rows above the
+  // store's blob id counter, which new bodies would take. The counter is
+  // first raised past every row, so that both kinds are at or below it:
+  // then a row without a blob in a later snapshot is gone for good (ids
+  // are never reused), while a body stored meanwhile has a higher id and
+  // its row is never taken for one.
+  Result<uint64_t> DropStaleIndexRows() {
+    auto top = Read([&](Db& db) -> Result<int64_t> {
+      auto s = db.Prepare("SELECT coalesce(max(rowid), 0) FROM fts.blob_text");
+      if (!s) return Fail(s.error());
+      auto row = s->Step();
+      if (!row) return Fail(row.error());
+      return *row ? s->Int(0) : 0;
+    });
+    if (!top) return Fail(top.error());
+    TRY(Write([&](Db& db, std::vector<Change>&) -> Status {
+      return db.Run(
+          "UPDATE meta SET value = ? WHERE key = 'last_blob_id' AND value < ?",
+          *top, *top);
+    }));
+    auto stale = Read([&](Db& db) -> Result<std::vector<BlobId>> {
+      auto s = db.Prepare(
+          "SELECT t.rowid FROM fts.blob_text t WHERE t.rowid <= (SELECT value "
+          "FROM meta WHERE key = 'last_blob_id') AND NOT EXISTS (SELECT 1 "
+          "FROM blobs b WHERE b.id = t.rowid) ORDER BY t.rowid");
+      if (!s) return Fail(s.error());
+      return Column<BlobId>(*s);
+    });
+    if (!stale) return Fail(stale.error());
+    // As SweepGarbage: deleting from FTS5 re-tokenizes the row, so a few
+    // rows per transaction, and searches wait at most for one of them.
+    constexpr size_t kRows = 32;
+    for (size_t first = 0; first < stale->size(); first += kRows) {
+      std::lock_guard lock(index_mu_);
+      Db& fts = *indexer_db_;
+      TRY(fts.Run("BEGIN IMMEDIATE"));
+      for (size_t i = first; i < std::min(first + kRows, stale->size()); ++i) {
+        if (auto st =
+                fts.Run("DELETE FROM blob_text WHERE rowid = ?", (*stale)[i]);
+            !st) {
+          (void)fts.Run("ROLLBACK");
+          return Fail(st.error());
+        }
+      }
+      if (auto st = fts.Run("COMMIT"); !st) {
+        if (fts.InTransaction()) (void)fts.Run("ROLLBACK");
+        return Fail(st.error());
+      }
+    }
+    return stale->size();
   }
 
  private:
@@ -2388,10 +2462,10 @@ class SqliteStore final : public Store {
   }
 
   // kNew: a body just stored, indexed once it is
-  // search.index_delay_seconds old. kMissing: a live body the index lacks
-  // (QueueMissingText), due at once, and only if it is still live and not
+  // search.index_delay_seconds old. kReindex: a live body Reindex read,
+  // due at once, and only if it is still live and not
   // queued meanwhile (a sweep may have dropped it since it was read).
-  enum class QueueAs { kNew, kMissing };
+  enum class QueueAs { kNew, kReindex };
 
   // Queues the blob's text for the indexer: a copy of the decoded body
   // text, or where it stands in the blob (IndexPending reads it there).
@@ -2402,7 +2476,7 @@ class SqliteStore final : public Store {
       at = static_cast<int64_t>(blob.search_text_in_data->offset);
       size = static_cast<int64_t>(blob.search_text_in_data->size);
     }
-    if (as == QueueAs::kMissing) {
+    if (as == QueueAs::kReindex) {
       return db.Run(
           "INSERT OR IGNORE INTO fts_pending(blob, headers, body, body_at, "
           "body_size, queued_at) SELECT ?1, ?2, ?3, ?4, ?5, 0 WHERE EXISTS "

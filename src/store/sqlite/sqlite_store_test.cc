@@ -685,10 +685,10 @@ TEST_F(SqliteStoreTest, SearchCatchesUpWithoutTheIndexer) {
 }
 
 // A lost correio-search.db comes back empty: body searches miss every
-// older message, CheckIntegrity names them, and QueueMissingText (the
-// `correio store reindex` command) gives the index their text back, as a
-// copy or as a place in the body, and nothing the index never needed.
-TEST_F(SqliteStoreTest, QueueMissingTextRebuildsALostIndex) {
+// older message, CheckIntegrity names them, and Reindex (the `correio
+// store reindex` command) gives the index their text back, as a copy or
+// as a place in the body, and nothing the index never needed.
+TEST_F(SqliteStoreTest, ReindexRebuildsALostIndex) {
   MailboxId inbox;
   BlobId gone;
   {
@@ -733,9 +733,10 @@ TEST_F(SqliteStoreTest, QueueMissingTextRebuildsALostIndex) {
     b.search_headers = b.data.substr(0, body);
     return b;
   };
-  auto queued = s->QueueMissingText(extract);
-  ASSERT_TRUE(queued.has_value()) << queued.error().ToString();
-  EXPECT_EQ(*queued, 2u);
+  auto counts = s->Reindex(extract, Store::ReindexScope::kMissing);
+  ASSERT_TRUE(counts.has_value()) << counts.error().ToString();
+  EXPECT_EQ(counts->queued, 2u);
+  EXPECT_EQ(counts->dropped, 0u);
   ASSERT_EQ(seen.size(), 3u);
   EXPECT_EQ(seen[0], "Subject: t\r\n\r\nalpha copy");
   EXPECT_EQ(seen[1], "Subject: s\r\n\r\nbravo slice\r\n");
@@ -752,8 +753,122 @@ TEST_F(SqliteStoreTest, QueueMissingTextRebuildsALostIndex) {
             std::vector<Uid>{2});
   EXPECT_EQ(s->ReadBlob(gone, 0, 1).error().code(), ErrorCode::kNotFound);
   EXPECT_EQ(CountRows(path_, "SELECT count(*) FROM fts_pending"), 0);
-  EXPECT_EQ(s->QueueMissingText(extract).value(), 0u);  // nothing left
+  // Nothing left.
+  EXPECT_EQ(s->Reindex(extract, Store::ReindexScope::kMissing)->queued, 0u);
   EXPECT_EQ(seen.size(), 3u);
+  EXPECT_TRUE(s->CheckIntegrity()->empty());
+}
+
+// The index and the store restored from different backups. An older index
+// holds the row of a body deleted since; a newer one holds a row above
+// the store's blob id counter, whose id the next new body would take.
+// Reindex drops both kinds and queues what is missing, and the next body
+// gets an id no dropped row had.
+TEST_F(SqliteStoreTest, ReindexDropsTheRowsOfBodiesThatAreGone) {
+  const std::string index = SearchIndexPath(path_);
+  // With every store closed, the files are whole (no -wal, no -shm).
+  auto copy = [](const std::string& from, const std::string& to) {
+    std::filesystem::copy_file(
+        from, to, std::filesystem::copy_options::overwrite_existing);
+  };
+  auto indexed = [&] {
+    return WaitUntil([&] {
+      return CountRows(path_, "SELECT count(*) FROM fts_pending") == 0;
+    });
+  };
+  MailboxId inbox;
+  {
+    auto s = Open();
+    inbox = NewInbox(*s);
+    ASSERT_TRUE(s->Deliver(Blob("alpha kept"), {{inbox, {}, 0}}));
+    ASSERT_TRUE(s->Deliver(Blob("bravo deleted"), {{inbox, {}, 0}}));
+    ASSERT_TRUE(indexed());
+  }
+  copy(index, path_ + ".index-1");  // rows 1 and 2
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->Expunge(inbox, {{2, 2}}, 0).has_value());
+    ASSERT_TRUE(WaitUntil(
+        [&] { return CountRows(path_, "SELECT count(*) FROM blobs") == 1; }));
+  }
+  copy(path_, path_ + ".store-2");  // blob 1; counter at 2
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->Deliver(Blob("charlie newer"), {{inbox, {}, 0}}));
+    ASSERT_TRUE(indexed());
+  }
+  copy(index, path_ + ".index-3");  // rows 1 and 3
+  auto extract = [](std::string data) -> Result<NewBlob> {
+    size_t body = data.find("\r\n\r\n") + 4;
+    NewBlob b = Blob(data.substr(body));
+    b.data = std::move(data);
+    return b;
+  };
+
+  // An older index: row 2 is of a deleted body, body 3 is not indexed.
+  copy(path_ + ".index-1", index);
+  {
+    auto s = Open();
+    EXPECT_EQ(s->CheckIntegrity()->size(), 2u);
+    auto counts = s->Reindex(extract, Store::ReindexScope::kMissing);
+    ASSERT_TRUE(counts.has_value()) << counts.error().ToString();
+    EXPECT_EQ(counts->dropped, 1u);
+    EXPECT_EQ(counts->queued, 1u);
+    ASSERT_TRUE(indexed());
+    EXPECT_TRUE(s->CheckIntegrity()->empty());
+    EXPECT_EQ(CountRows(index, "SELECT count(*) FROM blob_text"), 2);
+    EXPECT_EQ(s->SearchText(inbox, TextField::kBody, "charlie").value(),
+              std::vector<Uid>{3});
+  }
+
+  // A newer index: row 3 is above the store's counter.
+  copy(path_ + ".store-2", path_);
+  copy(path_ + ".index-3", index);
+  {
+    auto s = Open();
+    EXPECT_EQ(s->CheckIntegrity()->size(), 1u);
+    auto counts = s->Reindex(extract, Store::ReindexScope::kMissing);
+    ASSERT_TRUE(counts.has_value()) << counts.error().ToString();
+    EXPECT_EQ(counts->dropped, 1u);
+    EXPECT_EQ(counts->queued, 0u);
+    ASSERT_TRUE(s->Deliver(Blob("delta newest"), {{inbox, {}, 0}}));
+    auto delta = s->GetMessages(inbox, {{3, 3}});
+    ASSERT_TRUE(delta.has_value() && delta->size() == 1u);
+    EXPECT_GT(delta->at(0).blob, BlobId{3});
+    ASSERT_TRUE(indexed());
+    EXPECT_TRUE(s->SearchText(inbox, TextField::kBody, "charlie")->empty());
+    EXPECT_EQ(s->SearchText(inbox, TextField::kBody, "delta").value(),
+              std::vector<Uid>{3});
+    EXPECT_TRUE(s->CheckIntegrity()->empty());
+  }
+}
+
+// `reindex --all` gives every body its text again, as the extractor gives
+// it now (a decoder fixed since delivery): searches find the new text,
+// not the old.
+TEST_F(SqliteStoreTest, ReindexAllReplacesEveryText) {
+  auto s = Open();
+  MailboxId inbox = NewInbox(*s);
+  ASSERT_TRUE(s->Deliver(Blob("garbled"), {{inbox, {}, 0}}));
+  ASSERT_TRUE(s->Deliver(Blob("mangled"), {{inbox, {}, 0}}));
+  EXPECT_EQ(s->SearchText(inbox, TextField::kBody, "garbled").value(),
+            std::vector<Uid>{1});
+  int calls = 0;
+  auto extract = [&](std::string data) -> Result<NewBlob> {
+    ++calls;
+    NewBlob b = Blob(data.find("garbled") != std::string::npos ? "decoded one"
+                                                               : "decoded two");
+    b.data = std::move(data);
+    return b;
+  };
+  auto counts = s->Reindex(extract, Store::ReindexScope::kAll);
+  ASSERT_TRUE(counts.has_value()) << counts.error().ToString();
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(counts->queued, 2u);
+  EXPECT_EQ(counts->dropped, 0u);
+  EXPECT_EQ(s->SearchText(inbox, TextField::kBody, "decoded").value(),
+            (std::vector<Uid>{1, 2}));
+  EXPECT_TRUE(s->SearchText(inbox, TextField::kBody, "garbled")->empty());
   EXPECT_TRUE(s->CheckIntegrity()->empty());
 }
 
