@@ -1,5 +1,5 @@
-// CPU of mail::PrepareBlob, the work every delivery (SMTP DATA, APPEND,
-// LMTP) does on the session's thread before the store sees the message:
+// CPU of mail::PrepareBlob, the work every delivery (SMTP DATA, IMAP
+// APPEND, a bounce) does on the session's thread before the store sees it:
 // the MIME summary and the text queued for the search index (Google
 // Benchmark, one thread). The message shapes:
 //

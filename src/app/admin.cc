@@ -424,7 +424,7 @@ int StoreReindex(const config::Config& cfg, bool all) {
   // first.
   if (counts->dropped > 0) {
     std::cout << "dropped " << counts->dropped
-              << " index entries of deleted message bodies\n";
+              << " index entries of message bodies not in the store\n";
   }
   std::cout << "queued the text of " << counts->queued
             << " stored message bodies; the server indexes them\n";

@@ -10,11 +10,13 @@ namespace correio::mail {
 
 namespace {
 
-// Where `text` stands as it is in `raw`: at the start of one of the first
-// kSliceLeaves leaf parts' bodies (a single text part without transfer
-// encoding, in UTF-8 or ASCII). The whole text is compared, so a slice
-// found is exact; the bound keeps a message of many parts from costing a
-// comparison per part.
+// Where a decoded `text` stands as it is in `raw`: at the start of one of
+// the first kSliceLeaves leaf parts' bodies. ExtractSearchText finds the
+// common case itself (one text part without transfer encoding, in UTF-8
+// or ASCII: SearchText::body_in_raw); this catches decoding that changed
+// nothing, as quoted-printable with nothing to decode. The whole text is
+// compared, so a slice found is exact; the bound keeps a message of many
+// parts from costing a comparison per part.
 constexpr int kSliceLeaves = 4;
 std::optional<store::NewBlob::Slice> FindTextInData(std::string_view raw,
                                                     const mime::Part& part,

@@ -186,7 +186,8 @@ struct SearchText {
   };
   std::optional<Span> body_in_raw;
   std::string decoded_body;
-  // `raw` is the message the text was extracted from.
+  // `raw` must be the message the text was extracted from (a shorter one
+  // throws std::out_of_range).
   std::string_view Body(std::string_view raw) const {
     if (!body_in_raw) return decoded_body;
     return raw.substr(body_in_raw->offset, body_in_raw->size);

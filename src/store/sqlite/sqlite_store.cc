@@ -18,6 +18,7 @@
 #include <mutex>
 #include <semaphore>
 #include <set>
+#include <span>
 #include <thread>
 
 #include "base/clock.h"
@@ -1328,9 +1329,11 @@ class SqliteStore final : public Store {
       bool probe = messages_hint != 0 && messages_hint <= kProbeMessages;
       auto s = db.Prepare(
           probe ? "SELECT m.uid FROM messages m WHERE m.mailbox = ? AND "
-                  "EXISTS (SELECT 1 FROM fts_pending p WHERE p.blob = m.blob)"
+                  "EXISTS (SELECT 1 FROM fts_pending p WHERE p.blob = m.blob "
+                  "AND p.queued_at >= 0)"
                 : "SELECT m.uid FROM fts_pending p CROSS JOIN messages m "
-                  "ON m.blob = p.blob WHERE m.mailbox = ?");
+                  "ON m.blob = p.blob WHERE m.mailbox = ? AND "
+                  "p.queued_at >= 0");
       if (!s) return Fail(s.error());
       s->Bind(mailbox);
       auto pending = Column<Uid>(*s);
@@ -1543,15 +1546,29 @@ class SqliteStore final : public Store {
     auto dropped = DropStaleIndexRows();
     if (!dropped) return Fail(dropped.error());
     counts.dropped = *dropped;
-    auto ids = Read([&](Db& db) -> Result<std::vector<BlobId>> {
+    // Each body, and whether the index has a text of it already: then the
+    // new text is a refresh (QueueAs::kRefresh), left to the background
+    // pass while the old one answers searches.
+    struct Body {
+      BlobId id;
+      bool indexed;
+    };
+    auto ids = Read([&](Db& db) -> Result<std::vector<Body>> {
       auto s =
           scope == ReindexScope::kAll
               ? db.Prepare(
-                    "SELECT id FROM blob_refs WHERE refcount > 0 "
-                    "ORDER BY id")
-              : db.Prepare("SELECT b.id " UNINDEXED_BLOBS " ORDER BY b.id");
+                    "SELECT b.id, EXISTS (SELECT 1 FROM fts.blob_text t WHERE "
+                    "t.rowid = b.id) FROM blob_refs b WHERE b.refcount > 0 "
+                    "ORDER BY b.id")
+              : db.Prepare("SELECT b.id, 0 " UNINDEXED_BLOBS " ORDER BY b.id");
       if (!s) return Fail(s.error());
-      return Column<BlobId>(*s);
+      std::vector<Body> out;
+      for (;;) {
+        auto row = s->Step();
+        if (!row) return Fail(row.error());
+        if (!*row) return out;
+        out.push_back({s->Int(0), s->Int(1) != 0});
+      }
     });
     if (!ids) return Fail(ids.error());
     if (!ids->empty()) {
@@ -1563,13 +1580,14 @@ class SqliteStore final : public Store {
     constexpr size_t kBatchBytes = 2 << 20;
     uint64_t& queued = counts.queued;
     auto last_report = std::chrono::steady_clock::now();
-    std::vector<std::pair<BlobId, NewBlob>> batch;
+    std::vector<std::pair<Body, NewBlob>> batch;
     size_t batch_bytes = 0;
     auto flush = [&]() -> Status {
       uint64_t rows = 0;
       TRY(Write([&](Db& db, std::vector<Change>&) -> Status {
-        for (const auto& [id, blob] : batch) {
-          TRY(QueueText(db, id, blob, QueueAs::kReindex));
+        for (const auto& [body, blob] : batch) {
+          TRY(QueueText(db, body.id, blob,
+                        body.indexed ? QueueAs::kRefresh : QueueAs::kReindex));
           rows += db.Changes();
         }
         return {};
@@ -1580,7 +1598,7 @@ class SqliteStore final : public Store {
       return {};
     };
     for (size_t i = 0; i < ids->size(); ++i) {
-      const BlobId id = (*ids)[i];
+      const BlobId id = (*ids)[i].id;
       if (auto now = std::chrono::steady_clock::now();
           now - last_report >= std::chrono::seconds(10)) {
         spdlog::info("store: reindex: {} of {} bodies read", i, ids->size());
@@ -1602,7 +1620,7 @@ class SqliteStore final : public Store {
       // need not wait in memory for the write.
       std::string().swap(blob->data);
       batch_bytes += size + blob->search_text.size();
-      batch.emplace_back(id, std::move(*blob));
+      batch.emplace_back((*ids)[i], std::move(*blob));
       if (batch_bytes >= kBatchBytes) TRY(flush());
     }
     if (!batch.empty()) TRY(flush());
@@ -1612,25 +1630,12 @@ class SqliteStore final : public Store {
   // Deletes the index rows of bodies that are gone, and returns how many.
   // An index restored from an older backup than correio.db holds rows of
   // bodies deleted since; one from a newer backup holds rows above the
-  // store's blob id counter, which new bodies would take. The counter is
-  // first raised past every row, so that both kinds are at or below it:
-  // then a row without a blob in a later snapshot is gone for good (ids
-  // are never reused), while a body stored meanwhile has a higher id and
-  // its row is never taken for one.
+  // blob id counter as it was, which OpenSqliteStore raised past them
+  // (KeepBlobIdsAboveTheIndex). So both kinds are at or below the
+  // counter: a row there without a blob is gone for good (ids are never
+  // reused), while a body stored after this snapshot has a higher id and
+  // its row is never taken for one. Reads every index row once.
   Result<uint64_t> DropStaleIndexRows() {
-    auto top = Read([&](Db& db) -> Result<int64_t> {
-      auto s = db.Prepare("SELECT coalesce(max(rowid), 0) FROM fts.blob_text");
-      if (!s) return Fail(s.error());
-      auto row = s->Step();
-      if (!row) return Fail(row.error());
-      return *row ? s->Int(0) : 0;
-    });
-    if (!top) return Fail(top.error());
-    TRY(Write([&](Db& db, std::vector<Change>&) -> Status {
-      return db.Run(
-          "UPDATE meta SET value = ? WHERE key = 'last_blob_id' AND value < ?",
-          *top, *top);
-    }));
     auto stale = Read([&](Db& db) -> Result<std::vector<BlobId>> {
       auto s = db.Prepare(
           "SELECT t.rowid FROM fts.blob_text t WHERE t.rowid <= (SELECT value "
@@ -1640,25 +1645,14 @@ class SqliteStore final : public Store {
       return Column<BlobId>(*s);
     });
     if (!stale) return Fail(stale.error());
-    // As SweepGarbage: deleting from FTS5 re-tokenizes the row, so a few
-    // rows per transaction, and searches wait at most for one of them.
-    constexpr size_t kRows = 32;
-    for (size_t first = 0; first < stale->size(); first += kRows) {
+    // A few rows per transaction, as the sweep deletes them.
+    std::span<const BlobId> left(*stale);
+    while (!left.empty()) {
       std::lock_guard lock(index_mu_);
-      Db& fts = *indexer_db_;
-      TRY(fts.Run("BEGIN IMMEDIATE"));
-      for (size_t i = first; i < std::min(first + kRows, stale->size()); ++i) {
-        if (auto st =
-                fts.Run("DELETE FROM blob_text WHERE rowid = ?", (*stale)[i]);
-            !st) {
-          (void)fts.Run("ROLLBACK");
-          return Fail(st.error());
-        }
-      }
-      if (auto st = fts.Run("COMMIT"); !st) {
-        if (fts.InTransaction()) (void)fts.Run("ROLLBACK");
-        return Fail(st.error());
-      }
+      auto done =
+          DeleteIndexRows(left.first(std::min(left.size(), kSweepRows)));
+      if (!done) return Fail(done.error());
+      left = left.subspan(*done);
     }
     return stale->size();
   }
@@ -2010,36 +2004,18 @@ class SqliteStore final : public Store {
   // garbage blobs (refcount 0). True if there were any. index_mu_ held.
   // search.db commits first, so a crash in between only repeats the work.
   Result<bool> SweepGarbage() {
-    // Deleting from an FTS5 table re-tokenizes the row: a few at a time.
-    constexpr int kSweepRows = 32;
-    Db& fts = *indexer_db_;
     auto garbage = Read([&](Db& db) -> Result<std::vector<BlobId>> {
       auto s =
           db.Prepare("SELECT id FROM blob_refs WHERE refcount = 0 LIMIT ?");
       if (!s) return Fail(s.error());
-      s->Bind(kSweepRows);
+      s->Bind(static_cast<int64_t>(kSweepRows));
       return Column<BlobId>(*s);
     });
     if (!garbage) return Fail(garbage.error());
     if (garbage->empty()) return false;
-    TRY(fts.Run("BEGIN IMMEDIATE"));
-    for (size_t i = 0; i < garbage->size(); ++i) {
-      // A search waits (IndexLoop): sweep what is done so far.
-      if (i > 0 && SearchWaiting()) {
-        garbage->resize(i);
-        break;
-      }
-      if (auto st =
-              fts.Run("DELETE FROM blob_text WHERE rowid = ?", (*garbage)[i]);
-          !st) {
-        (void)fts.Run("ROLLBACK");
-        return Fail(st.error());
-      }
-    }
-    if (auto st = fts.Run("COMMIT"); !st) {
-      if (fts.InTransaction()) (void)fts.Run("ROLLBACK");
-      return Fail(st.error());
-    }
+    auto done = DeleteIndexRows(*garbage);
+    if (!done) return Fail(done.error());
+    garbage->resize(*done);
     TRY(Write([&](Db& db, std::vector<Change>&) -> Status {
       for (BlobId id : *garbage) {
         // Re-referenced since we looked (a new copy of the same body): it
@@ -2052,6 +2028,31 @@ class SqliteStore final : public Store {
       return {};
     }));
     return true;
+  }
+
+  // Deleting from an FTS5 table re-tokenizes the row: a few at a time.
+  static constexpr size_t kSweepRows = 32;
+
+  // Deletes the index rows of `ids` in one search.db transaction, stopping
+  // early (after at least one) when a search waits (IndexLoop). Returns
+  // how many of `ids` are done. index_mu_ held.
+  Result<size_t> DeleteIndexRows(std::span<const BlobId> ids) {
+    Db& fts = *indexer_db_;
+    TRY(fts.Run("BEGIN IMMEDIATE"));
+    size_t done = 0;
+    for (; done < ids.size(); ++done) {
+      if (done > 0 && SearchWaiting()) break;
+      if (auto st = fts.Run("DELETE FROM blob_text WHERE rowid = ?", ids[done]);
+          !st) {
+        (void)fts.Run("ROLLBACK");
+        return Fail(st.error());
+      }
+    }
+    if (auto st = fts.Run("COMMIT"); !st) {
+      if (fts.InTransaction()) (void)fts.Run("ROLLBACK");
+      return Fail(st.error());
+    }
+    return done;
   }
 
   // Indexes up to kIndexBatchBytes of pending text of live blobs (of one
@@ -2077,7 +2078,7 @@ class SqliteStore final : public Store {
                     "THEN p.body ELSE CAST(substr(b.data, p.body_at + 1, "
                     "p.body_size) AS TEXT) END FROM fts_pending p JOIN blobs "
                     "b ON b.id = p.blob JOIN blob_refs r ON r.id = p.blob "
-                    "WHERE r.refcount > 0 AND p.blob IN "
+                    "WHERE r.refcount > 0 AND p.queued_at >= 0 AND p.blob IN "
                     "(SELECT blob FROM messages WHERE mailbox = ?) "
                     "ORDER BY p.blob LIMIT ?")
               : db.Prepare(
@@ -2463,9 +2464,15 @@ class SqliteStore final : public Store {
 
   // kNew: a body just stored, indexed once it is
   // search.index_delay_seconds old. kReindex: a live body Reindex read,
-  // due at once, and only if it is still live and not
-  // queued meanwhile (a sweep may have dropped it since it was read).
-  enum class QueueAs { kNew, kReindex };
+  // due at once, and only if it is still live and not queued meanwhile (a
+  // sweep may have dropped it since it was read). kRefresh: as kReindex,
+  // for a body the index has an older text of (`reindex --all`); queued at
+  // kRefreshQueuedAt, for the background pass only, while the old text
+  // answers searches. A search catching up its mailbox (CatchUpIndex) or
+  // counting its pending messages (PendingAndIndexed) skips such rows: it
+  // would otherwise re-tokenize the whole mailbox first.
+  enum class QueueAs { kNew, kReindex, kRefresh };
+  static constexpr int64_t kRefreshQueuedAt = -1;
 
   // Queues the blob's text for the indexer: a copy of the decoded body
   // text, or where it stands in the blob (IndexPending reads it there).
@@ -2476,12 +2483,13 @@ class SqliteStore final : public Store {
       at = static_cast<int64_t>(blob.search_text_in_data->offset);
       size = static_cast<int64_t>(blob.search_text_in_data->size);
     }
-    if (as == QueueAs::kReindex) {
+    if (as != QueueAs::kNew) {
       return db.Run(
           "INSERT OR IGNORE INTO fts_pending(blob, headers, body, body_at, "
-          "body_size, queued_at) SELECT ?1, ?2, ?3, ?4, ?5, 0 WHERE EXISTS "
+          "body_size, queued_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS "
           "(SELECT 1 FROM blob_refs WHERE id = ?1 AND refcount > 0)",
-          id, blob.search_headers, blob.search_text, at, size);
+          id, blob.search_headers, blob.search_text, at, size,
+          as == QueueAs::kRefresh ? kRefreshQueuedAt : int64_t{0});
     }
     return db.Run(
         "INSERT OR REPLACE INTO fts_pending(blob, headers, body, body_at, "
@@ -2794,6 +2802,39 @@ void WarnIfIndexLost(Db& db, Db& search, std::string_view path) {
         SearchIndexPath(path), s->Int(0));
   }
 }
+
+// Index and store restored from different backups: an index newer than
+// correio.db holds rows above its blob id counter, and new bodies would
+// take those ids, each searchable by the old text until its own is
+// indexed. The counter is raised past every index row before anything is
+// stored (a read, and a write only when the two disagree), which also
+// lets Reindex tell such rows from new ones (DropStaleIndexRows).
+Status KeepBlobIdsAboveTheIndex(Db& db, Db& search) {
+  // The first column of the first row, if there is one (the statement is
+  // reset when it goes out of scope, ending its read).
+  auto first = [](Db& on, const char* sql) -> Result<std::optional<int64_t>> {
+    auto s = on.Prepare(sql);
+    if (!s) return Fail(s.error());
+    auto row = s->Step();
+    if (!row) return Fail(row.error());
+    return *row ? std::optional<int64_t>(s->Int(0)) : std::nullopt;
+  };
+  auto top =
+      first(search, "SELECT rowid FROM blob_text ORDER BY rowid DESC LIMIT 1");
+  if (!top) return Fail(top.error());
+  if (!*top) return {};  // an empty index
+  const int64_t highest = **top;
+  auto counter = first(db, "SELECT value FROM meta WHERE key = 'last_blob_id'");
+  if (!counter) return Fail(counter.error());
+  if (*counter && **counter >= highest) return {};
+  spdlog::warn(
+      "store: the search index names message bodies up to {}, past the "
+      "store's last; new bodies start above them",
+      highest);
+  return db.Run(
+      "UPDATE meta SET value = ?1 WHERE key = 'last_blob_id' AND value < ?1",
+      highest);
+}
 }  // namespace
 
 Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options,
@@ -2807,6 +2848,9 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options,
   if (!search) return Fail(search.error());
   if (auto st = (*search)->Exec(kSearchSchema); !st) return Fail(st.error());
   if (options.background_index) WarnIfIndexLost(**db, **search, options.path);
+  if (auto st = KeepBlobIdsAboveTheIndex(**db, **search); !st) {
+    return Fail(st.error());
+  }
   auto checkpointer = Db::Open(options.path, options.fsync,
                                options.busy_timeout_ms, options.vfs);
   if (!checkpointer) return Fail(checkpointer.error());

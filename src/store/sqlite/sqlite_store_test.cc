@@ -762,8 +762,9 @@ TEST_F(SqliteStoreTest, ReindexRebuildsALostIndex) {
 // The index and the store restored from different backups. An older index
 // holds the row of a body deleted since; a newer one holds a row above
 // the store's blob id counter, whose id the next new body would take.
-// Reindex drops both kinds and queues what is missing, and the next body
-// gets an id no dropped row had.
+// Opening the store raises the counter past the index's rows, so the next
+// body gets an id no such row has; Reindex drops both kinds of rows and
+// queues what is missing.
 TEST_F(SqliteStoreTest, ReindexDropsTheRowsOfBodiesThatAreGone) {
   const std::string index = SearchIndexPath(path_);
   // With every store closed, the files are whole (no -wal, no -shm).
@@ -821,20 +822,20 @@ TEST_F(SqliteStoreTest, ReindexDropsTheRowsOfBodiesThatAreGone) {
               std::vector<Uid>{3});
   }
 
-  // A newer index: row 3 is above the store's counter.
+  // A newer index: row 3 is above the store's counter (2 in store-2).
   copy(path_ + ".store-2", path_);
   copy(path_ + ".index-3", index);
   {
     auto s = Open();
-    EXPECT_EQ(s->CheckIntegrity()->size(), 1u);
-    auto counts = s->Reindex(extract, Store::ReindexScope::kMissing);
-    ASSERT_TRUE(counts.has_value()) << counts.error().ToString();
-    EXPECT_EQ(counts->dropped, 1u);
-    EXPECT_EQ(counts->queued, 0u);
     ASSERT_TRUE(s->Deliver(Blob("delta newest"), {{inbox, {}, 0}}));
     auto delta = s->GetMessages(inbox, {{3, 3}});
     ASSERT_TRUE(delta.has_value() && delta->size() == 1u);
-    EXPECT_GT(delta->at(0).blob, BlobId{3});
+    EXPECT_EQ(delta->at(0).blob, BlobId{4});
+    EXPECT_EQ(s->CheckIntegrity()->size(), 1u);  // index row 3
+    auto counts = s->Reindex(extract, Store::ReindexScope::kMissing);
+    ASSERT_TRUE(counts.has_value()) << counts.error().ToString();
+    EXPECT_EQ(counts->dropped, 1u);
+    EXPECT_EQ(counts->queued, 0u);  // delta is pending or indexed
     ASSERT_TRUE(indexed());
     EXPECT_TRUE(s->SearchText(inbox, TextField::kBody, "charlie")->empty());
     EXPECT_EQ(s->SearchText(inbox, TextField::kBody, "delta").value(),
@@ -844,15 +845,17 @@ TEST_F(SqliteStoreTest, ReindexDropsTheRowsOfBodiesThatAreGone) {
 }
 
 // `reindex --all` gives every body its text again, as the extractor gives
-// it now (a decoder fixed since delivery): searches find the new text,
-// not the old.
+// it now (a decoder fixed since delivery). Until the background pass has
+// it, searches answer from the old text and do not index the mailbox
+// again first; then they find the new text, not the old.
 TEST_F(SqliteStoreTest, ReindexAllReplacesEveryText) {
-  auto s = Open();
+  auto s = Open(nullptr, /*background=*/false);
   MailboxId inbox = NewInbox(*s);
   ASSERT_TRUE(s->Deliver(Blob("garbled"), {{inbox, {}, 0}}));
   ASSERT_TRUE(s->Deliver(Blob("mangled"), {{inbox, {}, 0}}));
   EXPECT_EQ(s->SearchText(inbox, TextField::kBody, "garbled").value(),
             std::vector<Uid>{1});
+  ASSERT_TRUE(s->Deliver(Blob("pending"), {{inbox, {}, 0}}));
   int calls = 0;
   auto extract = [&](std::string data) -> Result<NewBlob> {
     ++calls;
@@ -863,9 +866,23 @@ TEST_F(SqliteStoreTest, ReindexAllReplacesEveryText) {
   };
   auto counts = s->Reindex(extract, Store::ReindexScope::kAll);
   ASSERT_TRUE(counts.has_value()) << counts.error().ToString();
-  EXPECT_EQ(calls, 2);
-  EXPECT_EQ(counts->queued, 2u);
+  EXPECT_EQ(calls, 3);
+  EXPECT_EQ(counts->queued, 2u);  // the third is pending already
   EXPECT_EQ(counts->dropped, 0u);
+  // The search indexes the pending delivery, not the two refreshes.
+  EXPECT_EQ(s->SearchText(inbox, TextField::kBody, "garbled").value(),
+            std::vector<Uid>{1});
+  EXPECT_EQ(s->SearchText(inbox, TextField::kBody, "pending").value(),
+            std::vector<Uid>{3});
+  EXPECT_EQ(CountRows(path_, "SELECT count(*) FROM fts_pending"), 2);
+  EXPECT_EQ(s->HeaderCandidates(inbox, "nothing", 3).value(),
+            std::vector<Uid>{});
+  EXPECT_TRUE(s->CheckIntegrity()->empty());
+  s.reset();
+  s = Open();  // the background pass
+  EXPECT_TRUE(WaitUntil([&] {
+    return CountRows(path_, "SELECT count(*) FROM fts_pending") == 0;
+  }));
   EXPECT_EQ(s->SearchText(inbox, TextField::kBody, "decoded").value(),
             (std::vector<Uid>{1, 2}));
   EXPECT_TRUE(s->SearchText(inbox, TextField::kBody, "garbled")->empty());
