@@ -14,7 +14,8 @@ namespace {
 // the first kSliceLeaves leaf parts' bodies. ExtractSearchText finds the
 // common case itself (one text part without transfer encoding, in UTF-8
 // or ASCII: SearchText::body_in_raw); this catches decoding that changed
-// nothing, as quoted-printable with nothing to decode. The whole text is
+// nothing, as quoted-printable with nothing to decode, and a plain text
+// longer than the index takes, cut at its cap. The whole text is
 // compared, so a slice found is exact; the bound keeps a message of many
 // parts from costing a comparison per part.
 constexpr int kSliceLeaves = 4;

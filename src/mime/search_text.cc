@@ -72,7 +72,9 @@ void AppendBody(const Part& part, BodyText& text) {
     return;
   }
   if (part.type != "text" || part.opaque) return;
-  if (text.size() == 0 && !text.st.body_in_raw &&
+  // Only as the first text (an empty one before it is replaced: the text
+  // would be this part's alone either way).
+  if (text.size() == 0 &&
       internal::PartTextIsRaw(text.raw, part, kMaxSearchBodyBytes)) {
     text.st.body_in_raw = SearchText::Span{part.body_start, part.body_size()};
     return;

@@ -316,6 +316,17 @@ Mailbox ReadMailbox(const Stmt& s) {
 // Live bodies the full-text index lacks: neither indexed nor waiting in
 // fts_pending (a lost search.db). CheckIntegrity reports them and Reindex
 // gives them back.
+// Index rows of bodies that are gone (an index restored from a backup
+// other than correio.db's): at or below the blob id counter, which
+// opening the store raises past every index row (KeepBlobIdsAboveTheIndex),
+// and without a blob. Ids are never reused, so such a row never gets one
+// back, while a body stored after the snapshot has a higher id and is never
+// taken for one. CheckIntegrity reports them and Reindex drops them.
+#define STALE_INDEX_ROWS                                                 \
+  "FROM fts.blob_text t WHERE t.rowid <= (SELECT value FROM meta WHERE " \
+  "key = 'last_blob_id') AND NOT EXISTS (SELECT 1 FROM blobs b WHERE "   \
+  "b.id = t.rowid)"
+
 #define UNINDEXED_BLOBS                                                  \
   "FROM blob_refs b WHERE b.refcount > 0 AND NOT EXISTS "                \
   "(SELECT 1 FROM fts.blob_text t WHERE t.rowid = b.id) AND NOT EXISTS " \
@@ -1475,14 +1486,11 @@ class SqliteStore final : public Store {
           collect("SELECT 'blob ' || b.id || ' neither indexed nor "
                   "pending' " UNINDEXED_BLOBS,
                   "fts"));
-      // The indexer drops an index row before its blob row, and blob ids
-      // are reused only after that: a row without a blob would answer
-      // searches with another message's text.
-      TRY(
-          collect("SELECT 'index row ' || t.rowid || ' without blob' FROM "
-                  "fts.blob_text t WHERE NOT EXISTS (SELECT 1 FROM blobs b "
-                  "WHERE b.id = t.rowid)",
-                  "fts"));
+      // The sweep drops an index row before its blob row: one left behind
+      // comes from an index restored apart from the store.
+      TRY(collect(
+          "SELECT 'index row ' || t.rowid || ' without blob' " STALE_INDEX_ROWS,
+          "fts"));
       TRY(
           collect("SELECT 'blob ' || id || ' above the id counter' FROM blobs "
                   "WHERE id > (SELECT value FROM meta "
@@ -1578,7 +1586,6 @@ class SqliteStore final : public Store {
     // texts is one write, about as large as an indexer pass, so that
     // deliveries never queue long behind it.
     constexpr size_t kBatchBytes = 2 << 20;
-    uint64_t& queued = counts.queued;
     auto last_report = std::chrono::steady_clock::now();
     std::vector<std::pair<Body, NewBlob>> batch;
     size_t batch_bytes = 0;
@@ -1592,7 +1599,7 @@ class SqliteStore final : public Store {
         }
         return {};
       }));
-      queued += rows;
+      counts.queued += rows;
       batch.clear();
       batch_bytes = 0;
       return {};
@@ -1627,20 +1634,14 @@ class SqliteStore final : public Store {
     return counts;
   }
 
-  // Deletes the index rows of bodies that are gone, and returns how many.
-  // An index restored from an older backup than correio.db holds rows of
-  // bodies deleted since; one from a newer backup holds rows above the
-  // blob id counter as it was, which OpenSqliteStore raised past them
-  // (KeepBlobIdsAboveTheIndex). So both kinds are at or below the
-  // counter: a row there without a blob is gone for good (ids are never
-  // reused), while a body stored after this snapshot has a higher id and
-  // its row is never taken for one. Reads every index row once.
+  // Deletes the index rows of bodies that are gone (STALE_INDEX_ROWS): an
+  // index older than correio.db holds rows of bodies deleted since, one
+  // newer holds rows above the counter as it was. Returns how many. Reads
+  // every index row once.
   Result<uint64_t> DropStaleIndexRows() {
     auto stale = Read([&](Db& db) -> Result<std::vector<BlobId>> {
-      auto s = db.Prepare(
-          "SELECT t.rowid FROM fts.blob_text t WHERE t.rowid <= (SELECT value "
-          "FROM meta WHERE key = 'last_blob_id') AND NOT EXISTS (SELECT 1 "
-          "FROM blobs b WHERE b.id = t.rowid) ORDER BY t.rowid");
+      auto s =
+          db.Prepare("SELECT t.rowid " STALE_INDEX_ROWS " ORDER BY t.rowid");
       if (!s) return Fail(s.error());
       return Column<BlobId>(*s);
     });
