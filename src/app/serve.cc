@@ -24,6 +24,7 @@
 #include "auth/throttle.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/malloc_tuning.h"
 #include "base/strings.h"
 #include "imap/server/session.h"
 #include "mail/env.h"
@@ -197,6 +198,9 @@ int Serve(ServeOptions options) {
     std::cerr << "correio: cannot set no_new_privs\n";
     return 1;
   }
+  // Before the threads start: the store's writer would otherwise give its
+  // memory back to the kernel after every job (base/malloc_tuning.h).
+  TuneMallocForServer();
   config::Config& cfg = options.config;
   LogOptions log_options{cfg.log.level, cfg.log.format, cfg.log.file};
   if (auto st = InitLogging(log_options); !st) {

@@ -1,0 +1,22 @@
+#include "base/malloc_tuning.h"
+
+#include <cstdlib>  // defines __GLIBC__ with glibc
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+namespace correio {
+
+bool TuneMallocForServer() {
+#if defined(__GLIBC__)
+  // Setting either fixes both thresholds (glibc no longer moves them),
+  // so both are set.
+  return mallopt(M_MMAP_THRESHOLD, kMallocMmapThreshold) == 1 &&
+         mallopt(M_TRIM_THRESHOLD, kMallocTrimThreshold) == 1;
+#else
+  return false;
+#endif
+}
+
+}  // namespace correio
