@@ -9,7 +9,7 @@
 // own savepoint. So every job gave the pages back (madvise) and faulted
 // them in again, on the thread every delivery waits for. Measured with
 // 5,000 1 KB deliveries over 10 sessions: 5,804 madvise calls and 18,379
-// page faults, almost all on the writer, against none and 710 with the
+// page faults, almost all on the writer, against none and 1,036 with the
 // settings below; server CPU per message 7% lower (bench/README.md,
 // seventeenth session).
 //
