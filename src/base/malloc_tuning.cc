@@ -8,12 +8,19 @@
 
 namespace correio {
 
+#if defined(__GLIBC__)
+namespace {
+constexpr int kMmapThreshold = 1 << 20;
+constexpr int kTrimThreshold = 2 << 20;
+}  // namespace
+#endif
+
 bool TuneMallocForServer() {
 #if defined(__GLIBC__)
   // Setting either fixes both thresholds (glibc no longer moves them),
   // so both are set.
-  return mallopt(M_MMAP_THRESHOLD, kMallocMmapThreshold) == 1 &&
-         mallopt(M_TRIM_THRESHOLD, kMallocTrimThreshold) == 1;
+  return mallopt(M_MMAP_THRESHOLD, kMmapThreshold) == 1 &&
+         mallopt(M_TRIM_THRESHOLD, kTrimThreshold) == 1;
 #else
   return false;
 #endif

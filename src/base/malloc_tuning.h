@@ -21,9 +21,6 @@
 
 namespace correio {
 
-inline constexpr int kMallocMmapThreshold = 1 << 20;
-inline constexpr int kMallocTrimThreshold = 2 << 20;
-
 // Applies the settings above. False if the allocator refused them (a
 // sanitizer's allocator, or a C library other than glibc): the server runs
 // as before.

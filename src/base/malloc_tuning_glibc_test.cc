@@ -1,5 +1,3 @@
-#include "base/malloc_tuning.h"
-
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 
@@ -8,17 +6,13 @@
 #include <thread>
 #include <vector>
 
+#include "base/malloc_tuning.h"
+
 namespace correio {
 namespace {
 
-// Built twice: in the module's test, where a sanitizer build skips it
-// (its allocator is not glibc's), and without sanitizers
-// (src/base/CMakeLists.txt), so that `make test`'s ASan build runs it too.
-#if defined(__SANITIZE_ADDRESS__)
-TEST(MallocTuning, FreedMemoryIsReusedWithoutFaultingItInAgain) {
-  GTEST_SKIP() << "a sanitizer's allocator; glibc.MallocTuning runs this";
-}
-#else
+// Built without sanitizers in every build (src/base/CMakeLists.txt): it
+// tests glibc's allocator, which a sanitizer replaces.
 long ThreadMinorFaults() {
   rusage usage{};
   getrusage(RUSAGE_THREAD, &usage);
@@ -53,7 +47,6 @@ TEST(MallocTuning, FreedMemoryIsReusedWithoutFaultingItInAgain) {
   EXPECT_GE(first, 100);  // the pages were new: the count is real
   EXPECT_LE(again, 8) << "freed memory was given back and faulted in again";
 }
-#endif
 
 }  // namespace
 }  // namespace correio
