@@ -1437,6 +1437,7 @@ class SqliteStore final : public Store {
     StoreStats out = stats_;
     out.queued = queue_.size();
     out.running = running_;
+    out.index_passes = index_passes_.load(std::memory_order_relaxed);
     return out;
   }
 
@@ -1829,7 +1830,13 @@ class SqliteStore final : public Store {
       }
     }
     for (Job* j : batch) j->changes.clear();
-    WakeIndexer();
+    // With an index delay nothing this batch queued is due before the
+    // delay has passed, so waking the indexer now would only have it read
+    // twice and find nothing: a second thread woken per commit, on the
+    // path every delivery waits for (0.4 wake-ups per 1 KB message at 10
+    // SMTP sessions). Its timer finds the text when it is due, and the
+    // garbage of this batch's expunges then too.
+    if (options_.index_delay.count() == 0) WakeIndexer();
     return true;
   }
 
@@ -1941,7 +1948,8 @@ class SqliteStore final : public Store {
                                   [&] { return index_stop_; });
         } else {
           // Also on a timer: another process (the admin CLI) may have
-          // delivered or deleted.
+          // delivered or deleted, and with an index delay commits do not
+          // wake this thread (RunBatch): the timer finds their text.
           index_wake_cv_.wait_for(lock, std::chrono::seconds(2),
                                   [&] { return index_stop_ || index_hint_; });
         }
@@ -1956,6 +1964,7 @@ class SqliteStore final : public Store {
           break;
         }
         Result<bool> swept, indexed;
+        index_passes_.fetch_add(1, std::memory_order_relaxed);
         {
           std::lock_guard lock(index_mu_);
           swept = SweepGarbage();
@@ -2727,6 +2736,7 @@ class SqliteStore final : public Store {
   std::condition_variable index_wake_cv_;
   bool index_stop_ = false;
   bool index_hint_ = false;
+  std::atomic<uint64_t> index_passes_{0};  // StoreStats::index_passes
   std::thread index_thread_;
 };
 
