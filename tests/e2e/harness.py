@@ -149,6 +149,15 @@ class Server:
     def stderr(self):
         return "".join(self._stderr)
 
+    def wait_stderr(self, text, timeout=10):
+        """Waits until the server has logged `text`; returns its stderr.
+        Its log lines reach us on a reader thread, so a line the server
+        wrote before "ready" may not have arrived when start() returns."""
+        deadline = time.monotonic() + timeout
+        while text not in self.stderr() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.stderr()
+
     def stop(self, sig=signal.SIGTERM, timeout=60):
         """Stops the server; returns its exit code. Raises on sanitizer
         reports."""

@@ -13,7 +13,6 @@ import base64
 import contextlib
 import imaplib
 import os
-import time
 import unittest
 
 from harness import Server, ServerTestCase, client_tls_context
@@ -148,12 +147,8 @@ class ImapSearchIndexRebuildTest(unittest.TestCase):
                     os.remove(search_db + suffix)
 
             server.start()
-            deadline = time.monotonic() + 10
-            while ("correio store reindex" not in server.stderr()
-                   and time.monotonic() < deadline):
-                time.sleep(0.05)
             self.assertIn("searches miss 2 stored message bodies",
-                          server.stderr())
+                          server.wait_stderr("correio store reindex"))
             with self.session(server) as m:
                 self.assertEqual(self.search(m, "marmalade"), [])
                 self.assertEqual(self.search(m, "encoded", "SUBJECT"), [])

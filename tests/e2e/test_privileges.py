@@ -117,7 +117,8 @@ tls = "implicit"
     def test_runs_unprivileged_and_still_serves(self):
         self.assertEqual(self.server.port("smtp"), self.port)
         self.assert_unprivileged(self.server.proc.pid)
-        self.assertIn(f"running as {RUN_AS}", self.server.stderr() +
+        self.assertIn(f"running as {RUN_AS}",
+                      self.server.wait_stderr(f"running as {RUN_AS}") +
                       "\n".join(self.server.stdout_lines))
         # An operator adds a user as root while the server runs; the
         # server (now unprivileged) must still be able to write the store.
