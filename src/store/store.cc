@@ -55,7 +55,7 @@ Result<MailboxView> Store::ListView(MailboxId mailbox) {
     MailboxView out;
     void Begin(const Mailbox& mb, const ViewBounds& bounds) override {
       out.mailbox = mb;
-      out.entries.reserve(bounds.count);
+      out.entries.reserve(bounds.room);
     }
     void Row(const MailboxView::Entry& e,
              std::vector<std::string>&& keywords) override {

@@ -647,7 +647,7 @@ TEST_P(StoreConformance, GetMessagesOrdersAndDedups) {
 }
 
 // ScanView: the bounds come first, from the snapshot the rows come from:
-// the count and uids exactly, a range holding every MODSEQ.
+// room for the rows, the uids exactly, a range holding every MODSEQ.
 TEST_P(StoreConformance, ScanViewReportsBoundsBeforeRows) {
   struct Seen final : ViewReceiver {
     int begins = 0;
@@ -675,7 +675,7 @@ TEST_P(StoreConformance, ScanViewReportsBoundsBeforeRows) {
   ASSERT_TRUE(store_->ScanView(ia, empty).has_value());
   EXPECT_EQ(empty.begins, 1);
   EXPECT_EQ(empty.mailbox.id, ia);
-  EXPECT_EQ(empty.bounds.count, 0u);
+  EXPECT_EQ(empty.bounds.room, 0u);
   EXPECT_EQ(empty.bounds.min_uid, 0u);
   EXPECT_EQ(empty.bounds.max_modseq, 0u);
   EXPECT_TRUE(empty.rows.empty());
@@ -692,7 +692,7 @@ TEST_P(StoreConformance, ScanViewReportsBoundsBeforeRows) {
   EXPECT_EQ(seen.begins, 1);
   EXPECT_FALSE(seen.row_before_begin);
   ASSERT_EQ(seen.rows.size(), 3u);
-  EXPECT_EQ(seen.bounds.count, 3u);
+  EXPECT_GE(seen.bounds.room, 3u);  // SQLite: the uid range, 2 .. 4
   EXPECT_EQ(seen.rows[0].uid(), 2u);
   EXPECT_EQ(seen.rows[2].uid(), 4u);
   EXPECT_EQ(seen.bounds.min_uid, 2u);

@@ -162,7 +162,7 @@ ViewEntries::ViewEntries(const store::ViewBounds& bounds)
     : node_(std::make_shared<Node>()) {
   node_->layout = Layout::For(bounds.min_uid, bounds.max_uid, bounds.min_modseq,
                               bounds.max_modseq);
-  node_->bytes.reserve(bounds.count * node_->stride());
+  node_->bytes.reserve(bounds.room * node_->stride());
 }
 
 void ViewEntries::Tighten() {

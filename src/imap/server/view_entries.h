@@ -52,9 +52,11 @@ class ViewEntries {
   ViewEntries() = default;
   explicit ViewEntries(std::vector<Entry> entries);
   // Empty, laid out for entries within `bounds` and with room for
-  // bounds.count of them, so that PushBack-ing them one by one as the store
+  // bounds.room of them, so that PushBack-ing them one by one as the store
   // reads them (Store::ScanView) writes each in place: the entries are
-  // never held twice. An entry outside the bounds is still kept, only
+  // never held twice. Room beyond the entries (a uid range with gaps) is
+  // never touched, so it is address space, not memory; Share() trims a
+  // small array's. An entry outside the bounds is still kept, only
   // slower: the array is re-encoded, exactly sized, and grows from there.
   explicit ViewEntries(const store::ViewBounds& bounds);
   // Re-encodes in the narrowest layout when that is narrower than the

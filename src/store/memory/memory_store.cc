@@ -505,7 +505,7 @@ class MemoryStore final : public Store {
     if (!b) return Fail(ErrorCode::kNotFound, "no mailbox");
     ViewBounds bounds;
     for (const auto& [uid, m] : b->messages) {
-      if (bounds.count++ == 0) {
+      if (bounds.room++ == 0) {
         bounds.min_uid = uid;
         bounds.min_modseq = bounds.max_modseq = m.modseq;
       }

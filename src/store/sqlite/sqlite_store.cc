@@ -229,6 +229,11 @@ constexpr char kLiveBlobInfo[] =
 // blob), so one batch never holds search.db's write lock long.
 constexpr size_t kIndexBatchBytes = 1 << 20;
 constexpr int kIndexBatchRows = 256;
+// ScanView reports a mailbox's uid range as the room for its view, up to
+// this many entries: a receiver reserves up to ~11 octets each (46 MB of
+// address space, untouched beyond the rows), and a larger view grows as
+// its rows come.
+constexpr size_t kMaxViewRoom = size_t{1} << 22;
 
 std::string MailboxKey(std::string_view name) {
   // INBOX is case-insensitive (RFC 9051 §5.1); every other name is exact.
@@ -1006,22 +1011,26 @@ class SqliteStore final : public Store {
     return Read([&](Db& db) -> Status {
       auto mb = MailboxById(db, mailbox);
       if (!mb) return Fail(mb.error());
-      // The count is a pass over the (mailbox, uid) index (37 ms at 10^6);
-      // the uids are its ends. MODSEQs are not indexed, so their range is
-      // the mailbox's own: min and max in the same pass would take it to
-      // 150 ms.
+      // The uids are the ends of the (mailbox, uid) index, two seeks. The
+      // room is their range: the count unless messages were expunged, and
+      // counting is a pass over the index of its own (37 ms of a 10^6
+      // SELECT's ~250). Receivers reserve the room without touching it,
+      // so a range wider than the count costs address space, not memory.
+      // MODSEQs are not indexed, so their range is the mailbox's own: min
+      // and max in one pass would take it to 150 ms.
       auto b = db.Prepare(
-          "SELECT count(*), "
+          "SELECT "
           "(SELECT uid FROM messages WHERE mailbox = ?1 ORDER BY uid LIMIT 1), "
           "(SELECT uid FROM messages WHERE mailbox = ?1 ORDER BY uid DESC "
-          "LIMIT 1) FROM messages WHERE mailbox = ?1");
+          "LIMIT 1)");
       if (!b) return Fail(b.error());
-      auto counted = b->Bind(mailbox).Step();
-      if (!counted) return Fail(counted.error());
+      auto ends = b->Bind(mailbox).Step();
+      if (!ends) return Fail(ends.error());
       ViewBounds bounds;
-      if (*counted && b->Int(0) > 0) {
-        bounds = {static_cast<size_t>(b->Int(0)), static_cast<Uid>(b->Int(1)),
-                  static_cast<Uid>(b->Int(2)), 0, mb->highest_modseq};
+      if (*ends && !b->IsNull(0)) {
+        auto lo = static_cast<Uid>(b->Int(0)), hi = static_cast<Uid>(b->Int(1));
+        bounds = {std::min<size_t>(size_t{hi} - lo + 1, kMaxViewRoom), lo, hi,
+                  0, mb->highest_modseq};
       }
       to.Begin(*mb, bounds);
       auto s = db.Prepare(
