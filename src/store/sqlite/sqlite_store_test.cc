@@ -624,8 +624,9 @@ TEST_F(SqliteStoreTest, IndexDelayLeavesYoungMailToSearchOrDeletion) {
 TEST_F(SqliteStoreTest, CommitsDoNotWakeTheIndexerWhileTextIsYoung) {
   auto s = Open(nullptr, /*background=*/true, std::chrono::seconds(1));
   MailboxId inbox = NewInbox(*s);
-  // Let the first pass (at the thread's start) go by.
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Let the first pass (at the thread's start) go by: at idle priority
+  // it may wait for a busy machine.
+  ASSERT_TRUE(WaitUntil([&] { return s->Stats().index_passes >= 1; }));
   auto start = std::chrono::steady_clock::now();
   StoreStats was = s->Stats();
   uint64_t before = was.index_passes;
