@@ -1040,6 +1040,22 @@ def scenario_scale(cfg, res, stack, chart_data):
                     r = asyncio.run(scale_measure(server.port("imap"), user,
                                                    cfg["scale_timeout"],
                                                    server.pids()))
+                    if r.get("SELECT") is not None:
+                        # A run's SELECT is the median of three sessions:
+                        # this one and two more that only SELECT. One
+                        # SELECT of 10^6 moved by half on the 2-core VM
+                        # (266, 282, 408 ms in one run on one store), and
+                        # the run's figure should not be one hiccup.
+                        selects = [r["SELECT"]]
+                        for _ in range(2):
+                            more = asyncio.run(scale_measure(
+                                server.port("imap"), user,
+                                cfg["scale_timeout"], server.pids(),
+                                commands=("SELECT",)))
+                            selects.append(more.get("SELECT"))
+                        r["SELECT passes"] = selects
+                        r["SELECT"] = (None if None in selects
+                                       else statistics.median(selects))
                     for cmd in ("SELECT", "FETCH 1:* FLAGS", "SEARCH BODY"):
                         label = f"{cmd} at {size:,} messages"
                         target = SCALE_TARGETS.get((cmd, size), "")
