@@ -66,6 +66,10 @@ Result<MailboxView> Store::ListView(MailboxId mailbox) {
     }
   } collect;
   if (auto st = ScanView(mailbox, collect); !st) return Fail(st.error());
+  // The room may be a uid range with gaps.
+  if (collect.out.entries.capacity() > 2 * collect.out.entries.size()) {
+    collect.out.entries.shrink_to_fit();
+  }
   return std::move(collect.out);
 }
 

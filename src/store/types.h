@@ -282,7 +282,7 @@ struct StoreStats {
   uint64_t commits = 0;        // transactions committed (one fsync each)
   uint64_t largest_batch = 0;  // most write calls that shared one commit
   uint64_t checkpoints = 0;    // WAL checkpoints run beside the writer
-  uint64_t index_passes = 0;   // background indexer passes (looks for work)
+  uint64_t index_wakes = 0;    // times the background indexer looked for work
   uint64_t queued = 0;         // write calls waiting for the writer now
   uint64_t running = 0;        // write calls in the batch being run now
 };

@@ -167,6 +167,20 @@ ViewEntries::ViewEntries(const store::ViewBounds& bounds)
 
 void ViewEntries::Tighten() {
   if (!node_) return;
+  // Room reserved for a uid range with more gaps than messages was never
+  // touched, but it is address space (and commit charge where overcommit
+  // is strict) for as long as the session stays: a copy of the entries,
+  // less than half of it, gives it back. (Share() trims a small array.)
+  const bool spare = node_->count > kMaxShared &&
+                     node_->bytes.capacity() > 2 * node_->bytes.size();
+  Narrow();
+  if (spare) {
+    MakePrivate();
+    node_->bytes.shrink_to_fit();
+  }
+}
+
+void ViewEntries::Narrow() {
   const Node* n = node_.get();
   const Layout l =
       Node::Narrowest(n->count, [n](size_t i) { return n->At(i); });

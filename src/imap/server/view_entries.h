@@ -63,7 +63,8 @@ class ViewEntries {
   // current one, in place: after building from bounds wider than the
   // entries (SQLite's MODSEQ range is 0 .. HIGHESTMODSEQ; a mailbox whose
   // messages were all flagged by one STORE, or moved by one MOVE, has one
-  // MODSEQ for all of them and needs no MODSEQ octet at all).
+  // MODSEQ for all of them and needs no MODSEQ octet at all). And gives
+  // back the room of a uid range with more gaps than entries.
   void Tighten();
   // Copies share the array until either side changes it.
 
@@ -143,6 +144,8 @@ class ViewEntries {
   size_t EncodedSize() const {
     return node_ ? node_->count * node_->stride() : 0;
   }
+  // The octets the array has room for (tests, diagnostics).
+  size_t ReservedSize() const { return node_ ? node_->bytes.capacity() : 0; }
   // How many arrays are offered in the process (tests, diagnostics).
   static size_t Offered();
 
@@ -211,6 +214,8 @@ class ViewEntries {
   friend bool SameEntries(const Node& a, const Node& b);
   // Makes node_ an array only this object holds, copying if need be.
   void MakePrivate();
+  // Tighten()'s re-encoding in the narrowest layout, in place.
+  void Narrow();
 
   std::shared_ptr<Node> node_;
 };

@@ -293,6 +293,23 @@ TEST(ViewEntries, BuiltRowByRowWithinTheStoresBoundsKeepsTheirLayout) {
   }
 }
 
+// The store reports a uid range as the room (Store::ScanView): with most
+// uids expunged, the room is mostly spare, and Tighten() gives it back
+// (Share() does for a small array).
+TEST(ViewEntries, TightenGivesBackRoomForExpungedUids) {
+  std::vector<Entry> gappy;
+  for (uint32_t i = 0; i <= ViewEntries::kMaxShared; ++i)
+    gappy.push_back({4 * i + 1, 0, 100 + i});
+  const auto top = gappy.back().uid();
+  ViewEntries v = FromBounds(gappy, {top, 1, top, 0, 100 + gappy.size()});
+  EXPECT_GE(v.ReservedSize(), 3 * v.EncodedSize());
+  v.Tighten();
+  EXPECT_TRUE(Contents(v) == gappy);
+  EXPECT_LE(v.ReservedSize(), 2 * v.EncodedSize());
+  v.PushBack({top + 1, 0, 1});  // and it still grows
+  EXPECT_EQ(v.back(), (Entry{top + 1, 0, 1}));
+}
+
 TEST(ViewEntries, OneModSeqForAllTakesNoModSeqOctets) {
   // As after one STORE over the whole mailbox.
   std::vector<Entry> rows;

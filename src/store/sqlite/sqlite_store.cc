@@ -231,8 +231,8 @@ constexpr size_t kIndexBatchBytes = 1 << 20;
 constexpr int kIndexBatchRows = 256;
 // ScanView reports a mailbox's uid range as the room for its view, up to
 // this many entries: a receiver reserves up to ~11 octets each (46 MB of
-// address space, untouched beyond the rows), and a larger view grows as
-// its rows come.
+// address space, untouched beyond the rows). A mailbox of more messages
+// than this grows its view as the rows come (copies on the way).
 constexpr size_t kMaxViewRoom = size_t{1} << 22;
 
 std::string MailboxKey(std::string_view name) {
@@ -1446,7 +1446,7 @@ class SqliteStore final : public Store {
     StoreStats out = stats_;
     out.queued = queue_.size();
     out.running = running_;
-    out.index_passes = index_passes_.load(std::memory_order_relaxed);
+    out.index_wakes = index_wakes_.load(std::memory_order_relaxed);
     return out;
   }
 
@@ -1839,12 +1839,12 @@ class SqliteStore final : public Store {
       }
     }
     for (Job* j : batch) j->changes.clear();
-    // With an index delay nothing this batch queued is due before the
-    // delay has passed, so waking the indexer now would only have it read
-    // twice and find nothing: a second thread woken per commit, on the
-    // path every delivery waits for (0.4 wake-ups per 1 KB message at 10
-    // SMTP sessions). Its timer finds the text when it is due, and the
-    // garbage of this batch's expunges then too.
+    // With an index delay the text a delivery queues is young, and a wake-up
+    // per commit had the indexer read twice and find nothing: a second
+    // thread woken per commit, on the path every delivery waits for (0.4
+    // wake-ups per 1 KB message at 10 SMTP sessions). Its 2 s timer finds
+    // the text once it is due, and what is due at once (an expunge's
+    // garbage, texts queued by a reindex) waits for it too.
     if (options_.index_delay.count() == 0) WakeIndexer();
     return true;
   }
@@ -1965,6 +1965,7 @@ class SqliteStore final : public Store {
         if (index_stop_) return;
         index_hint_ = false;
       }
+      index_wakes_.fetch_add(1, std::memory_order_relaxed);
       failed = false;
       for (;;) {
         // A search is catching up: leave index_mu_ to it (woken after).
@@ -1973,7 +1974,6 @@ class SqliteStore final : public Store {
           break;
         }
         Result<bool> swept, indexed;
-        index_passes_.fetch_add(1, std::memory_order_relaxed);
         {
           std::lock_guard lock(index_mu_);
           swept = SweepGarbage();
@@ -2745,7 +2745,7 @@ class SqliteStore final : public Store {
   std::condition_variable index_wake_cv_;
   bool index_stop_ = false;
   bool index_hint_ = false;
-  std::atomic<uint64_t> index_passes_{0};  // StoreStats::index_passes
+  std::atomic<uint64_t> index_wakes_{0};  // StoreStats::index_wakes
   std::thread index_thread_;
 };
 
