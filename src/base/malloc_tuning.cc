@@ -8,15 +8,10 @@
 
 namespace correio {
 
-#if defined(__GLIBC__)
-namespace {
-constexpr int kMmapThreshold = 1 << 20;
-constexpr int kTrimThreshold = 2 << 20;
-}  // namespace
-#endif
-
 bool TuneMallocForServer() {
 #if defined(__GLIBC__)
+  constexpr int kMmapThreshold = 1 << 20;
+  constexpr int kTrimThreshold = 2 << 20;
   // Setting either fixes both thresholds (glibc no longer moves them),
   // so both are set.
   return mallopt(M_MMAP_THRESHOLD, kMmapThreshold) == 1 &&
